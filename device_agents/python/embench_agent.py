@@ -1,0 +1,430 @@
+#!/usr/bin/env python3
+"""embench on-device agent: times one inference job and prints one result JSON.
+
+Runs on the device (a Linux board, or the host itself). Standard library plus the runtime it
+times; must stay importable on Python 3.8, because boards run old Pythons. Never imports embench.
+
+Usage:
+    embench_agent.py run JOB.json|-     time the job, print the Result JSON on stdout
+    embench_agent.py probe              print device facts and the runtimes/delegates present
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import resource
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+
+AGENT_VERSION = "1"
+JOB_SCHEMA = 1
+RESULT_SCHEMA = 1
+
+# ONNX Runtime providers that place every node they accept on the CPU anyway.
+CPU_PROVIDERS = ("CPUExecutionProvider",)
+
+
+class Unsupported(Exception):
+    """The requested runtime, delegate or provider is not available on this device."""
+
+
+# ---------------------------------------------------------------------------- device facts
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _cpu_model() -> str:
+    text = _read_text("/proc/cpuinfo") or ""
+    for key in ("model name", "Hardware", "Processor", "cpu model"):
+        for line in text.splitlines():
+            if line.startswith(key) and ":" in line:
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _mem_total_kb() -> int | None:
+    for line in (_read_text("/proc/meminfo") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1])
+    return None
+
+
+def _os_name() -> str:
+    for line in (_read_text("/etc/os-release") or "").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip().strip('"')
+    return platform.system()
+
+
+def device_facts() -> dict:
+    """What this device is: CPU, cores, memory, OS, kernel, Python, board model."""
+    board = _read_text("/proc/device-tree/model")
+    governor = _read_text("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    return {
+        "hostname": platform.node(),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "mem_total_kb": _mem_total_kb(),
+        "os": _os_name(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "board": board.strip("\x00\n ") if board else None,
+        "cpu_governor": governor.strip() if governor else None,
+    }
+
+
+# ---------------------------------------------------------------------------- runtimes
+
+
+def import_litert():
+    """Return (module with Interpreter/load_delegate, package name, version) or raise Unsupported."""
+    errors = []
+    for name in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite"):
+        try:
+            module = __import__(name, fromlist=["Interpreter"])
+        except ImportError as exc:
+            errors.append("%s: %s" % (name, exc))
+            continue
+        package = name.split(".")[0]
+        return module, package, _version_of(package)
+    raise Unsupported("no TFLite runtime importable (" + "; ".join(errors) + ")")
+
+
+def import_onnxruntime():
+    try:
+        import onnxruntime  # noqa: PLC0415 - imported only for ONNX jobs
+    except ImportError as exc:
+        raise Unsupported("onnxruntime is not importable: %s" % exc) from exc
+    return onnxruntime
+
+
+def _version_of(package: str) -> str | None:
+    dist = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime"}.get(package, package)
+    try:
+        from importlib import metadata  # noqa: PLC0415
+
+        return metadata.version(dist)
+    except Exception:  # noqa: BLE001 - any metadata failure just means "unknown"
+        module = sys.modules.get(package)
+        return getattr(module, "__version__", None)
+
+
+def probe() -> dict:
+    """Device facts plus which runtimes import and which delegates/providers exist."""
+    runtimes = {}
+    try:
+        _, package, version = import_litert()
+        runtimes["litert"] = {"package": package, "version": version}
+    except Unsupported as exc:
+        runtimes["litert"] = {"error": str(exc)}
+    try:
+        ort = import_onnxruntime()
+        runtimes["onnxruntime"] = {
+            "package": "onnxruntime",
+            "version": ort.__version__,
+            "providers": list(ort.get_available_providers()),
+        }
+    except Unsupported as exc:
+        runtimes["onnxruntime"] = {"error": str(exc)}
+    return {"agent_version": AGENT_VERSION, "facts": device_facts(), "runtimes": runtimes}
+
+
+# ---------------------------------------------------------------------------- capture
+
+
+@contextlib.contextmanager
+def captured_stderr_fd():
+    """Capture what native code writes to fd 2 (runtimes log there, not to sys.stderr)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        box = {"text": ""}
+        try:
+            yield box
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            box["text"] = tmp.read().decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def make_inputs(np, details, seed: int) -> list:
+    """Random inputs in each input's dtype and shape, from a seed."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for shape, dtype in details:
+        dtype = np.dtype(dtype)
+        # Dynamic dimensions (None, -1, or a symbolic name) become 1.
+        shape = [int(d) if isinstance(d, (int, np.integer)) and int(d) > 0 else 1 for d in shape]
+        if dtype.kind == "f":
+            arrays.append(rng.uniform(-1.0, 1.0, size=shape).astype(dtype))
+        elif dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            arrays.append(rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True))
+        elif dtype.kind == "b":
+            arrays.append(rng.integers(0, 1, size=shape, endpoint=True).astype(dtype))
+        else:
+            raise ValueError("input dtype %s is not supported by the agent" % dtype)
+    return arrays
+
+
+# ---------------------------------------------------------------------------- timing
+
+
+def timed_loop(step, run_policy: dict, result: dict) -> None:
+    """First inference, warmups, then one perf_counter_ns sample per inference."""
+    clock = time.perf_counter_ns
+    t0 = clock()
+    step()
+    result["first_inference_ms"] = (clock() - t0) / 1e6
+    for _ in range(int(run_policy["warmup_runs"])):
+        step()
+    min_runs = int(run_policy["min_runs"])
+    min_ns = int(float(run_policy["min_seconds"]) * 1e9)
+    max_ns = int(float(run_policy["max_seconds"]) * 1e9)
+    samples = []
+    append = samples.append
+    result["window_start_unix"] = time.time()
+    start = clock()
+    end = start
+    while True:
+        t = clock()
+        step()
+        end = clock()
+        append(end - t)
+        elapsed = end - start
+        if elapsed >= max_ns or (elapsed >= min_ns and len(samples) >= min_runs):
+            break
+    result["window_end_unix"] = time.time()
+    result["window_ns"] = end - start
+    result["samples_ns"] = samples
+
+
+# ---------------------------------------------------------------------------- LiteRT
+
+
+def _delegated_node_counts(ops: list) -> tuple:
+    """(delegated, total) original nodes, walking each DELEGATE node's partition backwards."""
+    originals = [op for op in ops if op.get("op_name") != "DELEGATE"]
+    delegates = [op for op in ops if op.get("op_name") == "DELEGATE"]
+    producer = {}
+    for op in originals:
+        for tensor in op.get("outputs", []):
+            producer[int(tensor)] = op["index"]
+    by_index = {op["index"]: op for op in originals}
+    delegated = set()
+    for node in delegates:
+        boundary = set(int(t) for t in node.get("inputs", []))
+        stack = [int(t) for t in node.get("outputs", [])]
+        seen = set()
+        while stack:
+            tensor = stack.pop()
+            if tensor in seen or tensor in boundary:
+                continue
+            seen.add(tensor)
+            index = producer.get(tensor)
+            if index is None or index in delegated:
+                continue
+            delegated.add(index)
+            stack.extend(int(t) for t in by_index[index].get("inputs", []) if int(t) >= 0)
+    return len(delegated), len(originals)
+
+
+def run_litert(job: dict, result: dict) -> None:
+    module, package, version = import_litert()
+    import numpy as np  # noqa: PLC0415 - the runtime needs it anyway
+
+    result["runtime"] = {"name": "litert", "package": package, "version": version}
+    delegate = job["delegate"]
+    name = delegate["name"]
+    kwargs = {"model_path": job["model"]["path"], "num_threads": int(job["threads"])}
+    resolver = getattr(module, "OpResolverType", None)
+    if name == "cpu":
+        if resolver is None:
+            raise Unsupported("%s has no OpResolverType; cannot disable default delegates" % package)
+        kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    elif name != "xnnpack":
+        library = delegate.get("library")
+        if not library:
+            raise Unsupported("delegate %r needs a library path (set delegates.%s.library)" % (name, name))
+        try:
+            loaded = module.load_delegate(library, delegate.get("options") or {})
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise Unsupported("cannot load delegate %r from %s: %s" % (name, library, exc)) from exc
+        kwargs["experimental_delegates"] = [loaded]
+
+    with captured_stderr_fd() as log:
+        t0 = time.perf_counter_ns()
+        interpreter = module.Interpreter(**kwargs)
+        interpreter.allocate_tensors()
+        result["init_ms"] = (time.perf_counter_ns() - t0) / 1e6
+    result["runtime_log"] = log["text"][-4000:]
+
+    ops = interpreter._get_ops_details() if hasattr(interpreter, "_get_ops_details") else None
+    delegation = {"requested": name, "actual": None, "delegated_nodes": None, "total_nodes": None}
+    if ops is not None:
+        delegated, total = _delegated_node_counts(ops)
+        delegation.update(delegated_nodes=delegated, total_nodes=total)
+        if name == "cpu":
+            delegation["actual"] = "cpu" if delegated == 0 else "delegate"
+        else:
+            delegation["actual"] = name if delegated else "cpu"
+    result["delegation"] = delegation
+
+    inputs = interpreter.get_input_details()
+    arrays = make_inputs(np, [(list(d["shape"]), d["dtype"]) for d in inputs], int(job.get("seed", 0)))
+    for detail, array in zip(inputs, arrays):
+        interpreter.set_tensor(detail["index"], array)
+
+    if ops is not None and name not in ("cpu",):
+        delegated, total = delegation["delegated_nodes"], delegation["total_nodes"]
+        if delegated == 0 and name != "xnnpack":
+            raise Unsupported("delegate %r took none of the %d nodes" % (name, total))
+        if delegated < total:
+            result["status"] = "fallback"
+            result["message"] = "delegate %r took %d of %d nodes; the rest ran on the CPU" % (
+                name,
+                delegated,
+                total,
+            )
+    timed_loop(interpreter.invoke, job["run"], result)
+
+
+# ---------------------------------------------------------------------------- ONNX Runtime
+
+
+def run_onnxruntime(job: dict, result: dict) -> None:
+    ort = import_onnxruntime()
+    import numpy as np  # noqa: PLC0415
+
+    result["runtime"] = {"name": "onnxruntime", "package": "onnxruntime", "version": ort.__version__}
+    provider = job["delegate"]["name"]
+    available = list(ort.get_available_providers())
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(job["threads"])
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    providers = [(provider, job["delegate"].get("options") or {})]
+    with warnings.catch_warnings(record=True) as caught, captured_stderr_fd() as log:
+        warnings.simplefilter("always")
+        t0 = time.perf_counter_ns()
+        session = ort.InferenceSession(job["model"]["path"], sess_options=options, providers=providers)
+        result["init_ms"] = (time.perf_counter_ns() - t0) / 1e6
+    messages = [str(w.message) for w in caught]
+    result["runtime_log"] = ("\n".join(messages) + "\n" + log["text"])[-4000:]
+    actual = list(session.get_providers())
+    result["delegation"] = {
+        "requested": provider,
+        "actual": actual[0] if actual else None,
+        "actual_providers": actual,
+        "available_providers": available,
+        "delegated_nodes": None,
+        "total_nodes": None,
+    }
+    # ORT warns and silently runs on the CPU when a provider is missing: never trust the request.
+    if provider not in actual:
+        why = messages[0] if messages else "provider %r not in session providers %s" % (provider, actual)
+        raise Unsupported(why)
+
+    feeds = {}
+    details = [(list(i.shape), _ort_dtype(np, i.type)) for i in session.get_inputs()]
+    for meta, array in zip(session.get_inputs(), make_inputs(np, details, int(job.get("seed", 0)))):
+        feeds[meta.name] = array
+    run = session.run
+    timed_loop(lambda: run(None, feeds), job["run"], result)
+
+
+def _ort_dtype(np, type_name: str):
+    table = {
+        "tensor(float)": np.float32,
+        "tensor(float16)": np.float16,
+        "tensor(double)": np.float64,
+        "tensor(int8)": np.int8,
+        "tensor(uint8)": np.uint8,
+        "tensor(int32)": np.int32,
+        "tensor(int64)": np.int64,
+        "tensor(bool)": np.bool_,
+    }
+    if type_name not in table:
+        raise ValueError("input type %s is not supported by the agent" % type_name)
+    return table[type_name]
+
+
+# ---------------------------------------------------------------------------- job
+
+
+RUNNERS = {"litert": run_litert, "onnxruntime": run_onnxruntime}
+
+
+def peak_rss_kb() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak // 1024) if sys.platform == "darwin" else int(peak)
+
+
+def run_job(job: dict) -> dict:
+    """Run one job and return its Result; never raises for a job-level problem."""
+    result = {
+        "schema": RESULT_SCHEMA,
+        "job_id": job.get("job_id"),
+        "agent": "python",
+        "agent_version": AGENT_VERSION,
+        "status": "ok",
+        "message": None,
+        "started_unix": time.time(),
+        "device_facts": device_facts(),
+    }
+    try:
+        if job.get("schema") != JOB_SCHEMA:
+            raise ValueError("job schema %r; this agent speaks %d" % (job.get("schema"), JOB_SCHEMA))
+        runner = RUNNERS.get(job["runtime"])
+        if runner is None:
+            raise Unsupported("runtime %r is not known to this agent (%s)" % (job["runtime"], sorted(RUNNERS)))
+        runner(job, result)
+    except Unsupported as exc:
+        result["status"] = "unsupported"
+        result["message"] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - every job-level error becomes a `failed` result
+        result["status"] = "failed"
+        result["message"] = "%s: %s" % (type(exc).__name__, exc)
+        result["traceback"] = traceback.format_exc()[-4000:]
+    result["peak_rss_kb"] = peak_rss_kb()
+    result["ended_unix"] = time.time()
+    return result
+
+
+def main(argv: list) -> int:
+    if len(argv) >= 1 and argv[0] == "probe":
+        print(json.dumps(probe()))
+        return 0
+    if len(argv) != 2 or argv[0] != "run":
+        sys.stderr.write(__doc__ or "")
+        return 2
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    text = sys.stdin.read() if argv[1] == "-" else open(argv[1], encoding="utf-8").read()
+    result = run_job(json.loads(text))
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

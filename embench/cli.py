@@ -1,0 +1,213 @@
+"""The `embench` command: each verb parses its arguments, calls the library, prints, and exits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .agents import PythonAgent
+from .errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EmbenchError
+from .inventory import Inventory, load_inventory
+from .store import Store, resolve_store_path
+from .transports import open_transport
+from .zoo import FORMATS, Zoo
+
+REPO_ZOO = Path(__file__).resolve().parents[1] / "models" / "zoo.yaml"
+DEFAULT_REPORTS = Path("reports")
+
+
+def _zoo_path(inventory: Inventory | None, cli: str | None) -> Path:
+    if cli:
+        return Path(cli)
+    if os.environ.get("EMBENCH_ZOO"):
+        return Path(os.environ["EMBENCH_ZOO"])
+    if inventory is not None and inventory.zoo:
+        return inventory.resolve(inventory.zoo)
+    return REPO_ZOO
+
+
+def _store(args: argparse.Namespace, inventory: Inventory | None = None) -> Store:
+    from_inventory = inventory.resolve(inventory.store) if inventory and inventory.store else None
+    return Store(resolve_store_path(args.store, from_inventory))
+
+
+# ---------------------------------------------------------------------------- verbs
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .progress import make_reporter  # noqa: PLC0415 - rich is only needed here
+    from .sweep import run_sweep  # noqa: PLC0415
+
+    inventory = load_inventory(args.inventory)
+    zoo = Zoo(_zoo_path(inventory, args.zoo))
+    store = _store(args, inventory)
+    reporter = make_reporter(args.quiet)
+    with reporter:
+        outcome = run_sweep(inventory, zoo, store, reporter, resume=args.resume, build=not args.no_build)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items())) or "nothing new"
+    done = f" ({outcome.skipped_done} already done)" if outcome.skipped_done else ""
+    print(f"run {outcome.run_id}: {counts}{done}; store {store.path}")
+    for line in outcome.problems:
+        print(f"  {line}", file=sys.stderr)
+    if outcome.interrupted:
+        print(f"interrupted: finished results are stored; continue with `embench sweep {args.inventory} --resume {outcome.run_id}`",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        print(f"next: embench report --run {outcome.run_id}" + (f" --store {store.path}" if args.store else ""))
+    return EXIT_OK if outcome.all_succeeded else EXIT_JOBS_FAILED
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report  # noqa: PLC0415 - matplotlib and pandas load only here
+
+    store = _store(args)
+    paths = write_report(store, args.run, Path(args.out))
+    for kind, path in paths.items():
+        print(f"{kind:9s} {path}")
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = _store(args)
+    for run in store.runs():
+        print(f"{run.run_id}  {run.state:11s} {run.recorded:4d}/{run.planned:<4d} {run.inventory}")
+    return EXIT_OK
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    inventory = load_inventory(args.inventory)
+    for device in inventory.devices:
+        transport = open_transport(device)
+        try:
+            info = PythonAgent(transport, device.python or "python3").probe(timeout=args.timeout)
+        except (OSError, RuntimeError, ValueError) as exc:
+            print(f"{device.name:16s} {device.transport:6s} UNREACHABLE: {exc}")
+            continue
+        finally:
+            transport.close()
+        if args.json:
+            print(json.dumps({"device": device.name, **info}))
+            continue
+        f = info["facts"]
+        mem = f"{f['mem_total_kb'] / 1048576:.1f} GiB" if f.get("mem_total_kb") else "?"
+        print(f"{device.name:16s} {device.transport:6s} reachable · {f.get('board') or f.get('cpu')} · {f.get('cores')} cores · {mem}")
+        print(f"{'':23s} {f.get('os')} · kernel {f.get('kernel')} · Python {f.get('python')}")
+        for name, rt in info["runtimes"].items():
+            detail = rt.get("error") or f"{rt.get('package')} {rt.get('version')}"
+            extra = f" · providers {', '.join(rt['providers'])}" if rt.get("providers") else ""
+            print(f"{'':23s} {name}: {detail}{extra}")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    inventory = load_inventory(args.inventory) if args.inventory else None
+    zoo = Zoo(_zoo_path(inventory, args.zoo))
+    names = args.names or zoo.names
+    for name in names:
+        zoo.entry(name)  # unknown names fail before anything is built
+    if args.action == "build":
+        _build_models(zoo, names, args.force, args.quiet)
+    for name in names:
+        for artifact in zoo.artifacts_of(name):
+            fmt, _, precision = artifact.partition("-")
+            built = zoo.artifact(name, fmt, precision)
+            if built is None:
+                print(f"{name:24s} {artifact:12s} not built (embench models build {name})")
+            else:
+                print(f"{name:24s} {artifact:12s} {built.size / 1e6:7.2f} MB  sha256 {built.sha256[:12]}  {built.path}")
+    return EXIT_OK
+
+
+def _build_models(zoo: Zoo, names: list[str], force: bool, quiet: bool) -> None:
+    from rich.progress import Progress  # noqa: PLC0415
+
+    from .zoo_build import build_model  # noqa: PLC0415
+
+    work = []
+    for name in names:
+        if zoo.entry(name).files:
+            continue
+        wanted = [(f, p) for f, ps in FORMATS.items() for p in ps]
+        if not force:
+            wanted = [(f, p) for f, p in wanted if zoo.artifact(name, f, p) is None]
+        if wanted:
+            work.append((name, wanted))
+    total = sum(len(w) for _, w in work)
+    if not total:
+        return
+    with Progress(disable=quiet, transient=False) as bar:
+        task = bar.add_task("building models", total=total)
+        for name, wanted in work:
+
+            def step(label: str) -> None:
+                bar.update(task, description=f"building {label}")
+
+            build_model(zoo, name, wanted, step)
+            bar.advance(task, len(wanted))
+
+
+# ---------------------------------------------------------------------------- parser
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="embench", description="How a model really runs on each device of a lab.")
+    p.add_argument("--version", action="version", version=f"embench {__version__}")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    store_help = "results database (default: $EMBENCH_STORE, the inventory's store:, or results/embench.sqlite)"
+    sp = verb("sweep", cmd_sweep, "run every job of an inventory's sweep and store the results")
+    sp.add_argument("inventory", help="inventory.yaml")
+    sp.add_argument("--store", help=store_help)
+    sp.add_argument("--zoo", help="model zoo manifest (default: the inventory's zoo:, else models/zoo.yaml)")
+    sp.add_argument("--resume", nargs="?", const="", metavar="RUN", help="continue a run (default: the latest), skipping finished jobs")
+    sp.add_argument("--no-build", action="store_true", help="do not build missing models; fail and say which command builds them")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress output (for cron)")
+
+    sp = verb("report", cmd_report, "write the HTML, Markdown and CSV report of a run")
+    sp.add_argument("--run", help="run id or a unique prefix (default: the latest run)")
+    sp.add_argument("--store", help=store_help)
+    sp.add_argument("--out", default=str(DEFAULT_REPORTS), help="folder for reports (default: reports/)")
+
+    sp = verb("runs", cmd_runs, "list the runs in the results database")
+    sp.add_argument("--store", help=store_help)
+
+    sp = verb("devices", cmd_devices, "list the inventory's devices with reachability, facts and runtimes")
+    sp.add_argument("inventory", nargs="?", default="inventory.yaml", help="inventory.yaml (default: ./inventory.yaml)")
+    sp.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each device (default: 60)")
+    sp.add_argument("--json", action="store_true", help="one JSON object per device")
+
+    sp = verb("models", cmd_models, "list or build the model zoo")
+    sp.add_argument("action", choices=["list", "build"])
+    sp.add_argument("names", nargs="*", help="models (default: all in the manifest)")
+    sp.add_argument("--zoo", help="zoo manifest (default: models/zoo.yaml of this repository)")
+    sp.add_argument("--inventory", help="take the zoo: of this inventory")
+    sp.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except EmbenchError as exc:
+        print(f"embench: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("embench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

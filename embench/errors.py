@@ -1,0 +1,31 @@
+"""User-facing errors and the exit codes the CLI documents (docs/exit-codes.md)."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 1
+EXIT_USAGE = 2
+EXIT_JOBS_FAILED = 3
+EXIT_INTERRUPTED = 130
+
+
+class EmbenchError(Exception):
+    """An error the user can fix; printed as one line, no traceback."""
+
+    exit_code = EXIT_USER_ERROR
+
+
+class InventoryError(EmbenchError):
+    """inventory.yaml is malformed or names something that does not exist."""
+
+
+class ZooError(EmbenchError):
+    """The model zoo manifest is wrong or a model is not built."""
+
+
+class StoreError(EmbenchError):
+    """The results database cannot be opened, written, or does not hold what was asked."""
+
+
+class TransportError(Exception):
+    """A transport could not reach the device or run the command (recorded per job)."""

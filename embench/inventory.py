@@ -1,0 +1,266 @@
+"""inventory.yaml: the devices of a lab and the sweep to run on them (reference: docs/inventory.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .yamlschema import INTERNAL, Located, build, compose
+
+Runtime = Literal["litert", "onnxruntime"]
+Precision = Literal["fp32", "fp16", "int8"]
+TransportName = Literal["local", "ssh", "adb"]
+
+# LiteRT delegates by name; external ones load a library (default path below, overridable per device).
+LITERT_DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi", "hexagon", "edgetpu")
+DEFAULT_DELEGATE_LIBRARIES = {
+    "edgetpu": "libedgetpu.so.1",
+    "gpu": "libtensorflowlite_gpu_delegate.so",
+    "hexagon": "libhexagon_interface.so",
+}
+ORT_PROVIDERS = (
+    "CPUExecutionProvider",
+    "XnnpackExecutionProvider",
+    "CUDAExecutionProvider",
+    "TensorrtExecutionProvider",
+    "ROCMExecutionProvider",
+    "MIGraphXExecutionProvider",
+    "OpenVINOExecutionProvider",
+    "DnnlExecutionProvider",
+    "CoreMLExecutionProvider",
+    "NnapiExecutionProvider",
+    "QNNExecutionProvider",
+    "SNPEExecutionProvider",
+    "ArmNNExecutionProvider",
+    "ACLExecutionProvider",
+    "RknpuExecutionProvider",
+    "VitisAIExecutionProvider",
+    "DmlExecutionProvider",
+    "WebGpuExecutionProvider",
+    "CANNExecutionProvider",
+    "AzureExecutionProvider",
+)
+# Telemetry readers arrive with the power/thermal work; until then no source name is accepted.
+TELEMETRY_SOURCES: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """How long one job is timed, and what the runner does around it."""
+
+    warmup_runs: int = 5
+    min_runs: int = 30
+    min_seconds: float = 2.0
+    max_seconds: float = 30.0
+    timeout_seconds: float = 180.0
+    cooldown_seconds: float = 0.0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class SshConfig:
+    """Where a board is reached over SSH (used by the ssh transport)."""
+
+    host: str
+    port: int = 22
+    user: str | None = None
+    key_file: str | None = None
+    known_hosts: str | None = None
+    accept_unknown_host_key: bool = False
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class AdbConfig:
+    """Where a phone is reached over ADB (used by the adb transport)."""
+
+    serial: str
+    key_file: str | None = None
+    agent: Literal["benchmark_model", "python"] = "benchmark_model"
+    benchmark_model: str | None = None
+
+
+@dataclass(frozen=True)
+class Device:
+    """One device of the lab."""
+
+    name: str
+    transport: TransportName = "local"
+    labels: dict[str, str] = field(default_factory=dict)
+    python: str | None = None
+    workdir: str | None = None
+    runtimes: list[Runtime] | None = None
+    delegates: list[str] | None = None
+    delegate_libraries: dict[str, str] = field(default_factory=dict)
+    delegate_options: dict[str, dict[str, str]] = field(default_factory=dict)
+    telemetry: list[str] = field(default_factory=list)
+    ssh: SshConfig | None = None
+    adb: AdbConfig | None = None
+
+    def offers(self, runtime: str, delegate: str) -> str | None:
+        """None if the device offers runtime+delegate, else why not."""
+        if self.runtimes is not None and runtime not in self.runtimes:
+            return f"device {self.name!r} does not offer runtime {runtime!r} (its runtimes: {self.runtimes})"
+        if self.delegates is not None and delegate not in self.delegates:
+            return f"device {self.name!r} does not offer delegate {delegate!r} (its delegates: {self.delegates})"
+        return None
+
+    def delegate_library(self, delegate: str) -> str | None:
+        return self.delegate_libraries.get(delegate, DEFAULT_DELEGATE_LIBRARIES.get(delegate))
+
+
+def _default_delegates() -> dict[str, list[str]]:
+    return {"litert": ["xnnpack"], "onnxruntime": ["CPUExecutionProvider"]}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What to run on every device."""
+
+    models: list[str]
+    precisions: list[Precision] = field(default_factory=lambda: ["fp32"])
+    runtimes: list[Runtime] = field(default_factory=lambda: ["litert", "onnxruntime"])
+    delegates: dict[str, list[str]] = field(default_factory=_default_delegates)
+    threads: list[int] = field(default_factory=lambda: [1])
+    devices: list[str] | None = None
+    seed: int = 0
+    run: RunPolicy = field(default_factory=RunPolicy)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The whole inventory file."""
+
+    devices: list[Device]
+    sweep: Sweep
+    schema: int = 1
+    zoo: str | None = None
+    store: str | None = None
+    reports: str | None = None
+    path: Path = field(default=Path("inventory.yaml"), metadata=INTERNAL)
+    where: Located | None = field(default=None, metadata=INTERNAL)
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the inventory, relative to the inventory file's folder."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else (self.path.parent / p)
+
+    def selected_devices(self) -> list[Device]:
+        if self.sweep.devices is None:
+            return list(self.devices)
+        return [d for d in self.devices if d.name in self.sweep.devices]
+
+    def device(self, name: str) -> Device:
+        for d in self.devices:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Read and validate inventory.yaml; raises SchemaError with file:line and a fix."""
+    path = Path(path)
+    node, where = compose(path)
+    if node is None:
+        raise where.error("(top level)", "the file is empty", "start from the inventory.yaml in the embench repository")
+    inventory = dataclasses.replace(build(node, Inventory, where), path=path, where=where)
+    _check(inventory, where)
+    return inventory
+
+
+def _check(inv: Inventory, where: Located) -> None:
+    if inv.schema != 1:
+        raise where.error("schema", f"schema {inv.schema} is not known", "this embench reads schema: 1")
+    names: set[str] = set()
+    for i, dev in enumerate(inv.devices):
+        _check_device(dev, i, where)
+        if dev.name in names:
+            raise where.error(f"devices[{i}].name", f"device name {dev.name!r} used twice", "give each device its own name")
+        names.add(dev.name)
+    if not inv.devices:
+        raise where.error("devices", "no devices", "add at least one device (the host: {name: host, transport: local})")
+    _check_sweep(inv, where, names)
+
+
+def _check_device(dev: Device, i: int, where: Located) -> None:
+    at = f"devices[{i}]"
+    if not dev.name.strip():
+        raise where.error(f"{at}.name", "empty device name", "give the device a name")
+    if dev.transport == "ssh" and dev.ssh is None:
+        raise where.error(f"{at}.transport", "transport 'ssh' needs an ssh: section", "add ssh: {host: ..., user: ...}")
+    if dev.transport == "adb" and dev.adb is None:
+        raise where.error(f"{at}.transport", "transport 'adb' needs an adb: section", "add adb: {serial: ...}")
+    if dev.transport != "local":
+        raise where.error(
+            f"{at}.transport",
+            f"transport {dev.transport!r} is not available in this version of embench",
+            "use transport: local (ssh and adb devices are planned)",
+        )
+    for j, source in enumerate(dev.telemetry):
+        if source not in TELEMETRY_SOURCES:
+            raise where.error(
+                f"{at}.telemetry[{j}]",
+                f"telemetry source {source!r} is not available in this version of embench",
+                "remove telemetry: (power and thermal readers are planned)",
+            )
+    for j, delegate in enumerate(dev.delegates or []):
+        _check_delegate_name(delegate, f"{at}.delegates[{j}]", where, dev.delegate_libraries)
+
+
+def _check_delegate_name(name: str, path: str, where: Located, libraries: dict[str, str]) -> None:
+    known = list(LITERT_DELEGATES) + list(ORT_PROVIDERS) + list(libraries)
+    if name not in known:
+        hint = difflib.get_close_matches(name, known, n=1)
+        fix = f"did you mean {hint[0]!r}?" if hint else "known: " + ", ".join(known)
+        raise where.error(path, f"unknown delegate {name!r}", fix)
+
+
+def _check_sweep(inv: Inventory, where: Located, device_names: set[str]) -> None:
+    sweep = inv.sweep
+    libraries = {k: v for d in inv.devices for k, v in d.delegate_libraries.items()}
+    for key in ("models", "precisions", "runtimes", "threads"):
+        if not getattr(sweep, key):
+            raise where.error(f"sweep.{key}", "empty list", f"list at least one entry under sweep.{key}")
+    for runtime, names in sweep.delegates.items():
+        if runtime not in ("litert", "onnxruntime"):
+            raise where.error(f"sweep.delegates.{runtime}", f"unknown runtime {runtime!r}", "use litert or onnxruntime")
+        allowed = (list(LITERT_DELEGATES) + list(libraries)) if runtime == "litert" else list(ORT_PROVIDERS)
+        for j, name in enumerate(names):
+            if name not in allowed:
+                hint = difflib.get_close_matches(name, allowed, n=1)
+                fix = f"did you mean {hint[0]!r}?" if hint else "known: " + ", ".join(allowed)
+                raise where.error(f"sweep.delegates.{runtime}[{j}]", f"unknown {runtime} delegate {name!r}", fix)
+    for runtime in sweep.runtimes:
+        if not sweep.delegates.get(runtime):
+            raise where.error("sweep.delegates", f"no delegates listed for runtime {runtime!r}", f"add {runtime}: [...]")
+    for j, threads in enumerate(sweep.threads):
+        if threads < 1:
+            raise where.error(f"sweep.threads[{j}]", "thread counts must be ≥ 1", "use 1, 2, 4, ...")
+    for j, name in enumerate(sweep.devices or []):
+        if name not in device_names:
+            hint = difflib.get_close_matches(name, sorted(device_names), n=1)
+            raise where.error(f"sweep.devices[{j}]", f"no device named {name!r}", f"did you mean {hint[0]!r}?" if hint else "list a device from devices:")
+    _check_run_policy(sweep.run, where)
+
+
+def _check_run_policy(run: RunPolicy, where: Located) -> None:
+    def bad(key: str, rule: str) -> None:
+        raise where.error(f"sweep.run.{key}", f"{key} must be {rule}", f"set it under sweep.run in {where.file}")
+
+    if run.min_runs < 1:
+        bad("min_runs", "≥ 1")
+    if run.warmup_runs < 0:
+        bad("warmup_runs", "≥ 0")
+    if run.retries < 0:
+        bad("retries", "≥ 0")
+    if run.min_seconds < 0:
+        bad("min_seconds", "≥ 0")
+    if run.cooldown_seconds < 0:
+        bad("cooldown_seconds", "≥ 0")
+    if run.max_seconds <= 0 or run.max_seconds < run.min_seconds:
+        bad("max_seconds", f"> 0 and ≥ min_seconds ({run.min_seconds})")
+    if run.timeout_seconds <= run.max_seconds:
+        bad("timeout_seconds", f"> max_seconds ({run.max_seconds}), to leave time for start-up")

@@ -1,0 +1,69 @@
+"""What a sweep shows while it runs: a live bar on a terminal, plain lines otherwise, nothing when quiet."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .plan import Job
+from .sweep import Reporter
+
+
+class QuietReporter(Reporter):
+    """For cron: says nothing while running (the summary and errors still print)."""
+
+
+class ProgressReporter(Reporter):
+    """done / total, the device and job now running, elapsed and ETA."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[now]}"),
+            console=self.console,
+            transient=False,
+        )
+        self._lock = threading.Lock()
+        self._running: dict[str, str] = {}
+        self._sweep: Any = None
+        self._build: Any = None
+
+    def __enter__(self) -> ProgressReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def building(self, step: str, done: int, total: int) -> None:
+        if self._build is None:
+            self._build = self.progress.add_task("building models", total=total, now="")
+        self.progress.update(self._build, completed=done, now=step if step != "done" else "")
+
+    def planned(self, total: int, already_done: int) -> None:
+        self._sweep = self.progress.add_task("sweep", total=total, completed=already_done, now="")
+
+    def started(self, job: Job) -> None:
+        with self._lock:
+            self._running[job.device] = f"{job.device}: {job.model} {job.precision} {job.runtime}:{job.delegate} t{job.threads}"
+            self.progress.update(self._sweep, now=" | ".join(self._running.values()))
+
+    def finished(self, job: Job, result: dict[str, Any]) -> None:
+        with self._lock:
+            self._running.pop(job.device, None)
+            self.progress.update(self._sweep, advance=1, now=" | ".join(self._running.values()))
+            if result["status"] not in ("ok", "fallback", "unsupported"):
+                self.progress.console.print(f"[red]{job.label}: {result['status']}[/]: {result.get('message')}")
+
+
+def make_reporter(quiet: bool) -> Reporter:
+    return QuietReporter() if quiet else ProgressReporter()

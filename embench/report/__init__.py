@@ -1,0 +1,34 @@
+"""Reports: compute tables (tables.py), draw figures (figures.py), render files (render.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..store import Store
+from . import figures, render
+from .tables import ReportData, build_report_data
+
+__all__ = ["ReportData", "build_report_data", "write_report"]
+
+
+def write_report(store: Store, run_id: str | None, out_root: Path) -> dict[str, Path]:
+    """Write HTML, Markdown, CSV and PNG files for a run under out_root/<run_id>/; return their paths."""
+    data = build_report_data(store, run_id)
+    out = out_root / data.run.run_id
+    out.mkdir(parents=True, exist_ok=True)
+    pngs = {"latency": figures.latency_figure(data), "speedup": figures.speedup_figure(data)}
+    paths = {
+        "html": out / "report.html",
+        "markdown": out / "report.md",
+        "csv": out / "results.csv",
+        "samples": out / "samples.csv",
+    }
+    paths["html"].write_text(render.html_page(data, pngs), encoding="utf-8")
+    paths["markdown"].write_text(render.markdown(data), encoding="utf-8")
+    paths["csv"].write_text(render.csv(data), encoding="utf-8")
+    paths["samples"].write_text(render.samples_csv(data), encoding="utf-8")
+    for name, png in pngs.items():
+        if png:
+            paths[name] = out / f"{name}.png"
+            paths[name].write_bytes(png)
+    return paths

@@ -1,0 +1,66 @@
+"""Matplotlib figures of a report, returned as PNG bytes. They draw numbers; they compute none."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from .tables import ReportData, config_label
+
+
+def _png(fig: plt.Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _panels(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    measured = frame[frame["n"] > 0]
+    return [(f"{d} · {m}", g) for (d, m), g in measured.groupby(["device", "model"], sort=False)]
+
+
+def latency_figure(data: ReportData) -> bytes | None:
+    """Box plots of every configuration's raw latency samples (whiskers at p5/p95), one panel per model."""
+    panels = _panels(data.results)
+    if not panels:
+        return None
+    height = sum(max(1.5, 0.32 * len(g)) for _, g in panels) + 0.6 * len(panels)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, height), squeeze=False)
+    for ax, (title, group) in zip(axes[:, 0], panels):
+        labels = [f"{r.precision} {config_label(r._asdict())}" for r in group.itertuples()]
+        values = [[ns / 1e6 for ns in data.samples.get(r.job_id, [])] for r in group.itertuples()]
+        ax.boxplot(values, vert=False, whis=(5, 95), showfliers=False, widths=0.6)
+        ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=10, loc="left")
+        ax.set_xlabel("latency per inference (ms)")
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def speedup_figure(data: ReportData) -> bytes | None:
+    """Speedup of each configuration over its single-thread CPU baseline, one panel per model."""
+    panels = [(t, g[g["speedup"].notna()]) for t, g in _panels(data.results)]
+    panels = [(t, g) for t, g in panels if not g.empty]
+    if not panels:
+        return None
+    height = sum(max(1.5, 0.3 * len(g)) for _, g in panels) + 0.6 * len(panels)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, height), squeeze=False)
+    for ax, (title, group) in zip(axes[:, 0], panels):
+        labels = [f"{r.precision} {config_label(r._asdict())}" for r in group.itertuples()]
+        ax.barh(range(len(group)), group["speedup"], color="#4878a8")
+        ax.axvline(1.0, color="black", lw=0.8)
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{title} (baseline: {group['baseline'].iloc[0]})", fontsize=10, loc="left")
+        ax.set_xlabel("speedup over the baseline (×)")
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)

@@ -1,0 +1,146 @@
+"""Turn ReportData into Markdown, CSV and a self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import math
+from typing import Any
+
+import pandas as pd
+
+from .tables import ReportData
+
+SHOWN = [
+    ("device", "device"), ("model", "model"), ("precision", "precision"), ("runtime", "runtime"),
+    ("delegate", "delegate"), ("threads", "threads"), ("status", "status"), ("n", "n"),
+    ("median_ms", "median ms"), ("ci", "95% CI of median"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"),
+    ("cv_pct", "CV %"), ("init_ms", "init ms"), ("first_inference_ms", "first ms"),
+    ("peak_rss_mb", "peak RSS MB"), ("delegated", "delegated nodes"), ("speedup", "speedup ×"),
+    ("notes", "notes"),
+]  # fmt: skip
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def display_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The main table with formatted cells, as strings."""
+    out = pd.DataFrame()
+    for col, title in SHOWN:
+        if col == "ci":
+            out[title] = [
+                "—" if math.isnan(lo) else f"{_fmt(lo)}–{_fmt(hi)}" for lo, hi in zip(frame["ci_low_ms"], frame["ci_high_ms"])
+            ]
+        else:
+            out[title] = [_fmt(v) for v in frame[col]]
+    return out
+
+
+def _md_table(frame: pd.DataFrame, index: bool = False) -> str:
+    if index:
+        frame = frame.reset_index()
+    header = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _heading(data: ReportData) -> str:
+    started = dt.datetime.fromtimestamp(data.run.started_unix).strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        f"run `{data.run.run_id}` · started {started} · {data.run.recorded}/{data.run.planned} jobs recorded"
+        f" · state {data.run.state} · inventory `{data.run.inventory}`"
+    )
+
+
+def _environment_rows(data: ReportData) -> list[str]:
+    rows = []
+    for device, f in data.environment.items():
+        mem = f"{f['mem_total_kb'] / 1048576:.1f} GiB" if f.get("mem_total_kb") else "?"
+        rows.append(
+            f"{device}: {f.get('cpu')} · {f.get('cores')} cores · {mem} · {f.get('os')} · kernel {f.get('kernel')}"
+            f" · Python {f.get('python')}"
+        )
+    return rows
+
+
+def markdown(data: ReportData) -> str:
+    parts = [f"# embench report\n\n{_heading(data)}\n"]
+    parts += [f"- {r}" for r in _environment_rows(data)]
+    parts.append("\n## Results\n")
+    parts.append(_md_table(display_table(data.results)))
+    if not data.compatibility.empty:
+        parts.append("\n## Compatibility\n")
+        parts.append(_md_table(data.compatibility, index=True))
+    parts.append("\nSpeedup is the baseline's median ÷ this median; the baseline is the single-thread CPU run of the same "
+                 "device, model and precision (LiteRT cpu, else XNNPACK, else ONNX Runtime CPU). Latency figures: "
+                 "`latency.png`, `speedup.png`.\n")  # fmt: skip
+    return "\n".join(parts)
+
+
+def csv(data: ReportData) -> str:
+    return str(data.results.to_csv(index=False))
+
+
+def samples_csv(data: ReportData) -> str:
+    lines = ["job_id,device,model,precision,runtime,delegate,threads,seq,latency_ns"]
+    for r in data.results.itertuples():
+        for i, ns in enumerate(data.samples.get(r.job_id, [])):
+            lines.append(f"{r.job_id},{r.device},{r.model},{r.precision},{r.runtime},{r.delegate},{r.threads},{i},{ns}")
+    return "\n".join(lines) + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:8px 0 24px}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left}
+th{background:#f2f2f2} td.ok{background:#dff0d8} td.fallback{background:#fcf8e3}
+td.unsupported{background:#eee} td.failed,td.crashed,td.timeout{background:#f2dede}
+img{max-width:100%}
+"""
+
+
+def _html_table(frame: pd.DataFrame, status_cols: list[str] | None = None) -> str:
+    cols = list(frame.columns)
+    status_cols = status_cols if status_cols is not None else cols
+    out = ["<table><thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols) + "</tr></thead><tbody>"]
+    for row in frame.itertuples(index=False):
+        cells = []
+        for col, value in zip(cols, row):
+            cls = f' class="{html.escape(str(value))}"' if col in status_cols and value in _STATUSES else ""
+            cells.append(f"<td{cls}>{html.escape(str(value))}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+_STATUSES = {"ok", "fallback", "unsupported", "failed", "crashed", "timeout"}
+
+
+def html_page(data: ReportData, figures: dict[str, bytes | None]) -> str:
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>embench report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>embench report</h1>",
+        f"<p>{html.escape(_heading(data)).replace('`', '')}</p><ul>",
+        *(f"<li>{html.escape(r)}</li>" for r in _environment_rows(data)),
+        "</ul><h2>Results</h2>",
+        _html_table(display_table(data.results), ["status"]),
+    ]
+    if not data.compatibility.empty:
+        parts += ["<h2>Compatibility</h2>", _html_table(data.compatibility.reset_index())]
+    for title, name in (("Latency", "latency"), ("Speedup over the single-thread CPU baseline", "speedup")):
+        png = figures.get(name)
+        if png:
+            b64 = base64.b64encode(png).decode()
+            parts.append(f"<h2>{title}</h2><img id='{name}' alt='{title}' src='data:image/png;base64,{b64}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,85 @@
+"""Latency statistics: summaries with a distribution-free CI of the median. No I/O here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+CV_WARN = 0.10
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One job's latency figures, in milliseconds (cv as a fraction)."""
+
+    n: int
+    median: float
+    ci_low: float
+    ci_high: float
+    p90: float
+    p95: float
+    p99: float
+    min: float
+    max: float
+    mean: float
+    sd: float
+    cv: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @property
+    def unstable(self) -> bool:
+        return self.cv >= CV_WARN
+
+
+def median_ci(sorted_values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Order-statistic CI of the median: [x_(k), x_(n-k+1)] with binomial coverage ≥ confidence.
+
+    NaN when n is too small for the requested coverage (n < 6 at 95%).
+    """
+    n = len(sorted_values)
+    alpha = 1.0 - confidence
+    # Largest k with P(Bin(n, 1/2) <= k-1) <= alpha/2.
+    k = int(sps.binom.ppf(alpha / 2, n, 0.5))
+    if sps.binom.cdf(k, n, 0.5) <= alpha / 2:
+        k += 1
+    if k < 1:
+        return math.nan, math.nan
+    return float(sorted_values[k - 1]), float(sorted_values[n - k])
+
+
+def summarize(samples_ns: Sequence[int] | np.ndarray, confidence: float = 0.95) -> Summary | None:
+    """Summary of raw latency samples (ns); None when there are none."""
+    if len(samples_ns) == 0:
+        return None
+    ms = np.sort(np.asarray(samples_ns, dtype=np.float64)) / 1e6
+    low, high = median_ci(ms, confidence)
+    mean = float(ms.mean())
+    sd = float(ms.std(ddof=1)) if len(ms) > 1 else 0.0
+    p90, p95, p99 = (float(v) for v in np.percentile(ms, [90, 95, 99]))
+    return Summary(
+        n=len(ms),
+        median=float(np.median(ms)),
+        ci_low=low,
+        ci_high=high,
+        p90=p90,
+        p95=p95,
+        p99=p99,
+        min=float(ms[0]),
+        max=float(ms[-1]),
+        mean=mean,
+        sd=sd,
+        cv=sd / mean if mean > 0 else math.nan,
+    )
+
+
+def speedup(baseline_median: float, median: float) -> float:
+    """How many times faster than the baseline (baseline ÷ this)."""
+    if not (median > 0 and baseline_median > 0):
+        return math.nan
+    return baseline_median / median

@@ -1,0 +1,221 @@
+"""The results database: SQLite, versioned schema, raw samples kept, each result committed on arrival."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+
+SCHEMA_VERSION = 1
+DEFAULT_STORE = Path("results") / "embench.sqlite"
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_unix REAL NOT NULL,
+    ended_unix REAL,
+    state TEXT NOT NULL,            -- running | finished | interrupted
+    inventory TEXT NOT NULL,
+    host TEXT NOT NULL,
+    embench_version TEXT NOT NULL,
+    planned INTEGER NOT NULL,
+    plan_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    job_id TEXT NOT NULL,
+    device TEXT NOT NULL,
+    model TEXT NOT NULL,
+    precision TEXT NOT NULL,
+    format TEXT NOT NULL,
+    runtime TEXT NOT NULL,
+    delegate TEXT NOT NULL,
+    threads INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT,
+    model_sha256 TEXT,
+    runtime_version TEXT,
+    init_ms REAL,
+    first_inference_ms REAL,
+    peak_rss_kb INTEGER,
+    window_ns INTEGER,
+    n_samples INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    started_unix REAL,
+    ended_unix REAL,
+    job_json TEXT NOT NULL,
+    result_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, job_id)
+);
+CREATE TABLE IF NOT EXISTS samples (
+    run_id TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    latency_ns INTEGER NOT NULL,
+    PRIMARY KEY (run_id, job_id, seq)
+) WITHOUT ROWID;
+"""
+
+
+def resolve_store_path(cli: str | None, inventory_value: Path | None = None) -> Path:
+    """--store beats $EMBENCH_STORE beats the inventory's store: beats results/embench.sqlite."""
+    if cli:
+        return Path(cli).expanduser()
+    env = os.environ.get("EMBENCH_STORE")
+    if env:
+        return Path(env).expanduser()
+    return inventory_value if inventory_value is not None else DEFAULT_STORE
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    started_unix: float
+    ended_unix: float | None
+    state: str
+    inventory: str
+    planned: int
+    recorded: int
+
+
+class Store:
+    """One SQLite file; safe to share between the threads of one process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            with self._db:
+                self._db.executescript(_DDL)
+                self._check_schema()
+        except (OSError, sqlite3.Error) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise StoreError(
+                f"cannot use the results database {path}: {why}; pass --store PATH (or set EMBENCH_STORE) to a writable place"
+            ) from None
+
+    def _check_schema(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {row[0]}; this embench reads {SCHEMA_VERSION}; use a new --store file"
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def begin_run(self, inventory: str, plan: list[dict[str, Any]], version: str) -> str:
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
+                (run_id, time.time(), None, "running", inventory, socket.gethostname(), version, len(plan), json.dumps(plan)),
+            )
+        return run_id
+
+    def resume_run(self, run_id: str, planned: int, plan: list[dict[str, Any]]) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE runs SET state='running', ended_unix=NULL, planned=?, plan_json=? WHERE run_id=?",
+                (planned, json.dumps(plan), run_id),
+            )
+
+    def end_run(self, run_id: str, state: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("UPDATE runs SET state=?, ended_unix=? WHERE run_id=?", (state, time.time(), run_id))
+
+    def runs(self) -> list[RunInfo]:
+        rows = self._db.execute(
+            "SELECT r.run_id, r.started_unix, r.ended_unix, r.state, r.inventory, r.planned,"
+            " (SELECT COUNT(*) FROM results x WHERE x.run_id = r.run_id)"
+            " FROM runs r ORDER BY r.started_unix"
+        ).fetchall()
+        return [RunInfo(*row) for row in rows]
+
+    def find_run(self, run_id: str | None) -> RunInfo:
+        """The named run, or the latest one; a unique prefix of a run id is enough."""
+        runs = self.runs()
+        if not runs:
+            raise StoreError(f"{self.path} holds no runs yet; run `embench sweep inventory.yaml` first")
+        if run_id is None:
+            return runs[-1]
+        hits = [r for r in runs if r.run_id.startswith(run_id)]
+        if len(hits) != 1:
+            known = ", ".join(r.run_id for r in runs[-5:])
+            what = "matches no run" if not hits else "matches several runs"
+            raise StoreError(f"run {run_id!r} {what} in {self.path}; recent runs: {known}")
+        return hits[0]
+
+    # -- results ---------------------------------------------------------------------------
+
+    def done_job_ids(self, run_id: str) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT job_id FROM results WHERE run_id=?", (run_id,))}
+
+    def add_result(self, run_id: str, job: dict[str, Any], result: dict[str, Any]) -> None:
+        """Store one result and all its samples in one transaction."""
+        samples = list(result.get("samples_ns") or [])
+        body = {k: v for k, v in result.items() if k != "samples_ns"}
+        runtime = result.get("runtime") or {}
+        row = (
+            run_id,
+            job["job_id"],
+            job["device"],
+            job["model"]["name"],
+            job["model"]["precision"],
+            job["model"]["format"],
+            job["runtime"],
+            job["delegate"]["name"],
+            job["threads"],
+            result["status"],
+            result.get("message"),
+            job["model"].get("sha256"),
+            runtime.get("version") if isinstance(runtime, dict) else None,
+            result.get("init_ms"),
+            result.get("first_inference_ms"),
+            result.get("peak_rss_kb"),
+            result.get("window_ns"),
+            len(samples),
+            int(result.get("attempts", 1)),
+            result.get("started_unix"),
+            result.get("ended_unix"),
+            json.dumps(job, sort_keys=True),
+            json.dumps(body, sort_keys=True),
+        )
+        with self._lock, self._db:
+            self._db.execute(f"INSERT INTO results VALUES ({','.join('?' * len(row))})", row)
+            self._db.executemany(
+                "INSERT INTO samples VALUES (?,?,?,?)",
+                ((run_id, job["job_id"], i, int(ns)) for i, ns in enumerate(samples)),
+            )
+
+    def results(self, run_id: str) -> list[dict[str, Any]]:
+        cur = self._db.execute("SELECT * FROM results WHERE run_id=? ORDER BY started_unix", (run_id,))
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def samples(self, run_id: str) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for job_id, ns in self._db.execute(
+            "SELECT job_id, latency_ns FROM samples WHERE run_id=? ORDER BY job_id, seq", (run_id,)
+        ):
+            out.setdefault(job_id, []).append(ns)
+        return out

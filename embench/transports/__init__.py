@@ -1,0 +1,15 @@
+"""Transports by name: adding one is a module plus a line in TRANSPORTS."""
+
+from __future__ import annotations
+
+from ..inventory import Device
+from .base import CommandResult, Transport
+from .local import LocalTransport
+
+TRANSPORTS: dict[str, type[Transport]] = {LocalTransport.NAME: LocalTransport}
+
+__all__ = ["TRANSPORTS", "CommandResult", "Transport", "open_transport"]
+
+
+def open_transport(device: Device) -> Transport:
+    return TRANSPORTS[device.transport](device)

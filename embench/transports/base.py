@@ -1,0 +1,56 @@
+"""What every transport offers: run a command with a timeout, and put files on the device."""
+
+from __future__ import annotations
+
+import signal
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..inventory import Device
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """How a device command ended. `returncode` < 0 means it was killed by signal -returncode."""
+
+    returncode: int | None
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool
+    seconds: float
+
+    @property
+    def signal_name(self) -> str | None:
+        if self.returncode is None or self.returncode >= 0:
+            return None
+        try:
+            return signal.Signals(-self.returncode).name
+        except ValueError:
+            return f"signal {-self.returncode}"
+
+    def stderr_tail(self, chars: int = 2000) -> str:
+        return self.stderr.decode("utf-8", "replace")[-chars:]
+
+
+class Transport(ABC):
+    """One device's channel. Commands are argv lists; a transport quotes them for its shell."""
+
+    NAME: str = ""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+
+    @abstractmethod
+    def run(self, argv: list[str], *, stdin: bytes | None = None, timeout: float) -> CommandResult:
+        """Run argv on the device; on timeout kill it (and its children) and say so."""
+
+    @abstractmethod
+    def ensure_file(self, local: Path, sha256: str) -> str:
+        """Make `local` present on the device (content-addressed: sent once per sha256); return its path there."""
+
+    def cancel(self) -> None:
+        """Kill the command now running, if any (the sweep is being interrupted)."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,176 @@
+"""Turn a YAML node tree into typed dataclasses, with file:line errors and no unknown keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+import yaml
+
+from .errors import EmbenchError
+
+T = TypeVar("T")
+
+# Field metadata for values embench fills in itself; such keys are refused in YAML.
+INTERNAL = {"internal": True}
+
+
+class SchemaError(EmbenchError):
+    """A YAML file does not match its schema; the message names file, line, key and fix."""
+
+
+@dataclasses.dataclass
+class Located:
+    """Where each value came from, keyed by dotted path (`sweep.models[1]`)."""
+
+    file: Path
+    lines: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def at(self, path: str) -> str:
+        line = self.lines.get(path)
+        return f"{self.file}:{line}" if line else str(self.file)
+
+    def error(self, path: str, problem: str, fix: str = "") -> SchemaError:
+        text = f"{self.at(path)}: {path}: {problem}"
+        return SchemaError(f"{text}; {fix}" if fix else text)
+
+
+def compose(path: Path) -> tuple[yaml.Node | None, Located]:
+    """Parse a YAML file into a node tree (keeps line numbers)."""
+    where = Located(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SchemaError(f"{path}: file not found; pass the path of an existing file") from None
+    except OSError as exc:
+        raise SchemaError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader), where
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SchemaError(
+            f"{path}{line}: YAML syntax error: {problem}; check indentation and quote values "
+            "that contain ':' or '#'"
+        ) from None
+
+
+def build(node: yaml.Node | None, tp: type[T], where: Located, path: str = "") -> T:
+    """Convert `node` to `tp` (a dataclass or a typed container), recording line numbers."""
+    if node is not None:
+        where.lines.setdefault(path, node.start_mark.line + 1)
+    return typing.cast(T, _convert(node, tp, where, path))
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (list, dict):
+        return f"a {'list' if origin is list else 'mapping'}"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return f"a {getattr(tp, '__name__', str(tp))}"
+
+
+def _convert(node: yaml.Node | None, tp: Any, where: Located, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
+            if type(None) in typing.get_args(tp):
+                return None
+        return _convert(node, options[0], where, path)
+    if node is None:
+        raise where.error(path, "missing value", f"give {_describe(tp)}")
+    if dataclasses.is_dataclass(tp):
+        return _dataclass(node, tp, where, path)
+    if origin is list:
+        if not isinstance(node, yaml.SequenceNode):
+            raise where.error(path, f"expected a list, got {_kind(node)}", "write it as [a, b] or '- a' lines")
+        (item_tp,) = typing.get_args(tp)
+        out = []
+        for i, item in enumerate(node.value):
+            sub = f"{path}[{i}]"
+            where.lines[sub] = item.start_mark.line + 1
+            out.append(_convert(item, item_tp, where, sub))
+        return out
+    if origin is dict:
+        if not isinstance(node, yaml.MappingNode):
+            raise where.error(path, f"expected a mapping, got {_kind(node)}", "write it as key: value lines")
+        _, value_tp = typing.get_args(tp)
+        out_map = {}
+        for key_node, value_node in node.value:
+            sub = f"{path}.{key_node.value}"
+            where.lines[sub] = key_node.start_mark.line + 1
+            out_map[str(key_node.value)] = _convert(value_node, value_tp, where, sub)
+        return out_map
+    return _scalar(node, tp, where, path)
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return repr(node.value)
+
+
+def _scalar(node: yaml.Node, tp: Any, where: Located, path: str) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise where.error(path, f"expected {_describe(tp)}, got {_kind(node)}")
+    value = _construct(node)
+    if typing.get_origin(tp) is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+            fix = f"did you mean {hint[0]!r}?" if hint else f"use {_describe(tp)}"
+            raise where.error(path, f"{value!r} is not allowed", fix)
+        return value
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return node.value
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise where.error(path, f"expected {_describe(tp)}, got {value!r}", f"write {_describe(tp)}")
+    return value
+
+
+def _construct(node: yaml.ScalarNode) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _dataclass(node: yaml.Node, tp: Any, where: Located, path: str) -> Any:
+    if not isinstance(node, yaml.MappingNode):
+        raise where.error(path or "(top level)", f"expected a mapping, got {_kind(node)}")
+    hints = typing.get_type_hints(tp)
+    fields = {f.name: f for f in dataclasses.fields(tp) if not f.metadata.get("internal")}
+    values: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        sub = f"{path}.{key}" if path else key
+        where.lines[sub] = key_node.start_mark.line + 1
+        if key not in fields:
+            hint = difflib.get_close_matches(key, list(fields), n=1)
+            fix = f"did you mean {hint[0]!r}?" if hint else "known keys: " + ", ".join(fields)
+            raise where.error(sub, "unknown key", fix)
+        if key in values:
+            raise where.error(sub, "key given twice", "keep one")
+        values[key] = _convert(value_node, hints[key], where, sub)
+    for name, field in fields.items():
+        missing = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        if missing and name not in values:
+            sub = f"{path}.{name}" if path else name
+            raise where.error(path or "(top level)", f"required key {name!r} is missing", f"add {sub}")
+    return tp(**values)

@@ -1,0 +1,176 @@
+"""The model zoo: its manifest, the built artifacts, and their checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .errors import ZooError
+from .yamlschema import SchemaError, build, compose
+
+BUILDER_VERSION = "1"
+FORMATS = {"tflite": ("fp32", "fp16", "int8"), "onnx": ("fp32",)}
+RUNTIME_FORMAT = {"litert": "tflite", "onnxruntime": "onnx"}
+SUFFIX = {"tflite": ".tflite", "onnx": ".onnx"}
+
+
+def artifact_name(fmt: str, precision: str) -> str:
+    return f"{fmt}-{precision}"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One zoo model: a Keras architecture to build, or files the user supplies."""
+
+    keras: str | None = None
+    input_shape: list[int] | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    calibration_samples: int = 8
+    files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    models: dict[str, ModelEntry]
+    schema: int = 1
+    build_dir: str = "build"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A model file ready to run: where it is, what it holds, its checksum."""
+
+    model: str
+    format: str
+    precision: str
+    path: Path
+    sha256: str
+    size: int
+
+    @property
+    def name(self) -> str:
+        return artifact_name(self.format, self.precision)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _tool_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for dist in ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+class Zoo:
+    """A manifest plus the index of what has been built from it."""
+
+    def __init__(self, manifest_path: Path) -> None:
+        self.manifest_path = manifest_path
+        node, where = compose(manifest_path)
+        if node is None:
+            raise ZooError(f"{manifest_path}: the zoo manifest is empty; list models under models:")
+        self.manifest = build(node, Manifest, where)
+        for name, entry in self.manifest.models.items():
+            if (entry.keras is None) == (not entry.files):
+                raise SchemaError(f"{where.at('models.' + name)}: models.{name}: give either keras: or files:, not both or neither")
+            for key in entry.files:
+                fmt, _, precision = key.partition("-")
+                if precision not in FORMATS.get(fmt, ()):
+                    known = ", ".join(artifact_name(f, p) for f, ps in FORMATS.items() for p in ps)
+                    raise SchemaError(f"{where.at(f'models.{name}.files.{key}')}: unknown artifact {key!r}; use one of {known}")
+        self.build_dir = (manifest_path.parent / self.manifest.build_dir).resolve()
+        self.index_path = self.build_dir / "index.json"
+
+    # -- what exists -----------------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.manifest.models)
+
+    def entry(self, model: str) -> ModelEntry:
+        try:
+            return self.manifest.models[model]
+        except KeyError:
+            raise ZooError(f"{self.manifest_path}: no model {model!r}; known: {', '.join(self.names)}") from None
+
+    def artifacts_of(self, model: str) -> list[str]:
+        """Artifact names this model can have (built or supplied)."""
+        entry = self.entry(model)
+        if entry.files:
+            return list(entry.files)
+        return [artifact_name(f, p) for f, ps in FORMATS.items() for p in ps]
+
+    def build_key(self, model: str, artifact: str) -> str:
+        entry = self.entry(model)
+        payload = {"entry": entry.__dict__, "artifact": artifact, "builder": BUILDER_VERSION, "tools": _tool_versions()}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _read_index(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.index_path.read_text()))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise ZooError(f"{self.index_path}: unreadable build index ({exc}); delete it and run `embench models build`") from None
+
+    def _write_index(self, index: dict[str, Any]) -> None:
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.index_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(index, indent=2, sort_keys=True))
+        os.replace(tmp, self.index_path)
+
+    def artifact(self, model: str, fmt: str, precision: str) -> Artifact | None:
+        """The built (or supplied) file, or None if it still has to be built."""
+        entry = self.entry(model)
+        name = artifact_name(fmt, precision)
+        if entry.files:
+            if name not in entry.files:
+                return None
+            path = Path(entry.files[name]).expanduser()
+            path = path if path.is_absolute() else (self.manifest_path.parent / path)
+            if not path.is_file():
+                raise ZooError(f"{self.manifest_path}: models.{model}.files.{name}: {path} does not exist; fix the path")
+            return Artifact(model, fmt, precision, path, sha256_file(path), path.stat().st_size)
+        record = self._read_index().get(f"{model}/{name}")
+        if not record or record.get("build_key") != self.build_key(model, name):
+            return None
+        path = self.build_dir / record["file"]
+        if not path.is_file() or path.stat().st_size != record["size"]:
+            return None
+        return Artifact(model, fmt, precision, path, record["sha256"], record["size"])
+
+    def missing(self, wanted: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+        return [w for w in wanted if self.artifact(*w) is None]
+
+    def record(self, model: str, fmt: str, precision: str, path: Path) -> Artifact:
+        """Add a freshly built file to the index (checksum, size, build key)."""
+        name = artifact_name(fmt, precision)
+        index = self._read_index()
+        sha = sha256_file(path)
+        index[f"{model}/{name}"] = {
+            "file": path.name,
+            "sha256": sha,
+            "size": path.stat().st_size,
+            "build_key": self.build_key(model, name),
+        }
+        self._write_index(index)
+        return Artifact(model, fmt, precision, path, sha, path.stat().st_size)
+
+
+def load_zoo(path: Path) -> Zoo:
+    return Zoo(path)

@@ -1,0 +1,136 @@
+"""Build zoo models from Keras architectures (weights=None) into TFLite and ONNX files.
+
+Imports TensorFlow, so only `embench models build` (or a sweep that needs a missing model) loads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import ZooError
+from .zoo import SUFFIX, Artifact, Zoo, artifact_name
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[dict[str, str]]:
+    """Hide TensorFlow's C++ chatter on fd 2; hand it back so a failure can show it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    box = {"text": ""}
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield box
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            box["text"] = tmp.read().decode("utf-8", "replace")
+
+
+def _import_tf() -> tuple[Any, Any]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import keras  # noqa: PLC0415
+        import tensorflow as tf  # noqa: PLC0415
+    except ImportError:
+        raise ZooError(
+            "building zoo models needs TensorFlow; install it with `pip install -e '.[zoo]'`"
+        ) from None
+    tf.get_logger().setLevel("ERROR")
+    return tf, keras
+
+
+class _Builder:
+    """Builds all wanted artifacts of one model from one Keras instance."""
+
+    def __init__(self, zoo: Zoo, model: str, workdir: Path) -> None:
+        self.zoo, self.model, self.workdir = zoo, model, workdir
+        self.entry = zoo.entry(model)
+        self.tf, self.keras = _import_tf()
+        self.keras.utils.set_random_seed(self.entry.seed)
+        try:
+            factory = getattr(self.keras.applications, str(self.entry.keras))
+        except AttributeError:
+            raise ZooError(
+                f"{zoo.manifest_path}: models.{model}.keras: keras.applications has no {self.entry.keras!r}"
+            ) from None
+        shape = tuple(self.entry.input_shape or (224, 224, 3))
+        self.shape = shape
+        self.net = factory(weights=None, input_shape=shape, **self.entry.kwargs)
+        self.saved_model = workdir / "saved_model"
+        self.net.export(str(self.saved_model), format="tf_saved_model", verbose=False)
+
+    def _converter(self) -> Any:
+        return self.tf.lite.TFLiteConverter.from_saved_model(str(self.saved_model))
+
+    def tflite(self, precision: str) -> bytes:
+        tf = self.tf
+        conv = self._converter()
+        if precision == "fp16":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.target_spec.supported_types = [tf.float16]
+        elif precision == "int8":
+            import numpy as np  # noqa: PLC0415
+
+            rng = np.random.default_rng(self.entry.seed)
+            count = self.entry.calibration_samples
+
+            def representative() -> Iterator[list[Any]]:
+                for _ in range(count):
+                    yield [rng.uniform(-1.0, 1.0, size=(1, *self.shape)).astype(np.float32)]
+
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = representative
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+        return bytes(conv.convert())
+
+    def onnx(self, out: Path) -> None:
+        import tf2onnx  # noqa: PLC0415
+
+        spec = [self.tf.TensorSpec((1, *self.shape), self.tf.float32, name="input")]
+        tf2onnx.convert.from_keras(self.net, input_signature=spec, opset=17, output_path=str(out))
+
+
+def build_model(
+    zoo: Zoo,
+    model: str,
+    wanted: list[tuple[str, str]],
+    on_step: Callable[[str], None] = lambda _: None,
+) -> list[Artifact]:
+    """Build the (format, precision) artifacts of one model and record them in the index."""
+    entry = zoo.entry(model)
+    if entry.files:
+        raise ZooError(f"{zoo.manifest_path}: models.{model} is supplied as files; there is nothing to build")
+    zoo.build_dir.mkdir(parents=True, exist_ok=True)
+    built: list[Artifact] = []
+    with tempfile.TemporaryDirectory(prefix=f"embench-build-{model}-") as tmp, _quiet_native_stderr() as log:
+        try:
+            builder = _Builder(zoo, model, Path(tmp))
+            for fmt, precision in wanted:
+                name = artifact_name(fmt, precision)
+                on_step(f"{model} {name}")
+                final = zoo.build_dir / f"{model}.{name}{SUFFIX[fmt]}"
+                partial = Path(tmp) / final.name
+                if fmt == "tflite":
+                    partial.write_bytes(builder.tflite(precision))
+                else:
+                    builder.onnx(partial)
+                shutil.move(str(partial), final)
+                built.append(zoo.record(model, fmt, precision, final))
+        except ZooError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - converter errors come in many types; report them all alike
+            tail = " | ".join(log["text"].strip().splitlines()[-3:])
+            raise ZooError(f"building {model}: {type(exc).__name__}: {exc} {tail}".strip()) from None
+    return built
