@@ -96,7 +96,9 @@ def cmd_devices(args: argparse.Namespace) -> int:
             continue
         f = info["facts"]
         mem = f"{f['mem_total_kb'] / 1048576:.1f} GiB" if f.get("mem_total_kb") else "?"
-        print(f"{device.name:16s} {device.transport:6s} reachable · {f.get('board') or f.get('cpu')} · {f.get('cores')} cores · {mem}")
+        print(
+            f"{device.name:16s} {device.transport:6s} reachable · {f.get('board') or f.get('cpu')} · {f.get('cores')} cores · {mem}"
+        )
         print(f"{'':23s} {f.get('os')} · kernel {f.get('kernel')} · Python {f.get('python')}")
         for name, rt in info["runtimes"].items():
             detail = rt.get("error") or f"{rt.get('package')} {rt.get('version')}"
@@ -170,8 +172,16 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("inventory", help="inventory.yaml")
     sp.add_argument("--store", help=store_help)
     sp.add_argument("--zoo", help="model zoo manifest (default: the inventory's zoo:, else models/zoo.yaml)")
-    sp.add_argument("--resume", nargs="?", const="", metavar="RUN", help="continue a run (default: the latest), skipping finished jobs")
-    sp.add_argument("--no-build", action="store_true", help="do not build missing models; fail and say which command builds them")
+    sp.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        metavar="RUN",
+        help="continue a run (default: the latest), skipping finished jobs",
+    )
+    sp.add_argument(
+        "--no-build", action="store_true", help="do not build missing models; fail and say which command builds them"
+    )
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress output (for cron)")
 
     sp = verb("report", cmd_report, "write the HTML, Markdown and CSV report of a run")

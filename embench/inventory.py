@@ -178,7 +178,9 @@ def _check(inv: Inventory, where: Located) -> None:
     for i, dev in enumerate(inv.devices):
         _check_device(dev, i, where)
         if dev.name in names:
-            raise where.error(f"devices[{i}].name", f"device name {dev.name!r} used twice", "give each device its own name")
+            raise where.error(
+                f"devices[{i}].name", f"device name {dev.name!r} used twice", "give each device its own name"
+            )
         names.add(dev.name)
     if not inv.devices:
         raise where.error("devices", "no devices", "add at least one device (the host: {name: host, transport: local})")
@@ -235,14 +237,20 @@ def _check_sweep(inv: Inventory, where: Located, device_names: set[str]) -> None
                 raise where.error(f"sweep.delegates.{runtime}[{j}]", f"unknown {runtime} delegate {name!r}", fix)
     for runtime in sweep.runtimes:
         if not sweep.delegates.get(runtime):
-            raise where.error("sweep.delegates", f"no delegates listed for runtime {runtime!r}", f"add {runtime}: [...]")
+            raise where.error(
+                "sweep.delegates", f"no delegates listed for runtime {runtime!r}", f"add {runtime}: [...]"
+            )
     for j, threads in enumerate(sweep.threads):
         if threads < 1:
             raise where.error(f"sweep.threads[{j}]", "thread counts must be ≥ 1", "use 1, 2, 4, ...")
     for j, name in enumerate(sweep.devices or []):
         if name not in device_names:
             hint = difflib.get_close_matches(name, sorted(device_names), n=1)
-            raise where.error(f"sweep.devices[{j}]", f"no device named {name!r}", f"did you mean {hint[0]!r}?" if hint else "list a device from devices:")
+            raise where.error(
+                f"sweep.devices[{j}]",
+                f"no device named {name!r}",
+                f"did you mean {hint[0]!r}?" if hint else "list a device from devices:",
+            )
     _check_run_policy(sweep.run, where)
 
 

@@ -40,7 +40,9 @@ class Job:
 
     def key(self) -> dict[str, Any]:
         """The fields a report groups by."""
-        return {k: getattr(self, k) for k in ("device", "model", "precision", "format", "runtime", "delegate", "threads")}
+        return {
+            k: getattr(self, k) for k in ("device", "model", "precision", "format", "runtime", "delegate", "threads")
+        }
 
 
 @dataclass(frozen=True)

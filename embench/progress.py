@@ -54,7 +54,9 @@ class ProgressReporter(Reporter):
 
     def started(self, job: Job) -> None:
         with self._lock:
-            self._running[job.device] = f"{job.device}: {job.model} {job.precision} {job.runtime}:{job.delegate} t{job.threads}"
+            self._running[job.device] = (
+                f"{job.device}: {job.model} {job.precision} {job.runtime}:{job.delegate} t{job.threads}"
+            )
             self.progress.update(self._sweep, now=" | ".join(self._running.values()))
 
     def finished(self, job: Job, result: dict[str, Any]) -> None:

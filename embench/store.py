@@ -128,7 +128,17 @@ class Store:
         with self._lock, self._db:
             self._db.execute(
                 "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
-                (run_id, time.time(), None, "running", inventory, socket.gethostname(), version, len(plan), json.dumps(plan)),
+                (
+                    run_id,
+                    time.time(),
+                    None,
+                    "running",
+                    inventory,
+                    socket.gethostname(),
+                    version,
+                    len(plan),
+                    json.dumps(plan),
+                ),
             )
         return run_id
 

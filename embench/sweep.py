@@ -75,7 +75,9 @@ def ensure_artifacts(
     for key in wanted:
         artifact = zoo.artifact(*key)
         if artifact is None:
-            raise ZooError(f"{key[0]} {key[1]}-{key[2]} is still missing after the build; run `embench models build {key[0]}`")
+            raise ZooError(
+                f"{key[0]} {key[1]}-{key[2]} is still missing after the build; run `embench models build {key[0]}`"
+            )
         artifacts[key] = artifact
     return artifacts
 
@@ -117,9 +119,7 @@ def run_sweep(
     by_device: dict[str, list[Job]] = {}
     for job in todo:
         by_device.setdefault(job.device, []).append(job)
-    runners = [
-        DeviceRunner(inventory.device(name), jobs, artifacts, events, stop) for name, jobs in by_device.items()
-    ]
+    runners = [DeviceRunner(inventory.device(name), jobs, artifacts, events, stop) for name, jobs in by_device.items()]
     try:
         ThreadExecutor().run(runners, stop)
     except KeyboardInterrupt:

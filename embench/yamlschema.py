@@ -55,8 +55,7 @@ def compose(path: Path) -> tuple[yaml.Node | None, Located]:
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SchemaError(
-            f"{path}{line}: YAML syntax error: {problem}; check indentation and quote values "
-            "that contain ':' or '#'"
+            f"{path}{line}: YAML syntax error: {problem}; check indentation and quote values that contain ':' or '#'"
         ) from None
 
 

@@ -87,12 +87,16 @@ class Zoo:
         self.manifest = build(node, Manifest, where)
         for name, entry in self.manifest.models.items():
             if (entry.keras is None) == (not entry.files):
-                raise SchemaError(f"{where.at('models.' + name)}: models.{name}: give either keras: or files:, not both or neither")
+                raise SchemaError(
+                    f"{where.at('models.' + name)}: models.{name}: give either keras: or files:, not both or neither"
+                )
             for key in entry.files:
                 fmt, _, precision = key.partition("-")
                 if precision not in FORMATS.get(fmt, ()):
                     known = ", ".join(artifact_name(f, p) for f, ps in FORMATS.items() for p in ps)
-                    raise SchemaError(f"{where.at(f'models.{name}.files.{key}')}: unknown artifact {key!r}; use one of {known}")
+                    raise SchemaError(
+                        f"{where.at(f'models.{name}.files.{key}')}: unknown artifact {key!r}; use one of {known}"
+                    )
         self.build_dir = (manifest_path.parent / self.manifest.build_dir).resolve()
         self.index_path = self.build_dir / "index.json"
 
@@ -126,7 +130,9 @@ class Zoo:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as exc:
-            raise ZooError(f"{self.index_path}: unreadable build index ({exc}); delete it and run `embench models build`") from None
+            raise ZooError(
+                f"{self.index_path}: unreadable build index ({exc}); delete it and run `embench models build`"
+            ) from None
 
     def _write_index(self, index: dict[str, Any]) -> None:
         self.build_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +150,9 @@ class Zoo:
             path = Path(entry.files[name]).expanduser()
             path = path if path.is_absolute() else (self.manifest_path.parent / path)
             if not path.is_file():
-                raise ZooError(f"{self.manifest_path}: models.{model}.files.{name}: {path} does not exist; fix the path")
+                raise ZooError(
+                    f"{self.manifest_path}: models.{model}.files.{name}: {path} does not exist; fix the path"
+                )
             return Artifact(model, fmt, precision, path, sha256_file(path), path.stat().st_size)
         record = self._read_index().get(f"{model}/{name}")
         if not record or record.get("build_key") != self.build_key(model, name):

@@ -42,9 +42,7 @@ def _import_tf() -> tuple[Any, Any]:
         import keras  # noqa: PLC0415
         import tensorflow as tf  # noqa: PLC0415
     except ImportError:
-        raise ZooError(
-            "building zoo models needs TensorFlow; install it with `pip install -e '.[zoo]'`"
-        ) from None
+        raise ZooError("building zoo models needs TensorFlow; install it with `pip install -e '.[zoo]'`") from None
     tf.get_logger().setLevel("ERROR")
     return tf, keras
 

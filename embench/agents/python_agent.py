@@ -65,7 +65,9 @@ def parse_result(job: dict[str, Any], res: CommandResult, timeout: float) -> dic
                 result["stderr_tail"] = tail
                 return result
     last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
-    return host_result(job, "crashed", f"agent exited with code {res.returncode} without a result: {last}", stderr_tail=tail)
+    return host_result(
+        job, "crashed", f"agent exited with code {res.returncode} without a result: {last}", stderr_tail=tail
+    )
 
 
 def _why(res: CommandResult, what: str) -> str:

@@ -36,7 +36,8 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
     for col, title in SHOWN:
         if col == "ci":
             out[title] = [
-                "—" if math.isnan(lo) else f"{_fmt(lo)}–{_fmt(hi)}" for lo, hi in zip(frame["ci_low_ms"], frame["ci_high_ms"])
+                "—" if math.isnan(lo) else f"{_fmt(lo)}–{_fmt(hi)}"
+                for lo, hi in zip(frame["ci_low_ms"], frame["ci_high_ms"])
             ]
         else:
             out[title] = [_fmt(v) for v in frame[col]]

@@ -104,7 +104,9 @@ def _add_speedups(frame: pd.DataFrame) -> None:
         group = frame.loc[idx]
         base = None
         for runtime, delegate in BASELINE_ORDER:
-            hit = group[(group.runtime == runtime) & (group.delegate == delegate) & (group.threads == 1) & measured[idx]]
+            hit = group[
+                (group.runtime == runtime) & (group.delegate == delegate) & (group.threads == 1) & measured[idx]
+            ]
             if not hit.empty:
                 base = hit.iloc[0]
                 break
