@@ -1,0 +1,82 @@
+"""Shared fixtures: a tiny real model zoo (built once per session) and inventory writers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+import yaml
+
+from embench.zoo import FORMATS, Zoo
+
+REPO = Path(__file__).resolve().parents[1]
+AGENT = REPO / "device_agents" / "python" / "embench_agent.py"
+LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+sys.path.insert(0, str(AGENT.parent))  # lets tests import the agent's helpers directly
+
+
+@pytest.fixture(scope="session")
+def zoo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A zoo with a tiny Keras model (built for real: TFLite fp32/fp16/int8 + ONNX), onnx's light
+    SqueezeNet as a user-supplied file, and a corrupt TFLite file."""
+    from embench.zoo_build import build_model  # imports TensorFlow once per session
+
+    root = tmp_path_factory.mktemp("zoo")
+    (root / "corrupt.tflite").write_bytes(b"this is not a flatbuffer" * 64)
+    manifest = {
+        "schema": 1,
+        "build_dir": "build",
+        "models": {
+            "tiny": {
+                "keras": "MobileNetV3Small",
+                "input_shape": [32, 32, 3],
+                "kwargs": {"alpha": 0.75, "minimalistic": True, "classes": 10},
+                "calibration_samples": 2,
+            },
+            "squeezenet": {"files": {"onnx-fp32": str(LIGHT / "light_squeezenet.onnx")}},
+            "corrupt": {"files": {"tflite-fp32": "corrupt.tflite"}},
+        },
+    }
+    path = root / "zoo.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    zoo = Zoo(path)
+    build_model(zoo, "tiny", [(f, p) for f, ps in FORMATS.items() for p in ps])
+    return path
+
+
+def fast_run(**over: object) -> dict[str, object]:
+    run = {"warmup_runs": 1, "min_runs": 5, "min_seconds": 0.05, "max_seconds": 1.0, "timeout_seconds": 60}
+    run.update(over)
+    return run
+
+
+def write_inventory(folder: Path, zoo: Path, sweep: dict[str, object], devices: list[dict[str, object]] | None = None,
+                    **top: object) -> Path:  # fmt: skip
+    doc = {
+        "schema": 1,
+        "zoo": str(zoo),
+        "devices": devices or [{"name": "host", "transport": "local"}],
+        "sweep": {"run": fast_run(), **sweep},
+        **top,
+    }
+    path = folder / "inventory.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def embench(*args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as a user would."""
+    full_env = {**os.environ, "EMBENCH_STORE": "", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "embench", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        check=False,
+    )

@@ -1,0 +1,178 @@
+"""The on-device agent against the real LiteRT and ONNX Runtime, one test per result status."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import AGENT, fast_run
+
+from embench.agents import PythonAgent
+from embench.inventory import Device
+from embench.transports.local import LocalTransport
+from embench.zoo import Zoo
+
+
+def job(path: Path, runtime: str, delegate: str, threads: int = 1, **run: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": delegate}
+    if delegate == "edgetpu":
+        d["library"] = "libedgetpu.so.1"
+    return {
+        "schema": 1,
+        "job_id": "test-job",
+        "device": "host",
+        "model": {"name": path.stem, "path": str(path), "format": path.suffix[1:], "precision": "fp32"},
+        "runtime": runtime,
+        "delegate": d,
+        "threads": threads,
+        "run": {k: v for k, v in fast_run(**run).items() if k != "timeout_seconds"},
+        "seed": 0,
+    }
+
+
+def run(spec: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+    return PythonAgent(LocalTransport(Device(name="host"))).run(spec, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def tiny(zoo_path: Path) -> dict[str, Path]:
+    zoo = Zoo(zoo_path)
+    out = {}
+    for fmt, precision in (("tflite", "fp32"), ("tflite", "int8"), ("tflite", "fp16"), ("onnx", "fp32")):
+        artifact = zoo.artifact("tiny", fmt, precision)
+        assert artifact is not None
+        out[f"{fmt}-{precision}"] = artifact.path
+    return out
+
+
+@pytest.mark.parametrize("artifact", ["tflite-fp32", "tflite-fp16", "tflite-int8"])
+@pytest.mark.parametrize("delegate", ["cpu", "xnnpack"])
+def test_litert_measures(tiny: dict[str, Path], artifact: str, delegate: str) -> None:
+    result = run(job(tiny[artifact], "litert", delegate, min_runs=20))
+    assert result["status"] in ("ok", "fallback"), result.get("message")
+    assert len(result["samples_ns"]) >= 20
+    assert all(s > 0 for s in result["samples_ns"])
+    assert result["init_ms"] > 0 and result["first_inference_ms"] > 0
+    assert result["peak_rss_kb"] > 10_000
+    assert result["runtime"]["name"] == "litert" and result["runtime"]["version"]
+    d = result["delegation"]
+    assert d["total_nodes"] > 10
+    if delegate == "cpu":
+        assert result["status"] == "ok" and d["delegated_nodes"] == 0
+    else:
+        assert d["delegated_nodes"] > 0
+        # partial placement must be reported as such, never as plain ok
+        assert (result["status"] == "fallback") == (d["delegated_nodes"] < d["total_nodes"])
+
+
+def test_run_policy_is_obeyed(tiny: dict[str, Path]) -> None:
+    result = run(job(tiny["tflite-fp32"], "litert", "xnnpack", min_runs=7, min_seconds=0.0, warmup_runs=0))
+    assert len(result["samples_ns"]) == 7
+    capped = run(job(tiny["tflite-fp32"], "litert", "xnnpack", min_runs=10**9, min_seconds=0.3, max_seconds=0.3))
+    assert 0.3 <= capped["window_ns"] / 1e9 < 0.6
+
+
+def test_onnxruntime_ok(tiny: dict[str, Path]) -> None:
+    result = run(job(tiny["onnx-fp32"], "onnxruntime", "CPUExecutionProvider", threads=2))
+    assert result["status"] == "ok", result.get("message")
+    assert result["delegation"]["actual_providers"] == ["CPUExecutionProvider"]
+    assert len(result["samples_ns"]) >= 5
+
+
+def test_seeded_inputs_are_reproducible() -> None:
+    import numpy as np
+
+    import embench_agent  # type: ignore[import-not-found]
+
+    a = embench_agent.make_inputs(np, [([1, 4], np.int8), ([2, 3], np.float32)], 7)
+    b = embench_agent.make_inputs(np, [([1, 4], np.int8), ([2, 3], np.float32)], 7)
+    assert a[0].dtype == np.int8 and a[1].shape == (2, 3)
+    assert all((x == y).all() for x, y in zip(a, b, strict=True))
+
+
+def test_unsupported_edgetpu(tiny: dict[str, Path]) -> None:
+    result = run(job(tiny["tflite-int8"], "litert", "edgetpu"))
+    assert result["status"] == "unsupported"
+    assert "libedgetpu.so.1" in result["message"]
+    assert result["samples_ns"] == [] if "samples_ns" in result else True
+
+
+def test_unsupported_ort_provider_is_not_silently_cpu(tiny: dict[str, Path]) -> None:
+    result = run(job(tiny["onnx-fp32"], "onnxruntime", "CUDAExecutionProvider"))
+    # ORT itself would run this on the CPU; the agent must refuse to call that a CUDA result.
+    assert result["status"] == "unsupported"
+    assert "CUDAExecutionProvider" in result["message"]
+    assert result["delegation"]["actual_providers"] == ["CPUExecutionProvider"]
+    assert "samples_ns" not in result
+
+
+def test_failed_on_corrupt_model(zoo_path: Path) -> None:
+    result = run(job(zoo_path.parent / "corrupt.tflite", "litert", "xnnpack"))
+    assert result["status"] == "failed"
+    assert "ValueError" in result["message"] or "RuntimeError" in result["message"]
+    assert "traceback" in result
+
+
+def test_timeout_kills_the_agent(tiny: dict[str, Path]) -> None:
+    t0 = time.monotonic()
+    result = run(job(tiny["tflite-fp32"], "litert", "xnnpack", min_seconds=30, max_seconds=30), timeout=2)
+    assert result["status"] == "timeout"
+    assert "2 s" in result["message"]
+    assert time.monotonic() - t0 < 10
+
+
+def _agent_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(part.endswith(b"embench_agent.py") for part in cmd) and b"run" in cmd:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_crashed_when_the_agent_is_killed_by_a_signal(tiny: dict[str, Path]) -> None:
+    before = set(_agent_pids())
+    box: dict[str, Any] = {}
+    worker = threading.Thread(
+        target=lambda: box.update(run(job(tiny["tflite-fp32"], "litert", "xnnpack", min_seconds=20, max_seconds=20)))
+    )
+    worker.start()
+    deadline = time.monotonic() + 20
+    new: list[int] = []
+    while not new and time.monotonic() < deadline:
+        time.sleep(0.1)
+        new = [p for p in _agent_pids() if p not in before]
+    assert new, "the agent never started"
+    time.sleep(1.0)  # let it reach the timed loop
+    os.kill(new[0], signal.SIGKILL)
+    worker.join(30)
+    assert box["status"] == "crashed"
+    assert "SIGKILL" in box["message"]
+
+
+def test_probe_reports_runtimes() -> None:
+    info = PythonAgent(LocalTransport(Device(name="host"))).probe()
+    assert info["runtimes"]["litert"]["version"]
+    assert "CPUExecutionProvider" in info["runtimes"]["onnxruntime"]["providers"]
+    assert info["facts"]["cores"] >= 1
+
+
+def test_agent_runs_on_python_3_8() -> None:
+    """Boards run old Pythons: the agent file must need nothing newer than 3.8."""
+    out = subprocess.run(
+        ["vermin", "--no-tips", "--violations", "-t=3.8-", "--eval-annotations", str(AGENT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -1,0 +1,131 @@
+"""inventory.yaml validation: every mistake is one line naming file, line, key and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import REPO, embench, write_inventory
+
+from embench.inventory import load_inventory
+from embench.plan import make_plan
+from embench.yamlschema import SchemaError
+from embench.zoo import Zoo
+
+
+def test_default_inventory_is_valid_and_sweeps_enough() -> None:
+    inv = load_inventory(REPO / "inventory.yaml")
+    plan = make_plan(inv, Zoo(REPO / "models" / "zoo.yaml"))
+    s = inv.sweep
+    assert len(s.models) >= 3 and {"fp32", "fp16", "int8"} <= set(s.precisions)
+    assert set(s.runtimes) == {"litert", "onnxruntime"} and {1, 2} <= set(s.threads)
+    assert {j.format for j in plan.jobs} == {"tflite", "onnx"}
+    assert [d.name for d in inv.devices] == ["host"]
+
+
+def _error(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text)
+    with pytest.raises(SchemaError) as info:
+        load_inventory(path)
+    return str(info.value)
+
+
+BASE = """schema: 1
+devices:
+  - name: host
+    transport: local
+sweep:
+  models: [tiny]
+"""
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    msg = _error(tmp_path, BASE + "  threads: [1, 2\n  precisions: [fp32]\n")
+    assert "inventory.yaml:" in msg and "YAML syntax error" in msg
+
+
+def test_unknown_key_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
+    msg = _error(tmp_path, BASE + "  thread: [1]\n")
+    assert "inventory.yaml:7: sweep.thread: unknown key" in msg
+    assert "did you mean 'threads'?" in msg
+
+
+def test_unknown_device_key(tmp_path: Path) -> None:
+    msg = _error(tmp_path, BASE.replace("transport: local", "transprt: local"))
+    assert ":4: devices[0].transprt: unknown key" in msg and "'transport'" in msg
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    msg = _error(tmp_path, BASE + "  threads: [one]\n")
+    assert ":7: sweep.threads[0]: expected a int, got 'one'" in msg
+
+
+def test_bool_is_not_an_int(tmp_path: Path) -> None:
+    msg = _error(tmp_path, BASE + "  run: {min_runs: true}\n")
+    assert "sweep.run.min_runs" in msg
+
+
+def test_unknown_delegate(tmp_path: Path) -> None:
+    msg = _error(tmp_path, BASE + "  delegates: {litert: [xnnpak]}\n")
+    assert ":7: sweep.delegates.litert[0]: unknown litert delegate 'xnnpak'" in msg
+    assert "did you mean 'xnnpack'?" in msg
+
+
+def test_bad_literal(tmp_path: Path) -> None:
+    msg = _error(tmp_path, BASE + "  precisions: [fp23]\n")
+    assert "sweep.precisions[0]" in msg and "did you mean 'fp32'?" in msg
+
+
+def test_run_policy_rule_says_where_to_fix(tmp_path: Path) -> None:
+    msg = _error(tmp_path, BASE + "  run: {min_runs: 0}\n")
+    assert "min_runs must be ≥ 1" in msg and "set it under sweep.run" in msg
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    msg = _error(tmp_path, "schema: 1\ndevices: [{name: host}]\nsweep: {threads: [1]}\n")
+    assert "required key 'models' is missing" in msg
+
+
+def test_duplicate_device_names(tmp_path: Path) -> None:
+    msg = _error(tmp_path, BASE.replace("devices:\n", "devices:\n  - {name: host}\n"))
+    assert "used twice" in msg
+
+
+def test_unknown_model_names_its_line(tmp_path: Path, zoo_path: Path) -> None:
+    path = write_inventory(tmp_path, zoo_path, {"models": ["tiny", "mobilenet_v9"]})
+    inv = load_inventory(path)
+    with pytest.raises(SchemaError) as info:
+        make_plan(inv, Zoo(zoo_path))
+    assert "sweep.models[1]: unknown model 'mobilenet_v9'" in str(info.value)
+    assert "tiny" in str(info.value)  # lists the known ones
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (BASE + "  threads: [1, 2\n", "YAML syntax error"),
+        (BASE + "  thread: [1]\n", "unknown key"),
+        (BASE + "  threads: [one]\n", "expected a int"),
+        (BASE + "  delegates: {litert: [edge_tpu]}\n", "unknown litert delegate"),
+        (BASE.replace("[tiny]", "[nope]"), "unknown model 'nope'"),
+    ],
+)
+def test_cli_bad_input_is_one_line_exit_1(tmp_path: Path, zoo_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text.replace("schema: 1\n", f"schema: 1\nzoo: {zoo_path}\n"))
+    out = embench("sweep", str(path), "--store", str(tmp_path / "s.sqlite"), cwd=tmp_path)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("embench: error: "), out.stderr
+    assert needle in lines[0] and "Traceback" not in out.stderr
+
+
+def test_cli_missing_inventory_file(tmp_path: Path) -> None:
+    out = embench("sweep", "nope.yaml", cwd=tmp_path)
+    assert out.returncode == 1 and "nope.yaml: file not found" in out.stderr
+
+
+def test_cli_usage_error_is_exit_2(tmp_path: Path) -> None:
+    out = embench("sweep", cwd=tmp_path)
+    assert out.returncode == 2

@@ -1,0 +1,191 @@
+"""`embench sweep` and `embench report` end to end, through the real CLI, on the host."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import embench, fast_run, write_inventory
+
+ALL_STATUSES_SWEEP = {
+    "models": ["tiny", "squeezenet", "corrupt"],
+    "precisions": ["fp32", "int8"],
+    "runtimes": ["litert", "onnxruntime"],
+    "delegates": {"litert": ["cpu", "xnnpack", "edgetpu"], "onnxruntime": ["CPUExecutionProvider", "CUDAExecutionProvider"]},
+    "threads": [1, 2],
+}
+
+
+def _db(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(str(path))
+
+
+@pytest.fixture(scope="module")
+def swept(zoo_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    folder = tmp_path_factory.mktemp("sweep")
+    inv = write_inventory(folder, zoo_path, ALL_STATUSES_SWEEP)
+    store = folder / "store.sqlite"
+    out = embench("sweep", str(inv), "--store", str(store), "--quiet", cwd=folder)
+    return {"folder": folder, "inventory": inv, "store": store, "out": out}
+
+
+def test_sweep_records_every_job_with_its_status(swept: dict[str, object]) -> None:
+    out = swept["out"]
+    assert isinstance(out, subprocess.CompletedProcess)
+    # the corrupt model fails: exit 3, and the failure is named on one line
+    assert out.returncode == 3, out.stderr
+    assert "host/corrupt/fp32/litert:xnnpack/t1: failed:" in out.stderr
+    db = _db(swept["store"])  # type: ignore[arg-type]
+    rows = db.execute("SELECT model, precision, runtime, delegate, threads, status, n_samples FROM results").fetchall()
+    planned = db.execute("SELECT planned FROM runs").fetchone()[0]
+    # tiny: fp32 (3 litert + 2 ORT delegates) and int8 (3 litert), squeezenet: 2 ORT, corrupt: 3 litert; × 2 threads
+    assert len(rows) == planned == 2 * (5 + 3) + 2 * 2 + 2 * 3
+    status = {(m, p, r, d, t): s for m, p, r, d, t, s, _ in rows}
+    assert status[("tiny", "fp32", "litert", "cpu", 1)] == "ok"
+    assert status[("tiny", "int8", "litert", "xnnpack", 2)] in ("ok", "fallback")
+    assert status[("tiny", "fp32", "litert", "edgetpu", 1)] == "unsupported"
+    assert status[("squeezenet", "fp32", "onnxruntime", "CPUExecutionProvider", 2)] == "ok"
+    assert status[("squeezenet", "fp32", "onnxruntime", "CUDAExecutionProvider", 1)] == "unsupported"
+    assert status[("corrupt", "fp32", "litert", "cpu", 1)] == "failed"
+    # every raw sample is stored, and the counts agree
+    for (job_id, n) in db.execute("SELECT job_id, n_samples FROM results"):
+        assert db.execute("SELECT COUNT(*) FROM samples WHERE job_id=?", (job_id,)).fetchone()[0] == n
+    measured = [n for *_, s, n in rows if s in ("ok", "fallback")]
+    assert measured and min(measured) >= 5
+
+
+def test_report_has_tables_figures_and_csv(swept: dict[str, object]) -> None:
+    folder = swept["folder"]
+    assert isinstance(folder, Path)
+    out = embench("report", "--store", str(swept["store"]), "--out", str(folder / "reports"), cwd=folder)
+    assert out.returncode == 0, out.stderr
+    paths = dict(line.split(None, 1) for line in out.stdout.strip().splitlines())
+    md = Path(paths["markdown"]).read_text()
+    assert "| host | tiny | fp32 | litert | cpu | 1 | ok |" in md
+    assert "## Compatibility" in md and "unsupported" in md and "failed" in md
+    csv = Path(paths["csv"]).read_text().splitlines()
+    header = csv[0].split(",")
+    for col in ("median_ms", "ci_low_ms", "p90_ms", "p99_ms", "cv_pct", "init_ms", "first_inference_ms", "peak_rss_mb", "speedup"):
+        assert col in header
+    row = dict(zip(header, next(line.split(",") for line in csv[1:] if ",tiny,fp32,litert,cpu,1," in line), strict=False))
+    assert float(row["median_ms"]) > 0 and float(row["speedup"]) == 1.0
+    assert Path(paths["latency"]).read_bytes()[:4] == b"\x89PNG"
+    html = Path(paths["html"]).read_text()
+    assert html.count("data:image/png;base64,") == 2 and "<table>" in html
+    samples = Path(paths["samples"]).read_text().splitlines()
+    db = _db(swept["store"])  # type: ignore[arg-type]
+    assert len(samples) - 1 == db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+
+
+def test_resume_after_a_finished_run_does_nothing(swept: dict[str, object]) -> None:
+    folder = swept["folder"]
+    assert isinstance(folder, Path)
+    out = embench("sweep", str(swept["inventory"]), "--store", str(swept["store"]), "--resume", "-q", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    assert "nothing new" in out.stdout and "already done" in out.stdout
+
+
+def _start_long_sweep(zoo_path: Path, folder: Path) -> tuple[subprocess.Popen[str], Path, Path]:
+    sweep = {"models": ["tiny"], "precisions": ["fp32", "fp16", "int8"], "runtimes": ["litert"],
+             "delegates": {"litert": ["cpu", "xnnpack"]}, "threads": [1, 2],
+             "run": fast_run(min_seconds=0.6, max_seconds=1.0)}  # fmt: skip
+    inv = write_inventory(folder, zoo_path, sweep)
+    store = folder / "store.sqlite"
+    env = {**os.environ, "EMBENCH_STORE": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(store), "-q"],
+                            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    return proc, inv, store
+
+
+def _wait_for_results(store: Path, count: int, proc: subprocess.Popen[str]) -> int:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if store.exists():
+            try:
+                n = _db(store).execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if n >= count:
+                return int(n)
+    raise AssertionError("the sweep did not record results in time")
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_interrupted_sweep_keeps_results_and_resume_completes(zoo_path: Path, tmp_path: Path, how: signal.Signals) -> None:
+    proc, inv, store = _start_long_sweep(zoo_path, tmp_path)
+    seen = _wait_for_results(store, 3, proc)
+    proc.send_signal(how)
+    _, err = proc.communicate(timeout=60)
+    db = _db(store)
+    kept = db.execute("SELECT job_id, started_unix FROM results").fetchall()
+    assert len(kept) >= seen
+    if how == signal.SIGINT:
+        assert proc.returncode == 130
+        assert "--resume" in err
+        assert db.execute("SELECT state FROM runs").fetchone()[0] == "interrupted"
+    planned = db.execute("SELECT planned FROM runs").fetchone()[0]
+    assert len(kept) < planned
+    out = embench("sweep", str(inv), "--store", str(store), "--resume", "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"({len(kept)} already done)" in out.stdout
+    after = dict(db.execute("SELECT job_id, started_unix FROM results").fetchall())
+    assert len(after) == planned and db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+    assert all(after[job] == started for job, started in kept)  # finished jobs were not redone
+
+
+def test_unwritable_store_is_one_clear_line(zoo_path: Path, tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path, zoo_path, {"models": ["tiny"]})
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = embench("sweep", str(inv), "--store", str(blocker / "sub" / "s.sqlite"), cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.startswith("embench: error: cannot use the results database") and "--store" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_store_from_environment_and_report_of_empty_store(zoo_path: Path, tmp_path: Path) -> None:
+    out = embench("report", cwd=tmp_path, env={"EMBENCH_STORE": str(tmp_path / "env.sqlite")})
+    assert out.returncode == 1 and "holds no runs yet" in out.stderr and (tmp_path / "env.sqlite").exists()
+
+
+def test_device_that_does_not_offer_a_delegate_is_not_attempted(zoo_path: Path, tmp_path: Path) -> None:
+    devices = [{"name": "host", "transport": "local", "delegates": ["cpu"]}]
+    inv = write_inventory(tmp_path, zoo_path, {"models": ["tiny"], "runtimes": ["litert"],
+                                               "delegates": {"litert": ["cpu", "xnnpack"]}}, devices)  # fmt: skip
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rows = dict(_db(tmp_path / "s.sqlite").execute("SELECT delegate, result_json FROM results").fetchall())
+    skipped = json.loads(rows["xnnpack"])
+    assert skipped["status"] == "unsupported" and "not attempted" in skipped["message"] and skipped["agent"] == "host"
+
+
+def test_no_build_names_the_command(tmp_path: Path, zoo_path: Path) -> None:
+    manifest = tmp_path / "zoo.yaml"
+    manifest.write_text(zoo_path.read_text())  # same models, no build folder here
+    inv = write_inventory(tmp_path, manifest, {"models": ["tiny"]})
+    out = embench("sweep", str(inv), "--no-build", "--store", str(tmp_path / "s.sqlite"), cwd=tmp_path)
+    assert out.returncode == 1
+    assert "run `embench models build tiny`" in out.stderr
+
+
+def test_job_ids_are_stable(zoo_path: Path, tmp_path: Path) -> None:
+    from embench.inventory import load_inventory
+    from embench.plan import make_plan
+    from embench.zoo import Zoo
+
+    inv = load_inventory(write_inventory(tmp_path, zoo_path, ALL_STATUSES_SWEEP))
+    a = [j.job_id for j in make_plan(inv, Zoo(zoo_path)).jobs]
+    b = [j.job_id for j in make_plan(load_inventory(inv.path), Zoo(zoo_path)).jobs]
+    assert a == b and len(set(a)) == len(a)
+    other = load_inventory(write_inventory(tmp_path, zoo_path, {**ALL_STATUSES_SWEEP, "threads": [1, 4]}))
+    c = {j.label: j.job_id for j in make_plan(other, Zoo(zoo_path)).jobs}
+    d = {j.label: j.job_id for j in make_plan(inv, Zoo(zoo_path)).jobs}
+    assert all(c[k] == d[k] for k in c if k.endswith("/t1"))
