@@ -23,7 +23,7 @@ sys.path.insert(0, str(AGENT.parent))  # lets tests import the agent's helpers d
 def zoo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A zoo with a tiny Keras model (built for real: TFLite fp32/fp16/int8 + ONNX), onnx's light
     SqueezeNet as a user-supplied file, and a corrupt TFLite file."""
-    from embench.zoo_build import build_model  # imports TensorFlow once per session
+    from embench.zoo_build import build_model  # noqa: PLC0415 - imports TensorFlow, once per session
 
     root = tmp_path_factory.mktemp("zoo")
     (root / "corrupt.tflite").write_bytes(b"this is not a flatbuffer" * 64)
@@ -68,7 +68,9 @@ def write_inventory(folder: Path, zoo: Path, sweep: dict[str, object], devices: 
     return path
 
 
-def embench(*args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def embench(
+    *args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess, as a user would."""
     full_env = {**os.environ, "EMBENCH_STORE": "", **(env or {})}
     return subprocess.run(

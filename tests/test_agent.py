@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import embench_agent  # type: ignore[import-not-found]
+import numpy as np
 import pytest
 from conftest import AGENT, fast_run
 
@@ -86,10 +88,6 @@ def test_onnxruntime_ok(tiny: dict[str, Path]) -> None:
 
 
 def test_seeded_inputs_are_reproducible() -> None:
-    import numpy as np
-
-    import embench_agent  # type: ignore[import-not-found]
-
     a = embench_agent.make_inputs(np, [([1, 4], np.int8), ([2, 3], np.float32)], 7)
     b = embench_agent.make_inputs(np, [([1, 4], np.int8), ([2, 3], np.float32)], 7)
     assert a[0].dtype == np.int8 and a[1].shape == (2, 3)

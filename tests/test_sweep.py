@@ -11,14 +11,23 @@ import sys
 import time
 from pathlib import Path
 
+import matplotlib.image as mpimg
+import numpy as np
 import pytest
 from conftest import embench, fast_run, write_inventory
+
+from embench.inventory import load_inventory
+from embench.plan import make_plan
+from embench.zoo import Zoo
 
 ALL_STATUSES_SWEEP = {
     "models": ["tiny", "squeezenet", "corrupt"],
     "precisions": ["fp32", "int8"],
     "runtimes": ["litert", "onnxruntime"],
-    "delegates": {"litert": ["cpu", "xnnpack", "edgetpu"], "onnxruntime": ["CPUExecutionProvider", "CUDAExecutionProvider"]},
+    "delegates": {
+        "litert": ["cpu", "xnnpack", "edgetpu"],
+        "onnxruntime": ["CPUExecutionProvider", "CUDAExecutionProvider"],
+    },
     "threads": [1, 2],
 }
 
@@ -55,7 +64,7 @@ def test_sweep_records_every_job_with_its_status(swept: dict[str, object]) -> No
     assert status[("squeezenet", "fp32", "onnxruntime", "CUDAExecutionProvider", 1)] == "unsupported"
     assert status[("corrupt", "fp32", "litert", "cpu", 1)] == "failed"
     # every raw sample is stored, and the counts agree
-    for (job_id, n) in db.execute("SELECT job_id, n_samples FROM results"):
+    for job_id, n in db.execute("SELECT job_id, n_samples FROM results"):
         assert db.execute("SELECT COUNT(*) FROM samples WHERE job_id=?", (job_id,)).fetchone()[0] == n
     measured = [n for *_, s, n in rows if s in ("ok", "fallback")]
     assert measured and min(measured) >= 5
@@ -72,9 +81,21 @@ def test_report_has_tables_figures_and_csv(swept: dict[str, object]) -> None:
     assert "## Compatibility" in md and "unsupported" in md and "failed" in md
     csv = Path(paths["csv"]).read_text().splitlines()
     header = csv[0].split(",")
-    for col in ("median_ms", "ci_low_ms", "p90_ms", "p99_ms", "cv_pct", "init_ms", "first_inference_ms", "peak_rss_mb", "speedup"):
+    for col in (
+        "median_ms",
+        "ci_low_ms",
+        "p90_ms",
+        "p99_ms",
+        "cv_pct",
+        "init_ms",
+        "first_inference_ms",
+        "peak_rss_mb",
+        "speedup",
+    ):
         assert col in header
-    row = dict(zip(header, next(line.split(",") for line in csv[1:] if ",tiny,fp32,litert,cpu,1," in line), strict=False))
+    row = dict(
+        zip(header, next(line.split(",") for line in csv[1:] if ",tiny,fp32,litert,cpu,1," in line), strict=False)
+    )
     assert float(row["median_ms"]) > 0 and float(row["speedup"]) == 1.0
     assert Path(paths["latency"]).read_bytes()[:4] == b"\x89PNG"
     html = Path(paths["html"]).read_text()
@@ -119,7 +140,9 @@ def _wait_for_results(store: Path, count: int, proc: subprocess.Popen[str]) -> i
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
-def test_interrupted_sweep_keeps_results_and_resume_completes(zoo_path: Path, tmp_path: Path, how: signal.Signals) -> None:
+def test_interrupted_sweep_keeps_results_and_resume_completes(
+    zoo_path: Path, tmp_path: Path, how: signal.Signals
+) -> None:
     proc, inv, store = _start_long_sweep(zoo_path, tmp_path)
     seen = _wait_for_results(store, 3, proc)
     proc.send_signal(how)
@@ -177,10 +200,6 @@ def test_no_build_names_the_command(tmp_path: Path, zoo_path: Path) -> None:
 
 
 def test_job_ids_are_stable(zoo_path: Path, tmp_path: Path) -> None:
-    from embench.inventory import load_inventory
-    from embench.plan import make_plan
-    from embench.zoo import Zoo
-
     inv = load_inventory(write_inventory(tmp_path, zoo_path, ALL_STATUSES_SWEEP))
     a = [j.job_id for j in make_plan(inv, Zoo(zoo_path)).jobs]
     b = [j.job_id for j in make_plan(load_inventory(inv.path), Zoo(zoo_path)).jobs]
@@ -189,3 +208,28 @@ def test_job_ids_are_stable(zoo_path: Path, tmp_path: Path) -> None:
     c = {j.label: j.job_id for j in make_plan(other, Zoo(zoo_path)).jobs}
     d = {j.label: j.job_id for j in make_plan(inv, Zoo(zoo_path)).jobs}
     assert all(c[k] == d[k] for k in c if k.endswith("/t1"))
+
+
+def test_html_report_renders_in_headless_chromium(swept: dict[str, object]) -> None:
+    """The page is self-contained: tables and both embedded figures render with no network."""
+    folder = swept["folder"]
+    assert isinstance(folder, Path)
+    out = embench("report", "--store", str(swept["store"]), "--out", str(folder / "reports"), cwd=folder)
+    page = Path(dict(line.split(None, 1) for line in out.stdout.splitlines())["html"])
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", f"--user-data-dir={folder / 'chrome'}"]  # fmt: skip
+    dom = subprocess.run(
+        ["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert "<h2>Compatibility</h2>" in dom.stdout and dom.stdout.count('class="ok"') >= 5
+    shot = folder / "page.png"
+    subprocess.run(["chromium", *flags, f"--screenshot={shot}", "--window-size=1600,9000", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    pixels = mpimg.imread(str(shot))[..., :3]
+
+    def has(rgb: tuple[int, int, int]) -> bool:
+        return bool((np.abs(pixels - np.array(rgb) / 255).max(axis=2) < 0.04).sum() > 200)
+
+    assert has((0xDF, 0xF0, 0xD8))  # green "ok" cells of the tables
+    assert has((0x48, 0x78, 0xA8))  # the speedup figure's bars
+    assert has((0xC6, 0xDB, 0xEF))  # the latency figure's boxes

@@ -12,6 +12,9 @@ import pandas as pd
 
 from .tables import ReportData, config_label
 
+BOX_FILL = "#c6dbef"
+BAR_FILL = "#4878a8"
+
 
 def _png(fig: plt.Figure) -> bytes:
     buf = io.BytesIO()
@@ -35,7 +38,11 @@ def latency_figure(data: ReportData) -> bytes | None:
     for ax, (title, group) in zip(axes[:, 0], panels):
         labels = [f"{r.precision} {config_label(r._asdict())}" for r in group.itertuples()]
         values = [[ns / 1e6 for ns in data.samples.get(r.job_id, [])] for r in group.itertuples()]
-        ax.boxplot(values, vert=False, whis=(5, 95), showfliers=False, widths=0.6)
+        ax.boxplot(values, vert=False, whis=(5, 95), showfliers=False, widths=0.6, patch_artist=True,
+                   boxprops={"facecolor": BOX_FILL}, medianprops={"color": "#b2182b", "linewidth": 2})  # fmt: skip
+        medians = group["median_ms"].dropna()
+        if not medians.empty and medians.max() > 20 * medians.min():
+            ax.set_xscale("log")  # one slow configuration must not flatten all the others
         ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=8)
         ax.invert_yaxis()
         ax.set_title(title, fontsize=10, loc="left")
@@ -55,7 +62,7 @@ def speedup_figure(data: ReportData) -> bytes | None:
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, height), squeeze=False)
     for ax, (title, group) in zip(axes[:, 0], panels):
         labels = [f"{r.precision} {config_label(r._asdict())}" for r in group.itertuples()]
-        ax.barh(range(len(group)), group["speedup"], color="#4878a8")
+        ax.barh(range(len(group)), group["speedup"], color=BAR_FILL)
         ax.axvline(1.0, color="black", lw=0.8)
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         ax.invert_yaxis()
