@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -9,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .plan import Job
+from .stats import summarize
 from .sweep import Reporter
 
 
@@ -63,7 +65,15 @@ class ProgressReporter(Reporter):
         with self._lock:
             self._running.pop(job.device, None)
             self.progress.update(self._sweep, advance=1, now=" | ".join(self._running.values()))
-            if result["status"] not in ("ok", "fallback", "unsupported"):
+            task = self.progress.tasks[self._sweep]
+            if not self.console.is_terminal:
+                # A log file gets one plain line per job instead of a live bar.
+                summary = summarize(result.get("samples_ns") or [])
+                median = f" median {summary.median:.3f} ms" if summary else ""
+                print(
+                    f"[{task.completed:.0f}/{task.total:.0f}] {job.label}: {result['status']}{median}", file=sys.stderr
+                )
+            elif result["status"] not in ("ok", "fallback", "unsupported"):
                 self.progress.console.print(f"[red]{job.label}: {result['status']}[/]: {result.get('message')}")
 
 

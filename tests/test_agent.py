@@ -174,3 +174,13 @@ def test_agent_runs_on_python_3_8() -> None:
         check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_peak_rss_is_the_agents_own_not_its_parents(tiny: dict[str, Path]) -> None:
+    """ru_maxrss survives fork+exec on Linux; a big parent must not inflate the agent's figure."""
+    ballast = bytearray(600 * 1024 * 1024)
+    ballast[::4096] = b"\x01" * len(ballast[::4096])  # touch every page: the parent's peak is now > 600 MB
+    result = run(job(tiny["tflite-fp32"], "litert", "xnnpack"))
+    del ballast
+    assert result["status"] in ("ok", "fallback")
+    assert 10_000 < result["peak_rss_kb"] < 400_000

@@ -376,6 +376,14 @@ RUNNERS = {"litert": run_litert, "onnxruntime": run_onnxruntime}
 
 
 def peak_rss_kb() -> int:
+    """This process's peak resident memory.
+
+    VmHWM first: on Linux, ru_maxrss is inherited across fork+exec, so an agent started by a big
+    parent (a sweep that just loaded TensorFlow) would report the parent's peak as its own.
+    """
+    for line in (_read_text("/proc/self/status") or "").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak // 1024) if sys.platform == "darwin" else int(peak)
 
