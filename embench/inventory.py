@@ -139,7 +139,6 @@ class Inventory:
     schema: int = 1
     zoo: str | None = None
     store: str | None = None
-    reports: str | None = None
     path: Path = field(default=Path("inventory.yaml"), metadata=INTERNAL)
     where: Located | None = field(default=None, metadata=INTERNAL)
 

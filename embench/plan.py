@@ -50,12 +50,6 @@ class Plan:
     jobs: list[Job]
     skipped: list[str]
 
-    def by_device(self) -> dict[str, list[Job]]:
-        out: dict[str, list[Job]] = {}
-        for job in self.jobs:
-            out.setdefault(job.device, []).append(job)
-        return out
-
 
 def make_plan(inventory: Inventory, zoo: Zoo) -> Plan:
     """All jobs of the sweep, in a fixed order; combinations the zoo cannot provide are listed as skipped."""

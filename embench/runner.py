@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,4 +102,4 @@ class DeviceRunner:
             if result["status"] not in RETRYABLE or attempts > job.run.retries or self.stop.is_set():
                 result["attempts"] = attempts
                 return result
-            time.sleep(min(5.0, job.run.cooldown_seconds or 1.0))
+            self.stop.wait(min(5.0, job.run.cooldown_seconds or 1.0))

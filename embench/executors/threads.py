@@ -12,7 +12,18 @@ class ThreadExecutor:
 
     def run(self, runners: list[DeviceRunner], stop: threading.Event) -> None:
         """Run all device queues at once; on KeyboardInterrupt, stop them and kill running agents."""
-        threads = [threading.Thread(target=r.run, name=f"device-{r.device.name}", daemon=True) for r in runners]
+        errors: list[BaseException] = []
+
+        def guarded(runner: DeviceRunner) -> None:
+            try:
+                runner.run()
+            except Exception as exc:  # noqa: BLE001 - handed to the main thread below, never dropped
+                stop.set()
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=guarded, args=(r,), name=f"device-{r.device.name}", daemon=True) for r in runners
+        ]
         for t in threads:
             t.start()
         try:
@@ -27,3 +38,5 @@ class ThreadExecutor:
             for t in threads:
                 t.join(timeout=30)
             raise
+        if errors:
+            raise errors[0]
