@@ -82,6 +82,16 @@ def ensure_artifacts(
     return artifacts
 
 
+def problem_line(job: Job, result: dict[str, Any]) -> str:
+    """One line per job that did not succeed, with what to do about it."""
+    line = f"{job.label}: {result['status']}: {result.get('message')}"
+    if result.get("error") == "model_load":
+        line += f"; check the file, or rebuild it with `embench models build --force {job.model}`"
+    elif result["status"] == "timeout":
+        line += "; raise sweep.run.timeout_seconds or lower max_seconds"
+    return line
+
+
 def run_sweep(
     inventory: Inventory,
     zoo: Zoo,
@@ -111,7 +121,7 @@ def run_sweep(
         with lock:
             outcome.counts[result["status"]] += 1
             if result["status"] not in SUCCESS:
-                outcome.problems.append(f"{job.label}: {result['status']}: {result.get('message')}")
+                outcome.problems.append(problem_line(job, result))
         reporter.finished(job, result)
 
     events = Events(started=reporter.started, finished=finished)

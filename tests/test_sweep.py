@@ -50,7 +50,10 @@ def test_sweep_records_every_job_with_its_status(swept: dict[str, object]) -> No
     assert isinstance(out, subprocess.CompletedProcess)
     # the corrupt model fails: exit 3, and the failure is named on one line
     assert out.returncode == 3, out.stderr
-    assert "host/corrupt/fp32/litert:xnnpack/t1: failed:" in out.stderr
+    line = next(
+        x for x in out.stderr.splitlines() if "host/corrupt/fp32/litert:xnnpack/t1: failed: cannot load model" in x
+    )
+    assert line.endswith("rebuild it with `embench models build --force corrupt`")
     db = _db(swept["store"])  # type: ignore[arg-type]
     rows = db.execute("SELECT model, precision, runtime, delegate, threads, status, n_samples FROM results").fetchall()
     planned = db.execute("SELECT planned FROM runs").fetchone()[0]
@@ -188,6 +191,24 @@ def test_device_that_does_not_offer_a_delegate_is_not_attempted(zoo_path: Path, 
     rows = dict(_db(tmp_path / "s.sqlite").execute("SELECT delegate, result_json FROM results").fetchall())
     skipped = json.loads(rows["xnnpack"])
     assert skipped["status"] == "unsupported" and "not attempted" in skipped["message"] and skipped["agent"] == "host"
+
+
+def test_devices_lists_reachability_facts_and_runtimes(zoo_path: Path, tmp_path: Path) -> None:
+    devices = [
+        {"name": "host", "transport": "local"},
+        {"name": "nopython", "transport": "local", "python": "python3.0-missing"},
+    ]
+    inv = write_inventory(tmp_path, zoo_path, {"models": ["tiny"]}, devices)
+    out = embench("devices", str(inv), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("host") and "reachable" in lines[0] and "cores" in lines[0]
+    assert any("litert: ai_edge_litert" in line for line in lines)
+    assert any("CPUExecutionProvider" in line for line in lines)
+    assert any(line.startswith("nopython") and "UNREACHABLE" in line and "python3.0-missing" in line for line in lines)
+    js = embench("devices", str(inv), "--json", cwd=tmp_path)
+    first = json.loads(js.stdout.splitlines()[0])
+    assert first["device"] == "host" and first["facts"]["cores"] >= 1
 
 
 def test_no_build_names_the_command(tmp_path: Path, zoo_path: Path) -> None:

@@ -35,6 +35,18 @@ class Unsupported(Exception):
     """The requested runtime, delegate or provider is not available on this device."""
 
 
+class ModelLoadError(Exception):
+    """The runtime could not load the model file (corrupt, truncated, or an op it lacks)."""
+
+
+@contextlib.contextmanager
+def loading(path: str):
+    try:
+        yield
+    except (ValueError, RuntimeError) as exc:
+        raise ModelLoadError("cannot load model %s: %s" % (path, exc)) from exc
+
+
 # ---------------------------------------------------------------------------- device facts
 
 
@@ -276,8 +288,9 @@ def run_litert(job: dict, result: dict) -> None:
 
     with captured_stderr_fd() as log:
         t0 = time.perf_counter_ns()
-        interpreter = module.Interpreter(**kwargs)
-        interpreter.allocate_tensors()
+        with loading(kwargs["model_path"]):
+            interpreter = module.Interpreter(**kwargs)
+            interpreter.allocate_tensors()
         result["init_ms"] = (time.perf_counter_ns() - t0) / 1e6
     result["runtime_log"] = log["text"][-4000:]
 
@@ -329,7 +342,8 @@ def run_onnxruntime(job: dict, result: dict) -> None:
     with warnings.catch_warnings(record=True) as caught, captured_stderr_fd() as log:
         warnings.simplefilter("always")
         t0 = time.perf_counter_ns()
-        session = ort.InferenceSession(job["model"]["path"], sess_options=options, providers=providers)
+        with loading(job["model"]["path"]):
+            session = ort.InferenceSession(job["model"]["path"], sess_options=options, providers=providers)
         result["init_ms"] = (time.perf_counter_ns() - t0) / 1e6
     messages = [str(w.message) for w in caught]
     result["runtime_log"] = ("\n".join(messages) + "\n" + log["text"])[-4000:]
@@ -412,6 +426,10 @@ def run_job(job: dict) -> dict:
     except Unsupported as exc:
         result["status"] = "unsupported"
         result["message"] = str(exc)
+    except ModelLoadError as exc:
+        result["status"] = "failed"
+        result["message"] = str(exc)
+        result["error"] = "model_load"
     except Exception as exc:  # noqa: BLE001 - every job-level error becomes a `failed` result
         result["status"] = "failed"
         result["message"] = "%s: %s" % (type(exc).__name__, exc)
