@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib import ticker
 
 from .tables import ReportData, config_label
 
@@ -28,21 +29,34 @@ def _panels(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return [(f"{d} · {m}", g) for (d, m), g in measured.groupby(["device", "model"], sort=False)]
 
 
+def _axes(panels: list[tuple[str, pd.DataFrame]], row_inches: float) -> tuple[plt.Figure, list[plt.Axes]]:
+    """One stacked panel per (device, model), tall enough for its configurations."""
+    height = sum(max(1.5, row_inches * len(g)) for _, g in panels) + 0.6 * len(panels)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, height), squeeze=False)
+    return fig, list(axes[:, 0])
+
+
+def _labels(group: pd.DataFrame) -> list[str]:
+    return [f"{r.precision} {config_label(r._asdict())}" for r in group.itertuples()]
+
+
 def latency_figure(data: ReportData) -> bytes | None:
     """Box plots of every configuration's raw latency samples (whiskers at p5/p95), one panel per model."""
     panels = _panels(data.results)
     if not panels:
         return None
-    height = sum(max(1.5, 0.32 * len(g)) for _, g in panels) + 0.6 * len(panels)
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9, height), squeeze=False)
-    for ax, (title, group) in zip(axes[:, 0], panels):
-        labels = [f"{r.precision} {config_label(r._asdict())}" for r in group.itertuples()]
+    fig, axes = _axes(panels, 0.32)
+    for ax, (title, group) in zip(axes, panels):
+        labels = _labels(group)
         values = [[ns / 1e6 for ns in data.samples.get(r.job_id, [])] for r in group.itertuples()]
         ax.boxplot(values, vert=False, whis=(5, 95), showfliers=False, widths=0.6, patch_artist=True,
                    boxprops={"facecolor": BOX_FILL}, medianprops={"color": "#b2182b", "linewidth": 2})  # fmt: skip
         medians = group["median_ms"].dropna()
         if not medians.empty and medians.max() > 20 * medians.min():
             ax.set_xscale("log")  # one slow configuration must not flatten all the others
+            ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=8)
         ax.invert_yaxis()
         ax.set_title(title, fontsize=10, loc="left")
@@ -58,10 +72,9 @@ def speedup_figure(data: ReportData) -> bytes | None:
     panels = [(t, g) for t, g in panels if not g.empty]
     if not panels:
         return None
-    height = sum(max(1.5, 0.3 * len(g)) for _, g in panels) + 0.6 * len(panels)
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9, height), squeeze=False)
-    for ax, (title, group) in zip(axes[:, 0], panels):
-        labels = [f"{r.precision} {config_label(r._asdict())}" for r in group.itertuples()]
+    fig, axes = _axes(panels, 0.3)
+    for ax, (title, group) in zip(axes, panels):
+        labels = _labels(group)
         ax.barh(range(len(group)), group["speedup"], color=BAR_FILL)
         ax.axvline(1.0, color="black", lw=0.8)
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
