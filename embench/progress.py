@@ -50,6 +50,8 @@ class ProgressReporter(Reporter):
         if self._build is None:
             self._build = self.progress.add_task("building models", total=total, now="")
         self.progress.update(self._build, completed=done, now=step if step != "done" else "")
+        if not self.console.is_terminal and step != "done":
+            print(f"[build {done + 1}/{total}] {step}", file=sys.stderr)
 
     def planned(self, total: int, already_done: int) -> None:
         self._sweep = self.progress.add_task("sweep", total=total, completed=already_done, now="")

@@ -254,3 +254,14 @@ def test_html_report_renders_in_headless_chromium(swept: dict[str, object]) -> N
     assert has((0xDF, 0xF0, 0xD8))  # green "ok" cells of the tables
     assert has((0x48, 0x78, 0xA8))  # the speedup figure's bars
     assert has((0xC6, 0xDB, 0xEF))  # the latency figure's boxes
+
+
+def test_progress_without_a_terminal_is_one_line_per_job(zoo_path: Path, tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path, zoo_path, {"models": ["tiny"], "runtimes": ["litert"], "threads": [1, 2]})
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = [x for x in out.stderr.splitlines() if x.startswith("[")]
+    assert lines[0].startswith("[1/2] host/tiny/fp32/litert:xnnpack/t1: ")
+    assert lines[1].startswith("[2/2] host/tiny/fp32/litert:xnnpack/t2: ") and " median " in lines[1]
+    quiet = embench("sweep", str(inv), "--store", str(tmp_path / "q.sqlite"), "-q", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == ""
