@@ -11,8 +11,8 @@ from pathlib import Path
 
 from . import __version__
 from .agents import PythonAgent
-from .errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EmbenchError
-from .inventory import Inventory, load_inventory
+from .errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EmbenchError, TransportError
+from .inventory import DEFAULT_DELEGATE_LIBRARIES, Inventory, load_inventory
 from .store import Store, resolve_store_path
 from .transports import open_transport
 from .zoo import FORMATS, Zoo
@@ -51,7 +51,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         outcome = run_sweep(inventory, zoo, store, reporter, resume=args.resume, build=not args.no_build)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items())) or "nothing new"
     done = f" ({outcome.skipped_done} already done)" if outcome.skipped_done else ""
-    print(f"run {outcome.run_id}: {counts}{done}; store {store.path}")
+    pushed = f"; pushed {outcome.pushed_bytes / 1e6:.1f} MB" if outcome.pushed_bytes else ""
+    print(f"run {outcome.run_id}: {counts}{done}{pushed}; store {store.path}")
     for line in outcome.problems:
         print(f"  {line}", file=sys.stderr)
     if outcome.interrupted:
@@ -85,8 +86,10 @@ def cmd_devices(args: argparse.Namespace) -> int:
     for device in inventory.devices:
         transport = open_transport(device)
         try:
-            info = PythonAgent(transport, device.python or "python3").probe(timeout=args.timeout)
-        except (OSError, RuntimeError, ValueError) as exc:
+            libraries = {name: device.delegate_library(name) or "" for name in DEFAULT_DELEGATE_LIBRARIES}
+            libraries.update(device.delegate_libraries)
+            info = PythonAgent(transport, device.python or "python3").probe(libraries, timeout=args.timeout)
+        except TransportError as exc:
             print(f"{device.name:16s} {device.transport:6s} UNREACHABLE: {exc}")
             continue
         finally:
@@ -104,6 +107,9 @@ def cmd_devices(args: argparse.Namespace) -> int:
             detail = rt.get("error") or f"{rt.get('package')} {rt.get('version')}"
             extra = f" · providers {', '.join(rt['providers'])}" if rt.get("providers") else ""
             print(f"{'':23s} {name}: {detail}{extra}")
+        for name, lib in info.get("delegates", {}).items():
+            state = "loads" if lib["loadable"] else f"not loadable ({lib.get('error')})"
+            print(f"{'':23s} delegate {name}: {lib['library']} {state}")
     return EXIT_OK
 
 

@@ -28,4 +28,8 @@ class StoreError(EmbenchError):
 
 
 class TransportError(Exception):
-    """A transport could not reach the device or run the command (recorded per job)."""
+    """A device cannot be used as configured (host key, authentication, no usable Python, ...)."""
+
+
+class DeviceUnreachable(TransportError):
+    """The device cannot be reached, or the connection dropped."""

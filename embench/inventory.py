@@ -71,6 +71,7 @@ class SshConfig:
     known_hosts: str | None = None
     accept_unknown_host_key: bool = False
     connect_timeout: float = 10.0
+    keepalive_seconds: int = 15
 
 
 @dataclass(frozen=True)
@@ -194,11 +195,11 @@ def _check_device(dev: Device, i: int, where: Located) -> None:
         raise where.error(f"{at}.transport", "transport 'ssh' needs an ssh: section", "add ssh: {host: ..., user: ...}")
     if dev.transport == "adb" and dev.adb is None:
         raise where.error(f"{at}.transport", "transport 'adb' needs an adb: section", "add adb: {serial: ...}")
-    if dev.transport != "local":
+    if dev.transport == "adb":
         raise where.error(
             f"{at}.transport",
-            f"transport {dev.transport!r} is not available in this version of embench",
-            "use transport: local (ssh and adb devices are planned)",
+            "transport 'adb' is not available in this version of embench",
+            "use transport: local or ssh (adb phones are planned)",
         )
     for j, source in enumerate(dev.telemetry):
         if source not in TELEMETRY_SOURCES:

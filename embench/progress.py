@@ -78,6 +78,14 @@ class ProgressReporter(Reporter):
             elif result["status"] not in ("ok", "fallback", "unsupported"):
                 self.progress.console.print(f"[red]{job.label}: {result['status']}[/]: {result.get('message')}")
 
+    def device_failed(self, device: str, message: str) -> None:
+        with self._lock:
+            self._running.pop(device, None)
+            if self.console.is_terminal:
+                self.progress.console.print(f"[red]{device}: {message}[/]")
+            else:
+                print(f"{device}: {message}", file=sys.stderr)
+
 
 def make_reporter(quiet: bool) -> Reporter:
     return QuietReporter() if quiet else ProgressReporter()

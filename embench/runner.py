@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .agents import PythonAgent, host_result
+from .errors import DeviceUnreachable, TransportError
 from .inventory import Device
 from .plan import Job
 from .transports import Transport, open_transport
@@ -22,6 +23,7 @@ class Events:
 
     started: Callable[[Job], None] = lambda job: None
     finished: Callable[[Job, dict[str, Any], dict[str, Any]], None] = lambda job, spec, result: None
+    device_failed: Callable[[Device, str, int], None] = lambda device, message, not_run: None
 
 
 @dataclass
@@ -32,12 +34,18 @@ class DeviceRunner:
     events: Events
     stop: threading.Event = field(default_factory=threading.Event)
     transport: Transport | None = None
+    probe: dict[str, Any] = field(default_factory=dict)
 
     def run(self) -> None:
-        """Run every job in order; stops between jobs once `stop` is set."""
+        """Probe the device, then run every job in order; stops between jobs once `stop` is set."""
         self.transport = self.transport or open_transport(self.device)
         agent = PythonAgent(self.transport, self.device.python or "python3")
         try:
+            try:
+                self.probe = agent.probe(self._libraries())
+            except TransportError as exc:
+                self.events.device_failed(self.device, str(exc), len(self.jobs))
+                return
             for n, job in enumerate(self.jobs):
                 if self.stop.is_set():
                     return
@@ -45,12 +53,49 @@ class DeviceRunner:
                     self.stop.wait(job.run.cooldown_seconds)
                 self.events.started(job)
                 spec = self.job_spec(job)
-                result = self.run_one(agent, job, spec)
+                try:
+                    result = self.run_one(agent, job, spec)
+                except TransportError as exc:
+                    not_run = len(self.jobs) - n - 1
+                    self.events.finished(job, spec, host_result(spec, "failed", str(exc), attempts=job.run.retries + 1))
+                    self.events.device_failed(self.device, str(exc), not_run)
+                    return
                 if self.stop.is_set() and result["status"] in RETRYABLE:
                     return  # killed by the interrupt: not a result; --resume runs it again
                 self.events.finished(job, spec, result)
         finally:
             self.transport.close()
+
+    def _libraries(self) -> dict[str, str]:
+        """Delegate libraries the jobs will load, to check on the device first."""
+        out = {}
+        for job in self.jobs:
+            library = self.device.delegate_library(job.delegate)
+            if job.runtime == "litert" and job.delegate not in ("cpu", "xnnpack") and library:
+                out[job.delegate] = library
+        return out
+
+    def cannot_run(self, job: Job) -> str | None:
+        """Why this device cannot run the job (from the inventory and the probe), or None."""
+        why_not = self.device.offers(job.runtime, job.delegate)
+        if why_not:
+            return why_not
+        name = self.device.name
+        runtime = self.probe.get("runtimes", {}).get(job.runtime, {})
+        if runtime.get("error"):
+            return f"device {name!r}: {runtime['error']}"
+        if job.runtime == "litert" and job.delegate not in ("cpu", "xnnpack"):
+            lib = self.probe.get("delegates", {}).get(job.delegate)
+            if lib is None:
+                return (
+                    f"device {name!r}: delegate {job.delegate!r} has no library; set delegate_libraries.{job.delegate}"
+                )
+            if not lib.get("loadable"):
+                return f"device {name!r}: delegate {job.delegate!r}: cannot load {lib['library']}: {lib.get('error')}"
+        providers = runtime.get("providers")
+        if job.runtime == "onnxruntime" and providers is not None and job.delegate not in providers:
+            return f"device {name!r}: onnxruntime {runtime.get('version')} has no {job.delegate} (available: {', '.join(providers)})"
+        return None
 
     def job_spec(self, job: Job) -> dict[str, Any]:
         """The Job JSON the agent reads (DESIGN.md contract), before the model path is known."""
@@ -86,7 +131,8 @@ class DeviceRunner:
         }
 
     def run_one(self, agent: PythonAgent, job: Job, spec: dict[str, Any]) -> dict[str, Any]:
-        why_not = self.device.offers(job.runtime, job.delegate)
+        """Run one job (with retries); raises TransportError once the device is lost for good."""
+        why_not = self.cannot_run(job)
         if why_not:
             return host_result(spec, "unsupported", why_not + "; not attempted")
         assert self.transport is not None
@@ -94,11 +140,16 @@ class DeviceRunner:
         attempts = 0
         while True:
             attempts += 1
+            before = self.transport.pushed_bytes
             try:
                 spec["model"]["path"] = self.transport.ensure_file(artifact.path, artifact.sha256)
                 result = agent.run(spec, timeout=job.run.timeout_seconds)
-            except (OSError, RuntimeError) as exc:
-                result = host_result(spec, "failed", f"{self.device.name}: {exc}")
+            except DeviceUnreachable:
+                if attempts > job.run.retries or self.stop.is_set():
+                    raise
+                self.stop.wait(min(5.0, job.run.cooldown_seconds or 1.0))
+                continue
+            result["pushed_bytes"] = self.transport.pushed_bytes - before
             if result["status"] not in RETRYABLE or attempts > job.run.retries or self.stop.is_set():
                 result["attempts"] = attempts
                 return result

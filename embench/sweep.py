@@ -13,7 +13,7 @@ from . import __version__
 from .agents import SUCCESS
 from .errors import ZooError
 from .executors import ThreadExecutor
-from .inventory import Inventory
+from .inventory import Device, Inventory
 from .plan import Job, Plan, make_plan
 from .runner import DeviceRunner, Events
 from .store import Store
@@ -28,10 +28,12 @@ class SweepOutcome:
     counts: Counter[str]
     problems: list[str]
     interrupted: bool = False
+    not_run: int = 0
+    pushed_bytes: int = 0
 
     @property
     def all_succeeded(self) -> bool:
-        return not self.interrupted and all(status in SUCCESS for status in self.counts)
+        return not self.interrupted and not self.not_run and all(status in SUCCESS for status in self.counts)
 
 
 class Reporter:
@@ -46,6 +48,7 @@ class Reporter:
     def started(self, job: Job) -> None: ...
     def finished(self, job: Job, result: dict[str, Any]) -> None: ...
     def building(self, step: str, done: int, total: int) -> None: ...
+    def device_failed(self, device: str, message: str) -> None: ...
 
 
 def ensure_artifacts(
@@ -124,7 +127,14 @@ def run_sweep(
                 outcome.problems.append(problem_line(job, result))
         reporter.finished(job, result)
 
-    events = Events(started=reporter.started, finished=finished)
+    def device_failed(device: Device, message: str, not_run: int) -> None:
+        with lock:
+            outcome.not_run += not_run
+            tail = f"; {not_run} of its jobs not run: fix it, then `embench sweep --resume`" if not_run else ""
+            outcome.problems.append(f"{device.name}: {message}{tail}")
+        reporter.device_failed(device.name, message)
+
+    events = Events(started=reporter.started, finished=finished, device_failed=device_failed)
     stop = threading.Event()
     by_device: dict[str, list[Job]] = {}
     for job in todo:
@@ -135,5 +145,7 @@ def run_sweep(
     except KeyboardInterrupt:
         store.end_run(run_id, "interrupted")
         return dataclasses.replace(outcome, interrupted=True)
+    finally:
+        outcome.pushed_bytes = sum(r.transport.pushed_bytes for r in runners if r.transport is not None)
     store.end_run(run_id, "finished")
     return outcome

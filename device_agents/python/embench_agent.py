@@ -6,7 +6,8 @@ times; must stay importable on Python 3.8, because boards run old Pythons. Never
 
 Usage:
     embench_agent.py run JOB.json|-     time the job, print the Result JSON on stdout
-    embench_agent.py probe              print device facts and the runtimes/delegates present
+    embench_agent.py probe [NAME=LIB]   print device facts, the runtimes present, and whether each
+                                        delegate library NAME=LIB loads
 """
 
 from __future__ import annotations
@@ -135,7 +136,18 @@ def _version_of(package: str) -> str | None:
         return getattr(module, "__version__", None)
 
 
-def probe() -> dict:
+def probe_library(library: str) -> dict:
+    """Whether a delegate's shared library can be loaded here (dlopen), without creating a delegate."""
+    import ctypes  # noqa: PLC0415
+
+    try:
+        ctypes.CDLL(library)
+    except OSError as exc:
+        return {"library": library, "loadable": False, "error": str(exc)}
+    return {"library": library, "loadable": True}
+
+
+def probe(libraries: dict) -> dict:
     """Device facts plus which runtimes import and which delegates/providers exist."""
     runtimes = {}
     try:
@@ -152,7 +164,8 @@ def probe() -> dict:
         }
     except Unsupported as exc:
         runtimes["onnxruntime"] = {"error": str(exc)}
-    return {"agent_version": AGENT_VERSION, "facts": device_facts(), "runtimes": runtimes}
+    delegates = dict((name, probe_library(lib)) for name, lib in sorted(libraries.items()))
+    return {"agent_version": AGENT_VERSION, "facts": device_facts(), "runtimes": runtimes, "delegates": delegates}
 
 
 # ---------------------------------------------------------------------------- capture
@@ -441,7 +454,8 @@ def run_job(job: dict) -> dict:
 
 def main(argv: list) -> int:
     if len(argv) >= 1 and argv[0] == "probe":
-        print(json.dumps(probe()))
+        libraries = dict(arg.split("=", 1) for arg in argv[1:] if "=" in arg)
+        print(json.dumps(probe(libraries)))
         return 0
     if len(argv) != 2 or argv[0] != "run":
         sys.stderr.write(__doc__ or "")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import TransportError
 from ..transports.base import CommandResult, Transport
 from ..zoo import sha256_file
 from .results import host_result
@@ -30,12 +31,25 @@ class PythonAgent:
             self._remote = self.transport.ensure_file(AGENT_FILE, sha256_file(AGENT_FILE))
         return self._remote
 
-    def probe(self, timeout: float = 60.0) -> dict[str, Any]:
-        """Device facts and the runtimes/delegates the device has."""
-        res = self.transport.run([self.python, self._path(), "probe"], timeout=timeout)
+    def probe(self, libraries: dict[str, str] | None = None, timeout: float = 60.0) -> dict[str, Any]:
+        """Device facts, the runtimes it has, and whether each delegate library loads."""
+        args = [f"{name}={lib}" for name, lib in sorted((libraries or {}).items())]
+        try:
+            res = self.transport.run([self.python, self._path(), "probe", *args], timeout=timeout)
+        except FileNotFoundError as exc:  # the local transport could not even start the interpreter
+            raise TransportError(self._no_python(str(exc))) from None
         if res.timed_out or res.returncode != 0:
-            raise RuntimeError(_why(res, "the agent's probe"))
-        return dict(json.loads(res.stdout.decode("utf-8", "replace").strip().splitlines()[-1]))
+            raise TransportError(self._no_python(_why(res, f"{self.python} running the agent")))
+        try:
+            return dict(json.loads(res.stdout.decode("utf-8", "replace").strip().splitlines()[-1]))
+        except (ValueError, IndexError):
+            raise TransportError(
+                self._no_python(f"the agent's probe printed no result: {res.stderr_tail(300)}")
+            ) from None
+
+    def _no_python(self, why: str) -> str:
+        name = self.transport.device.name
+        return f"device {name}: no usable Python ({why}); install python3 ≥ 3.8 on it or set python: for this device"
 
     def run(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Run one job; always returns a Result (timeouts and crashes included)."""

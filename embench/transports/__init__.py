@@ -5,8 +5,9 @@ from __future__ import annotations
 from ..inventory import Device
 from .base import CommandResult, Transport
 from .local import LocalTransport
+from .ssh import SshTransport
 
-TRANSPORTS: dict[str, type[Transport]] = {LocalTransport.NAME: LocalTransport}
+TRANSPORTS: dict[str, type[Transport]] = {LocalTransport.NAME: LocalTransport, SshTransport.NAME: SshTransport}
 
 __all__ = ["TRANSPORTS", "CommandResult", "Transport", "open_transport"]
 

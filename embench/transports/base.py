@@ -40,6 +40,7 @@ class Transport(ABC):
 
     def __init__(self, device: Device) -> None:
         self.device = device
+        self.pushed_bytes = 0  # bytes sent to the device by ensure_file, for reports and tests
 
     @abstractmethod
     def run(self, argv: list[str], *, stdin: bytes | None = None, timeout: float) -> CommandResult:
@@ -48,6 +49,10 @@ class Transport(ABC):
     @abstractmethod
     def ensure_file(self, local: Path, sha256: str) -> str:
         """Make `local` present on the device (content-addressed: sent once per sha256); return its path there."""
+
+    def prune_cache(self, keep: set[str]) -> tuple[int, int]:
+        """Delete cached files whose sha256 is not in `keep`; return (files, bytes) removed."""
+        return 0, 0
 
     def cancel(self) -> None:
         """Kill the command now running, if any (the sweep is being interrupted)."""

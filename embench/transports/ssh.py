@@ -1,0 +1,248 @@
+"""Linux boards over SSH (paramiko): strict host keys, key auth, quoted commands, a content-addressed cache."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import select
+import shlex
+import stat
+import threading
+import time
+from pathlib import Path, PurePosixPath
+
+import paramiko
+
+from ..errors import DeviceUnreachable, TransportError
+from ..inventory import Device, SshConfig
+from .base import CommandResult, Transport
+
+# Runs argv in a session of its own (so a timeout kills the whole group), prints the group id
+# first, and turns "killed by signal N" into exit status 128+N (paramiko drops exit-signal).
+_WRAPPER = 'echo "embench-pgid $$"; "$@"; exit $?'
+
+
+class SshTransport(Transport):
+    NAME = "ssh"
+
+    def __init__(self, device: Device) -> None:
+        super().__init__(device)
+        assert device.ssh is not None
+        self.cfg: SshConfig = device.ssh
+        self.workdir = _remote_dir(device.workdir or ".cache/embench")
+        self._client: paramiko.SSHClient | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self._lock = threading.Lock()
+        self._running: set[int] = set()
+
+    # -- connection --------------------------------------------------------------------------
+
+    @property
+    def where(self) -> str:
+        user = self.cfg.user or getpass.getuser()
+        return f"{user}@{self.cfg.host}:{self.cfg.port}"
+
+    def _connect(self) -> paramiko.SSHClient:
+        if self._client is not None and self._client.get_transport() and self._client.get_transport().is_active():  # type: ignore[union-attr]
+            return self._client
+        self._client, self._sftp = None, None
+        cfg = self.cfg
+        known = Path(os.path.expanduser(cfg.known_hosts or "~/.ssh/known_hosts"))
+        client = paramiko.SSHClient()
+        if known.is_file():
+            client.load_host_keys(str(known))
+        client.set_missing_host_key_policy(
+            paramiko.AutoAddPolicy() if cfg.accept_unknown_host_key else paramiko.RejectPolicy()
+        )
+        key_file = os.path.expanduser(cfg.key_file) if cfg.key_file else None
+        try:
+            client.connect(
+                cfg.host,
+                port=cfg.port,
+                username=cfg.user or getpass.getuser(),
+                key_filename=key_file,
+                allow_agent=key_file is None,
+                look_for_keys=False,
+                timeout=cfg.connect_timeout,
+                banner_timeout=cfg.connect_timeout,
+                auth_timeout=cfg.connect_timeout,
+            )
+        except paramiko.BadHostKeyException:
+            raise TransportError(
+                f"device {self.device.name}: the host key of {_host_label(cfg)} has CHANGED since it was stored in {known};"
+                f" if the board was reinstalled, remove the old key with `ssh-keygen -f {known} -R {_host_label(cfg)!r}`"
+                " and add the new one; otherwise someone may be intercepting the connection"
+            ) from None
+        except paramiko.AuthenticationException as exc:
+            raise TransportError(
+                f"device {self.device.name}: {self.where} refused the key {key_file or '(from ssh-agent)'} ({exc});"
+                " add its public key to ~/.ssh/authorized_keys on the board, or set ssh.key_file"
+            ) from None
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" in str(exc):
+                raise TransportError(
+                    f"device {self.device.name}: the host key of {_host_label(cfg)} is not in {known}; check the board's"
+                    f" fingerprint, then add it with `ssh-keyscan -p {cfg.port} {cfg.host} >> {known}`,"
+                    " or set ssh.accept_unknown_host_key: true for this device"
+                ) from None
+            raise DeviceUnreachable(f"device {self.device.name}: ssh to {self.where} failed: {exc}") from None
+        except (OSError, EOFError) as exc:
+            raise DeviceUnreachable(f"device {self.device.name}: cannot connect to {self.where}: {exc}") from None
+        if cfg.accept_unknown_host_key:
+            known.parent.mkdir(parents=True, exist_ok=True)
+            client.save_host_keys(str(known))  # accept-new: pinned from now on
+        client.get_transport().set_keepalive(cfg.keepalive_seconds)  # type: ignore[union-attr]
+        self._client = client
+        return client
+
+    def _sftp_client(self) -> paramiko.SFTPClient:
+        client = self._connect()
+        if self._sftp is None:
+            self._sftp = client.open_sftp()
+        return self._sftp
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client, self._sftp = None, None
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def run(self, argv: list[str], *, stdin: bytes | None = None, timeout: float) -> CommandResult:
+        command = "exec setsid sh -c " + shlex.quote(_WRAPPER) + " embench " + shlex.join(argv)
+        start = time.monotonic()
+        try:
+            with self._lock:
+                chan = self._connect().get_transport().open_session(timeout=self.cfg.connect_timeout)  # type: ignore[union-attr]
+            chan.exec_command(command)
+            if stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            out, err, pgid, timed_out = _collect(chan, start + timeout, self._running)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.close()
+            raise DeviceUnreachable(
+                f"device {self.device.name}: connection to {self.where} lost: {exc or type(exc).__name__}"
+            ) from None
+        if timed_out:
+            self._kill(pgid)
+            chan.close()
+            return CommandResult(None, out, err, True, time.monotonic() - start)
+        status = chan.recv_exit_status()
+        chan.close()
+        self._running.discard(pgid or -1)
+        # 128+N from the wrapper means the command died by signal N (as a negative code, like subprocess).
+        code = -(status - 128) if 128 < status < 160 else status
+        return CommandResult(code, out, err, False, time.monotonic() - start)
+
+    def _kill(self, pgid: int | None) -> None:
+        if pgid is None:
+            return
+        self._running.discard(pgid)
+        try:
+            chan = self._connect().get_transport().open_session(timeout=self.cfg.connect_timeout)  # type: ignore[union-attr]
+            chan.exec_command(f"kill -KILL -- -{int(pgid)} 2>/dev/null")
+            chan.recv_exit_status()
+            chan.close()
+        except (paramiko.SSHException, OSError, EOFError, TransportError):
+            pass  # the board is gone: nothing left to kill from here
+
+    def cancel(self) -> None:
+        for pgid in list(self._running):
+            self._kill(pgid)
+
+    # -- files -------------------------------------------------------------------------------
+
+    def ensure_file(self, local: Path, sha256: str) -> str:
+        """Push `local` into {workdir}/cache/<sha256><suffix> unless it is already there."""
+        remote = str(self.workdir / "cache" / f"{sha256}{local.suffix}")
+        try:
+            with self._lock:
+                sftp = self._sftp_client()
+                size = local.stat().st_size
+                try:
+                    if sftp.stat(remote).st_size == size:
+                        return remote
+                except FileNotFoundError:
+                    pass
+                _makedirs(sftp, str(self.workdir / "cache"))
+                partial = f"{remote}.part-{os.getpid()}"
+                sftp.put(str(local), partial, confirm=True)
+                sftp.posix_rename(partial, remote)
+                self.pushed_bytes += size
+                return remote
+        except PermissionError:
+            raise TransportError(
+                f"device {self.device.name}: cannot write {remote}: permission denied; set workdir:"
+            ) from None
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            self.close()
+            raise DeviceUnreachable(
+                f"device {self.device.name}: copying {local.name} to {self.where} failed: {exc}"
+            ) from None
+
+    def prune_cache(self, keep: set[str]) -> tuple[int, int]:
+        """Delete cached files whose sha256 is not in `keep`; return (files, bytes) removed."""
+        sftp = self._sftp_client()
+        cache = str(self.workdir / "cache")
+        try:
+            entries = sftp.listdir_attr(cache)
+        except FileNotFoundError:
+            return 0, 0
+        files = freed = 0
+        for entry in entries:
+            sha = entry.filename.split(".", 1)[0]
+            if sha in keep or not stat.S_ISREG(entry.st_mode or 0):
+                continue
+            sftp.remove(f"{cache}/{entry.filename}")
+            files += 1
+            freed += entry.st_size or 0
+        return files, freed
+
+
+def _remote_dir(workdir: str) -> PurePosixPath:
+    # SFTP paths are relative to the login directory; "~/x" means the same as "x" there.
+    if workdir.startswith("~/"):
+        workdir = workdir[2:]
+    return PurePosixPath(workdir)
+
+
+def _host_label(cfg: SshConfig) -> str:
+    return cfg.host if cfg.port == 22 else f"[{cfg.host}]:{cfg.port}"
+
+
+def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
+    parts = PurePosixPath(path).parts
+    current = ""
+    for part in parts:
+        current = part if not current else f"{current.rstrip('/')}/{part}"
+        try:
+            sftp.stat(current)
+        except FileNotFoundError:
+            sftp.mkdir(current)
+
+
+def _collect(chan: paramiko.Channel, deadline: float, running: set[int]) -> tuple[bytes, bytes, int | None, bool]:
+    """Read stdout/stderr until exit or the deadline; pick the wrapper's pgid line off stdout."""
+    out, err = bytearray(), bytearray()
+    pgid: int | None = None
+    chan.settimeout(0.2)
+    while True:
+        while chan.recv_ready():
+            out += chan.recv(65536)
+        while chan.recv_stderr_ready():
+            err += chan.recv_stderr(65536)
+        if pgid is None and b"\n" in out and out.startswith(b"embench-pgid "):
+            line, _, rest = bytes(out).partition(b"\n")
+            pgid = int(line.split()[1])
+            running.add(pgid)
+            out = bytearray(rest)
+        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+            return bytes(out), bytes(err), pgid, False
+        if chan.closed and not chan.exit_status_ready():
+            raise EOFError("the channel closed without an exit status")
+        if time.monotonic() >= deadline:
+            return bytes(out), bytes(err), pgid, True
+        if not chan.transport.is_active():
+            raise EOFError("the SSH connection dropped")
+        select.select([chan], [], [], 0.2)
