@@ -11,11 +11,13 @@ from pathlib import Path
 
 from . import __version__
 from .agents import PythonAgent
+from .agents.python_agent import AGENT_FILE
 from .errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EmbenchError, TransportError
 from .inventory import DEFAULT_DELEGATE_LIBRARIES, Inventory, load_inventory
+from .plan import make_plan
 from .store import Store, resolve_store_path
 from .transports import open_transport
-from .zoo import FORMATS, Zoo
+from .zoo import FORMATS, Zoo, sha256_file
 
 REPO_ZOO = Path(__file__).resolve().parents[1] / "models" / "zoo.yaml"
 DEFAULT_REPORTS = Path("reports")
@@ -113,6 +115,30 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    """Delete files from the devices' caches that the inventory's sweep no longer needs."""
+    inventory = load_inventory(args.inventory)
+    zoo = Zoo(_zoo_path(inventory, args.zoo))
+    plan = make_plan(inventory, zoo)
+    needed: dict[str, set[str]] = {}
+    for job in plan.jobs:
+        artifact = zoo.artifact(job.model, job.format, job.precision)
+        if artifact is not None:
+            needed.setdefault(job.device, set()).add(artifact.sha256)
+    agent_sha = sha256_file(AGENT_FILE)
+    for device in inventory.selected_devices():
+        transport = open_transport(device)
+        try:
+            files, freed = transport.prune_cache(needed.get(device.name, set()) | {agent_sha})
+        except TransportError as exc:
+            print(f"{device.name}: {exc}", file=sys.stderr)
+            continue
+        finally:
+            transport.close()
+        print(f"{device.name}: removed {files} file(s), {freed / 1e6:.1f} MB")
+    return EXIT_OK
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory) if args.inventory else None
     zoo = Zoo(_zoo_path(inventory, args.zoo))
@@ -202,6 +228,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("inventory", nargs="?", default="inventory.yaml", help="inventory.yaml (default: ./inventory.yaml)")
     sp.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each device (default: 60)")
     sp.add_argument("--json", action="store_true", help="one JSON object per device")
+
+    sp = verb("cache", cmd_cache, "prune the devices' model caches to what the sweep needs")
+    sp.add_argument("action", choices=["prune"])
+    sp.add_argument("inventory", help="inventory.yaml")
+    sp.add_argument("--zoo", help="model zoo manifest (default: the inventory's zoo:, else models/zoo.yaml)")
 
     sp = verb("models", cmd_models, "list or build the model zoo")
     sp.add_argument("action", choices=["list", "build"])

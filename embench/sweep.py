@@ -131,7 +131,7 @@ def run_sweep(
         with lock:
             outcome.not_run += not_run
             tail = f"; {not_run} of its jobs not run: fix it, then `embench sweep --resume`" if not_run else ""
-            outcome.problems.append(f"{device.name}: {message}{tail}")
+            outcome.problems.append(f"{message}{tail}")  # transport messages start with "device NAME:"
         reporter.device_failed(device.name, message)
 
     events = Events(started=reporter.started, finished=finished, device_failed=device_failed)

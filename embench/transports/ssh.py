@@ -109,7 +109,7 @@ class SshTransport(Transport):
     # -- commands ----------------------------------------------------------------------------
 
     def run(self, argv: list[str], *, stdin: bytes | None = None, timeout: float) -> CommandResult:
-        command = "exec setsid sh -c " + shlex.quote(_WRAPPER) + " embench " + shlex.join(argv)
+        command = "exec setsid -w sh -c " + shlex.quote(_WRAPPER) + " embench " + shlex.join(argv)
         start = time.monotonic()
         try:
             with self._lock:
@@ -141,7 +141,7 @@ class SshTransport(Transport):
         self._running.discard(pgid)
         try:
             chan = self._connect().get_transport().open_session(timeout=self.cfg.connect_timeout)  # type: ignore[union-attr]
-            chan.exec_command(f"kill -KILL -- -{int(pgid)} 2>/dev/null")
+            chan.exec_command(f"kill -KILL -{int(pgid)} 2>/dev/null")  # dash, bash and BusyBox all take this form
             chan.recv_exit_status()
             chan.close()
         except (paramiko.SSHException, OSError, EOFError, TransportError):
@@ -223,26 +223,32 @@ def _makedirs(sftp: paramiko.SFTPClient, path: str) -> None:
 
 
 def _collect(chan: paramiko.Channel, deadline: float, running: set[int]) -> tuple[bytes, bytes, int | None, bool]:
-    """Read stdout/stderr until exit or the deadline; pick the wrapper's pgid line off stdout."""
+    """Read stdout and stderr to EOF (or the deadline); take the wrapper's pgid line off stdout."""
     out, err = bytearray(), bytearray()
     pgid: int | None = None
-    chan.settimeout(0.2)
-    while True:
-        while chan.recv_ready():
-            out += chan.recv(65536)
-        while chan.recv_stderr_ready():
-            err += chan.recv_stderr(65536)
-        if pgid is None and b"\n" in out and out.startswith(b"embench-pgid "):
-            line, _, rest = bytes(out).partition(b"\n")
-            pgid = int(line.split()[1])
-            running.add(pgid)
-            out = bytearray(rest)
-        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-            return bytes(out), bytes(err), pgid, False
-        if chan.closed and not chan.exit_status_ready():
-            raise EOFError("the channel closed without an exit status")
+    chan.setblocking(False)
+    out_open = err_open = True
+    while out_open or err_open or not chan.exit_status_ready():
         if time.monotonic() >= deadline:
             return bytes(out), bytes(err), pgid, True
         if not chan.transport.is_active():
             raise EOFError("the SSH connection dropped")
         select.select([chan], [], [], 0.2)
+        if chan.recv_ready():
+            data = chan.recv(65536)
+            out += data
+            out_open = bool(data)
+        elif out_open and chan.eof_received:
+            out_open = False
+        if chan.recv_stderr_ready():
+            err += chan.recv_stderr(65536)
+        elif chan.eof_received and not chan.recv_stderr_ready():
+            err_open = False
+        if pgid is None and out.startswith(b"embench-pgid ") and b"\n" in out:
+            line, _, rest = bytes(out).partition(b"\n")
+            pgid = int(line.split()[1])
+            running.add(pgid)
+            out = bytearray(rest)
+        if chan.closed and not chan.exit_status_ready():
+            raise EOFError("the channel closed without an exit status")
+    return bytes(out), bytes(err), pgid, False

@@ -1,0 +1,272 @@
+"""Boards over SSH, against real OpenSSH servers on loopback (two boards plus the host)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import embench, fast_run, write_inventory
+from sshd import Board, keygen, make_board, world_readable_dir
+
+from embench.inventory import Device, SshConfig
+from embench.transports.ssh import SshTransport
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, not this checkout's: boards bring their own Python
+SWEEP = {
+    "models": ["tiny", "squeezenet"],
+    "precisions": ["fp32", "int8"],
+    "runtimes": ["litert", "onnxruntime"],
+    "delegates": {"litert": ["xnnpack"], "onnxruntime": ["CPUExecutionProvider"]},
+    "threads": [1],
+}
+
+
+def board_python(folder: Path, packages: list[str]) -> str:
+    """A board's own Python: a venv of the system python3 with just these runtimes installed."""
+    subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(folder)], check=True)
+    subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "-q", *packages], check=True)
+    return str(folder / "bin" / "python")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = world_readable_dir("embench-lab-")
+    key = tmp_path_factory.mktemp("keys") / "id_ed25519"
+    pub = keygen(key)
+    boards = [make_board(name, root / name, pub) for name in ("pi-a", "pi-b")]
+    known = key.parent / "known_hosts"
+    known.write_text("".join(b.known_hosts_line() + "\n" for b in boards))
+    python = board_python(root / "python-full", ["ai-edge-litert", "onnxruntime"])
+    yield {"root": root, "key": key, "known": known, "boards": boards, "python": python}
+    for b in boards:
+        b.kill()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def lean_python(lab: dict[str, Any]) -> str:
+    """A real Python with LiteRT but without ONNX Runtime, like many boards."""
+    return board_python(lab["root"] / "python-lean", ["ai-edge-litert"])
+
+
+def ssh_device(board: Board, lab: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    ssh = {"host": "127.0.0.1", "port": board.port, "user": board.user, "key_file": str(lab["key"]),
+           "known_hosts": str(lab["known"]), "connect_timeout": 5, **extra.pop("ssh", {})}  # fmt: skip
+    return {"name": board.name, "transport": "ssh", "python": lab["python"], "workdir": str(board.workdir),
+            "ssh": ssh, **extra}  # fmt: skip
+
+
+def results(store: Path, run: int = -1) -> list[dict[str, Any]]:
+    db = sqlite3.connect(str(store))
+    run_id = db.execute("SELECT run_id FROM runs ORDER BY started_unix").fetchall()[run][0]
+    rows = db.execute("SELECT device, model, runtime, status, result_json FROM results WHERE run_id=?", (run_id,))
+    return [{"device": d, "model": m, "runtime": r, "status": s, **json.loads(j)} for d, m, r, s, j in rows]
+
+
+def test_sweep_over_two_boards_and_the_host(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    a, b = lab["boards"]
+    devices = [{"name": "host"}, ssh_device(a, lab), ssh_device(b, lab)]
+    inv = write_inventory(tmp_path, zoo_path, {**SWEEP, "run": fast_run(min_seconds=0.5)}, devices)
+    store = tmp_path / "s.sqlite"
+    first = embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    rows = results(store)
+    assert {r["device"] for r in rows} == {"host", "pi-a", "pi-b"} and len(rows) == 3 * 4
+    assert all(r["status"] in ("ok", "fallback") for r in rows), [r["message"] for r in rows]
+    board_rows = [r for r in rows if r["device"] != "host"]
+    assert sum(r["pushed_bytes"] for r in board_rows) > 0
+    # models were pushed into each board's own content-addressed cache
+    for board in (a, b):
+        cached = {p.name for p in (board.workdir / "cache").iterdir()}
+        assert any(n.endswith(".tflite") for n in cached) and any(n.endswith(".onnx") for n in cached)
+    # the boards ran at the same time (one job each at a time)
+    spans = {d: [(r["started_unix"], r["ended_unix"]) for r in rows if r["device"] == d] for d in ("pi-a", "pi-b")}
+    assert min(e for _, e in spans["pi-a"]) > min(s for s, _ in spans["pi-b"])
+    assert min(e for _, e in spans["pi-b"]) > min(s for s, _ in spans["pi-a"])
+    assert "pushed" in first.stdout
+
+    second = embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    again = results(store)
+    assert len(again) == 12 and all(r.get("pushed_bytes", 0) == 0 for r in again)
+    assert "pushed" not in second.stdout
+
+
+def test_unknown_host_key_is_refused_with_the_fix(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    a, _ = lab["boards"]
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    devices = [{"name": "host"}, ssh_device(a, lab, ssh={"known_hosts": str(empty)})]
+    inv = write_inventory(tmp_path, zoo_path, {**SWEEP, "models": ["tiny"], "precisions": ["fp32"]}, devices)
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    assert out.returncode == 3
+    line = next(x for x in out.stderr.splitlines() if x.startswith("  device pi-a: "))
+    assert f"host key of [127.0.0.1]:{a.port} is not in {empty}" in line
+    assert f"ssh-keyscan -p {a.port} 127.0.0.1 >> {empty}" in line and "accept_unknown_host_key" in line
+    assert {r["device"] for r in results(tmp_path / "s.sqlite")} == {"host"}  # the sweep went on elsewhere
+
+    # the explicit opt-in accepts the key once and pins it
+    devices = [ssh_device(a, lab, ssh={"known_hosts": str(empty), "accept_unknown_host_key": True})]
+    inv = write_inventory(tmp_path, zoo_path, {**SWEEP, "models": ["tiny"], "precisions": ["fp32"]}, devices)
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s2.sqlite"), "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"[127.0.0.1]:{a.port} ssh-ed25519" in empty.read_text()
+
+
+def test_changed_host_key_is_refused(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    a, b = lab["boards"]
+    forged = tmp_path / "known_hosts"
+    kind, key = b.host_key_line.split()[:2]  # another board's key stored for pi-a's address
+    forged.write_text(f"[127.0.0.1]:{a.port} {kind} {key}\n")
+    devices = [ssh_device(a, lab, ssh={"known_hosts": str(forged), "accept_unknown_host_key": True})]
+    inv = write_inventory(tmp_path, zoo_path, {**SWEEP, "models": ["tiny"], "precisions": ["fp32"]}, devices)
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    assert out.returncode == 3
+    assert "has CHANGED" in out.stderr and "ssh-keygen -f" in out.stderr
+
+
+def test_wrong_user_key(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    a, _ = lab["boards"]
+    other = tmp_path / "other_key"
+    keygen(other)
+    devices = [ssh_device(a, lab, ssh={"key_file": str(other)})]
+    inv = write_inventory(tmp_path, zoo_path, {**SWEEP, "models": ["tiny"], "precisions": ["fp32"]}, devices)
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    assert out.returncode == 3
+    assert f"refused the key {other}" in out.stderr and "authorized_keys" in out.stderr
+
+
+def test_board_without_a_runtime_or_without_python(
+    lab: dict[str, Any], zoo_path: Path, tmp_path: Path, lean_python: str
+) -> None:
+    a, b = lab["boards"]
+    devices = [ssh_device(a, lab, python=lean_python), ssh_device(b, lab, python="/opt/no/python3")]
+    inv = write_inventory(tmp_path, zoo_path, SWEEP, devices)
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    assert out.returncode == 3
+    rows = results(tmp_path / "s.sqlite")
+    assert {r["device"] for r in rows} == {"pi-a"}
+    ort = [r for r in rows if r["runtime"] == "onnxruntime"]
+    assert ort and all(
+        r["status"] == "unsupported" and "onnxruntime" in r["message"] and "not attempted" in r["message"] for r in ort
+    )
+    assert all(r["status"] in ("ok", "fallback") for r in rows if r["runtime"] == "litert")
+    lines = [x for x in out.stderr.splitlines() if x.startswith("  device pi-b: ")]
+    assert len(lines) == 1 and "no usable Python" in lines[0] and "/opt/no/python3" in lines[0]
+
+
+def test_board_lost_mid_sweep_keeps_results_and_resume_completes(
+    lab: dict[str, Any], zoo_path: Path, tmp_path: Path
+) -> None:
+    a, b = lab["boards"]
+    sweep = {**SWEEP, "models": ["tiny"], "precisions": ["fp32", "fp16", "int8"], "runtimes": ["litert"],
+             "delegates": {"litert": ["cpu", "xnnpack"]}, "run": fast_run(min_seconds=0.8, max_seconds=1.0)}  # fmt: skip
+    inv = write_inventory(tmp_path, zoo_path, sweep, [ssh_device(a, lab), ssh_device(b, lab)])
+    store = tmp_path / "s.sqlite"
+    env = {**os.environ, "EMBENCH_STORE": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(store), "-q"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            if store.exists() and any(r["device"] == "pi-a" for r in _safe_results(store)):
+                break
+        a.kill()  # mid-job: pi-a drops off the network
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if a.proc is None:
+            a.start()
+    assert proc.returncode == 3, err
+    rows = results(store)
+    lost = [r for r in rows if r["device"] == "pi-a" and r["status"] == "failed"]
+    assert len(lost) == 1 and "lost" in lost[0]["message"] and "pi-a" in lost[0]["message"]
+    assert sum(r["device"] == "pi-b" for r in rows) == 6 and all(
+        r["status"] != "failed" for r in rows if r["device"] == "pi-b"
+    )
+    kept = [r for r in rows if r["device"] == "pi-a" and r["status"] != "failed"]
+    assert kept  # finished before the loss, and still there
+    assert "  device pi-a: " in err and "not run" in err and "--resume" in err
+
+    again = embench("sweep", str(inv), "--store", str(store), "--resume", "-q", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    done_before = len(rows)
+    assert f"({done_before} already done)" in again.stdout
+    final = results(store)
+    assert len(final) == 12 and sum(r["device"] == "pi-a" for r in final) == 6
+
+
+def _safe_results(store: Path) -> list[dict[str, Any]]:
+    try:
+        return results(store)
+    except (sqlite3.OperationalError, IndexError):
+        return []
+
+
+def test_transport_exit_codes_signals_stdin_and_timeout(lab: dict[str, Any]) -> None:
+    a, _ = lab["boards"]
+    ssh = SshConfig(host="127.0.0.1", port=a.port, user=a.user, key_file=str(lab["key"]),
+                    known_hosts=str(lab["known"]))  # fmt: skip
+    t = SshTransport(Device(name="pi-a", transport="ssh", ssh=ssh))
+    try:
+        assert t.run(["sh", "-c", "exit 7"], timeout=30).returncode == 7
+        crashed = t.run(["sh", "-c", "kill -SEGV $$"], timeout=30)
+        assert crashed.returncode == -11 and crashed.signal_name == "SIGSEGV"
+        echoed = t.run(["cat"], stdin=b"job json \x00 bytes", timeout=30)
+        assert echoed.stdout == b"job json \x00 bytes" and echoed.returncode == 0
+        t0 = time.monotonic()
+        hung = t.run(["sh", "-c", "sleep 41.5 & sleep 42.5"], timeout=1)
+        assert hung.timed_out and time.monotonic() - t0 < 10
+        time.sleep(0.5)
+        left = subprocess.run(["pgrep", "-f", "sleep 4[12].5"], capture_output=True, text=True, check=False)
+        assert left.stdout.strip() == "", "the remote process group survived the timeout"
+    finally:
+        t.close()
+
+
+def test_shell_metacharacters_inject_nothing(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    a, _ = lab["boards"]
+    weird = tmp_path / "dir with 'quotes' \"and\" $(touch x)"
+    weird.mkdir()
+    model = weird / "a;touch x `touch y` 'q'.onnx"
+    shutil.copy(Path(zoo_path).parent / "build" / "tiny.onnx-fp32.onnx", model)
+    manifest = tmp_path / "zoo.yaml"
+    manifest.write_text(json.dumps({"schema": 1, "models": {"weird": {"files": {"onnx-fp32": str(model)}}}}))
+    workdir = a.workdir / "work dir; touch x"
+    device = ssh_device(a, lab, workdir=str(workdir))
+    device["name"] = "board 'b;touch x"
+    inv = write_inventory(tmp_path, manifest, {**SWEEP, "models": ["weird"], "precisions": ["fp32"],
+                                               "runtimes": ["onnxruntime"]}, [device])  # fmt: skip
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rows = results(tmp_path / "s.sqlite")
+    assert [r["status"] for r in rows] == ["ok"] and rows[0]["device"] == "board 'b;touch x"
+    for folder in (tmp_path, a.root, a.workdir, workdir, Path.home(), Path(f"~{a.user}").expanduser(), Path.cwd()):
+        assert not (folder / "x").exists() and not (folder / "y").exists()
+
+
+def test_prune_cache(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    _, b = lab["boards"]
+    cache = b.workdir / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    stale = cache / ("0" * 64 + ".tflite")
+    stale.write_bytes(b"old model" * 100)
+    inv = write_inventory(
+        tmp_path, zoo_path, {**SWEEP, "models": ["tiny"], "precisions": ["fp32"]}, [ssh_device(b, lab)]
+    )
+    assert embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path).returncode == 0
+    out = embench("cache", "prune", str(inv), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("pi-b: removed ") and not stale.exists()
+    assert {p.suffix for p in cache.iterdir()} == {".tflite", ".onnx", ".py"}  # the two models and the agent it needs
+    again = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    assert again.returncode == 0 and "pushed" not in again.stdout
