@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from .inventory import DEFAULT_DELEGATE_LIBRARIES, Inventory, load_inventory
 from .plan import make_plan
 from .store import Store, resolve_store_path
 from .transports import open_transport
-from .zoo import FORMATS, Zoo, sha256_file
+from .zoo import EDGETPU_COMPILER, KERAS_FORMATS, Zoo, sha256_file
 
 REPO_ZOO = Path(__file__).resolve().parents[1] / "models" / "zoo.yaml"
 DEFAULT_REPORTS = Path("reports")
@@ -151,7 +152,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         for artifact in zoo.artifacts_of(name):
             fmt, _, precision = artifact.partition("-")
             built = zoo.artifact(name, fmt, precision)
-            if built is None:
+            if built is None and fmt == "tflite_edgetpu" and not shutil.which(EDGETPU_COMPILER):
+                print(f"{name:24s} {artifact:12s} not built (needs {EDGETPU_COMPILER}, or supply files.{artifact})")
+            elif built is None:
                 print(f"{name:24s} {artifact:12s} not built (embench models build {name})")
             else:
                 print(f"{name:24s} {artifact:12s} {built.size / 1e6:7.2f} MB  sha256 {built.sha256[:12]}  {built.path}")
@@ -167,7 +170,9 @@ def _build_models(zoo: Zoo, names: list[str], force: bool, quiet: bool) -> None:
     for name in names:
         if zoo.entry(name).files:
             continue
-        wanted = [(f, p) for f, ps in FORMATS.items() for p in ps]
+        wanted = [(f, p) for f, ps in KERAS_FORMATS.items() for p in ps]
+        if shutil.which(EDGETPU_COMPILER):
+            wanted.append(("tflite_edgetpu", "int8"))
         if not force:
             wanted = [(f, p) for f, p in wanted if zoo.artifact(name, f, p) is None]
         if wanted:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .inventory import Device, Inventory, RunPolicy
-from .zoo import RUNTIME_FORMAT, Zoo, artifact_name
+from .zoo import Zoo, artifact_name, model_format
 
 JOB_SCHEMA = 1
 
@@ -69,20 +69,21 @@ def make_plan(inventory: Inventory, zoo: Zoo) -> Plan:
             available = set(zoo.artifacts_of(model))
             for precision in sweep.precisions:
                 for runtime in sweep.runtimes:
-                    fmt = RUNTIME_FORMAT[runtime]
-                    if artifact_name(fmt, precision) not in available:
-                        note = f"{model} has no {fmt} {precision} artifact: {runtime} × {precision} not planned"
-                        if note not in skipped:
-                            skipped.append(note)
-                        continue
-                    jobs.extend(_jobs_for(device, model, precision, fmt, runtime, inventory))
+                    for delegate in sweep.delegates[runtime]:
+                        fmt = model_format(runtime, delegate)
+                        if artifact_name(fmt, precision) not in available:
+                            note = (
+                                f"{model} has no {fmt} {precision} file: {runtime}:{delegate} × {precision} not planned"
+                            )
+                            if note not in skipped:
+                                skipped.append(note)
+                            continue
+                        jobs.extend(_jobs_for(device, model, precision, fmt, runtime, delegate, inventory))
     return Plan(jobs, skipped)
 
 
-def _jobs_for(device: Device, model: str, precision: str, fmt: str, runtime: str, inv: Inventory) -> list[Job]:
+def _jobs_for(
+    device: Device, model: str, precision: str, fmt: str, runtime: str, delegate: str, inv: Inventory
+) -> list[Job]:
     sweep = inv.sweep
-    return [
-        Job(device.name, model, precision, fmt, runtime, delegate, threads, sweep.run, sweep.seed)
-        for delegate in sweep.delegates[runtime]
-        for threads in sweep.threads
-    ]
+    return [Job(device.name, model, precision, fmt, runtime, delegate, t, sweep.run, sweep.seed) for t in sweep.threads]

@@ -35,6 +35,7 @@ class DeviceRunner:
     stop: threading.Event = field(default_factory=threading.Event)
     transport: Transport | None = None
     probe: dict[str, Any] = field(default_factory=dict)
+    unavailable: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def run(self) -> None:
         """Probe the device, then run every job in order; stops between jobs once `stop` is set."""
@@ -77,7 +78,8 @@ class DeviceRunner:
 
     def cannot_run(self, job: Job) -> str | None:
         """Why this device cannot run the job (from the inventory and the probe), or None."""
-        why_not = self.device.offers(job.runtime, job.delegate)
+        key = (job.model, job.format, job.precision)
+        why_not = self.device.offers(job.runtime, job.delegate) or self.unavailable.get(key)
         if why_not:
             return why_not
         name = self.device.name
@@ -99,7 +101,7 @@ class DeviceRunner:
 
     def job_spec(self, job: Job) -> dict[str, Any]:
         """The Job JSON the agent reads (DESIGN.md contract), before the model path is known."""
-        artifact = self.artifacts[(job.model, job.format, job.precision)]
+        artifact = self.artifacts.get((job.model, job.format, job.precision))
         delegate: dict[str, Any] = {"name": job.delegate}
         if job.runtime == "litert" and job.delegate not in ("cpu", "xnnpack"):
             delegate["library"] = self.device.delegate_library(job.delegate)
@@ -112,8 +114,8 @@ class DeviceRunner:
             "model": {
                 "name": job.model,
                 "path": None,
-                "sha256": artifact.sha256,
-                "size": artifact.size,
+                "sha256": artifact.sha256 if artifact else None,
+                "size": artifact.size if artifact else None,
                 "format": job.format,
                 "precision": job.precision,
             },

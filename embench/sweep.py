@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -17,7 +18,8 @@ from .inventory import Device, Inventory
 from .plan import Job, Plan, make_plan
 from .runner import DeviceRunner, Events
 from .store import Store
-from .zoo import Artifact, Zoo
+from .zoo import EDGETPU_COMPILER, Artifact, Zoo
+from .zoo_build import edgetpu_missing
 
 
 @dataclass
@@ -53,9 +55,18 @@ class Reporter:
 
 def ensure_artifacts(
     zoo: Zoo, plan: Plan, build: bool, on_step: Callable[[str, int, int], None]
-) -> dict[tuple[str, str, str], Artifact]:
-    """Every model file the plan needs, building missing ones first (or saying how to)."""
+) -> tuple[dict[tuple[str, str, str], Artifact], dict[tuple[str, str, str], str]]:
+    """Every model file the plan needs, building missing ones first (or saying how to).
+
+    Returns the files, and for files that cannot be had here (an Edge TPU model with no compiler
+    and none supplied) the reason, so those jobs are recorded `unsupported` rather than stopping the sweep.
+    """
     wanted = sorted({(j.model, j.format, j.precision) for j in plan.jobs})
+    unavailable: dict[tuple[str, str, str], str] = {}
+    if not shutil.which(EDGETPU_COMPILER):
+        for key in zoo.missing([w for w in wanted if w[1] == "tflite_edgetpu"]):
+            unavailable[key] = edgetpu_missing(zoo, key[0])
+    wanted = [w for w in wanted if w not in unavailable]
     missing = zoo.missing(wanted)
     if missing and not build:
         models = " ".join(sorted({m for m, _, _ in missing}))
@@ -82,7 +93,7 @@ def ensure_artifacts(
                 f"{key[0]} {key[1]}-{key[2]} is still missing after the build; run `embench models build {key[0]}`"
             )
         artifacts[key] = artifact
-    return artifacts
+    return artifacts, unavailable
 
 
 def problem_line(job: Job, result: dict[str, Any]) -> str:
@@ -105,7 +116,7 @@ def run_sweep(
 ) -> SweepOutcome:
     """Plan, build, run and record; KeyboardInterrupt leaves every finished result stored."""
     plan = make_plan(inventory, zoo)
-    artifacts = ensure_artifacts(zoo, plan, build, reporter.building)
+    artifacts, unavailable = ensure_artifacts(zoo, plan, build, reporter.building)
     plan_rows = [dict(job.key(), job_id=job.job_id) for job in plan.jobs]
     if resume is not None:
         run_id = store.find_run(resume or None).run_id
@@ -139,7 +150,10 @@ def run_sweep(
     by_device: dict[str, list[Job]] = {}
     for job in todo:
         by_device.setdefault(job.device, []).append(job)
-    runners = [DeviceRunner(inventory.device(name), jobs, artifacts, events, stop) for name, jobs in by_device.items()]
+    runners = [
+        DeviceRunner(inventory.device(name), jobs, artifacts, events, stop, unavailable=unavailable)
+        for name, jobs in by_device.items()
+    ]
     try:
         ThreadExecutor().run(runners, stop)
     except KeyboardInterrupt:

@@ -14,9 +14,18 @@ from .errors import ZooError
 from .yamlschema import SchemaError, build, compose
 
 BUILDER_VERSION = "1"
-FORMATS = {"tflite": ("fp32", "fp16", "int8"), "onnx": ("fp32",)}
-RUNTIME_FORMAT = {"litert": "tflite", "onnxruntime": "onnx"}
-SUFFIX = {"tflite": ".tflite", "onnx": ".onnx"}
+FORMATS = {"tflite": ("fp32", "fp16", "int8"), "onnx": ("fp32",), "tflite_edgetpu": ("int8",)}
+SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "tflite_edgetpu": ".tflite"}
+# What Keras builds directly; Edge TPU files are compiled from the int8 file by edgetpu_compiler.
+KERAS_FORMATS = {"tflite": FORMATS["tflite"], "onnx": FORMATS["onnx"]}
+EDGETPU_COMPILER = "edgetpu_compiler"
+
+
+def model_format(runtime: str, delegate: str) -> str:
+    """Which file a runtime and delegate run: the Edge TPU needs a model compiled for it."""
+    if runtime == "onnxruntime":
+        return "onnx"
+    return "tflite_edgetpu" if delegate == "edgetpu" else "tflite"
 
 
 def artifact_name(fmt: str, precision: str) -> str:

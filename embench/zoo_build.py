@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ZooError
-from .zoo import SUFFIX, Artifact, Zoo, artifact_name
+from .zoo import EDGETPU_COMPILER, SUFFIX, Artifact, Zoo, artifact_name
 
 
 @contextlib.contextmanager
@@ -111,6 +112,46 @@ def build_model(
     if entry.files:
         raise ZooError(f"{zoo.manifest_path}: models.{model} is supplied as files; there is nothing to build")
     zoo.build_dir.mkdir(parents=True, exist_ok=True)
+    edgetpu = ("tflite_edgetpu", "int8") in wanted
+    wanted = [w for w in wanted if w[0] != "tflite_edgetpu"]
+    if edgetpu and ("tflite", "int8") not in wanted and zoo.artifact(model, "tflite", "int8") is None:
+        wanted.append(("tflite", "int8"))  # the Edge TPU file is compiled from it
+    built = _build_keras(zoo, model, wanted, on_step) if wanted else []
+    if edgetpu:
+        on_step(f"{model} tflite_edgetpu-int8")
+        built.append(compile_edgetpu(zoo, model))
+    return built
+
+
+def compile_edgetpu(zoo: Zoo, model: str) -> Artifact:
+    """Compile the model's int8 file with edgetpu_compiler (Coral) into its Edge TPU file."""
+    compiler = shutil.which(EDGETPU_COMPILER)
+    if compiler is None:
+        raise ZooError(edgetpu_missing(zoo, model))
+    source = zoo.artifact(model, "tflite", "int8")
+    if source is None:
+        raise ZooError(f"{model} has no int8 file to compile for the Edge TPU; run `embench models build {model}`")
+    with tempfile.TemporaryDirectory(prefix="embench-edgetpu-") as out:
+        res = subprocess.run([compiler, "-s", "-o", out, str(source.path)], capture_output=True, text=True, check=False)
+        produced = Path(out) / f"{source.path.stem}_edgetpu.tflite"
+        if res.returncode != 0 or not produced.is_file():
+            last = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise ZooError(f"edgetpu_compiler failed on {source.path} (exit {res.returncode}): {last[0]}")
+        final = zoo.build_dir / f"{model}.tflite_edgetpu-int8.tflite"
+        shutil.move(str(produced), final)
+        (zoo.build_dir / f"{model}.tflite_edgetpu-int8.log").write_text(res.stdout)  # ops mapped to the TPU
+    return zoo.record(model, "tflite_edgetpu", "int8", final)
+
+
+def edgetpu_missing(zoo: Zoo, model: str) -> str:
+    return (
+        f"no Edge TPU model for {model}: install the Edge TPU compiler ({EDGETPU_COMPILER}, from Coral) so"
+        f" `embench models build {model}` compiles it, or supply one under models.{model}.files.tflite_edgetpu-int8"
+        f" in {zoo.manifest_path}"
+    )
+
+
+def _build_keras(zoo: Zoo, model: str, wanted: list[tuple[str, str]], on_step: Callable[[str], None]) -> list[Artifact]:
     built: list[Artifact] = []
     with tempfile.TemporaryDirectory(prefix=f"embench-build-{model}-") as tmp, _quiet_native_stderr() as log:
         try:

@@ -11,7 +11,7 @@ import onnx
 import pytest
 import yaml
 
-from embench.zoo import FORMATS, Zoo
+from embench.zoo import KERAS_FORMATS, Zoo
 
 REPO = Path(__file__).resolve().parents[1]
 AGENT = REPO / "device_agents" / "python" / "embench_agent.py"
@@ -44,7 +44,7 @@ def zoo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = root / "zoo.yaml"
     path.write_text(yaml.safe_dump(manifest))
     zoo = Zoo(path)
-    build_model(zoo, "tiny", [(f, p) for f, ps in FORMATS.items() for p in ps])
+    build_model(zoo, "tiny", [(f, p) for f, ps in KERAS_FORMATS.items() for p in ps])
     return path
 
 

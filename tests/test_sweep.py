@@ -57,15 +57,18 @@ def test_sweep_records_every_job_with_its_status(swept: dict[str, object]) -> No
     db = _db(swept["store"])  # type: ignore[arg-type]
     rows = db.execute("SELECT model, precision, runtime, delegate, threads, status, n_samples FROM results").fetchall()
     planned = db.execute("SELECT planned FROM runs").fetchone()[0]
-    # tiny: fp32 (3 litert + 2 ORT delegates) and int8 (3 litert), squeezenet: 2 ORT, corrupt: 3 litert; × 2 threads
-    assert len(rows) == planned == 2 * (5 + 3) + 2 * 2 + 2 * 3
+    # tiny: fp32 (cpu, xnnpack + 2 ORT) and int8 (cpu, xnnpack, edgetpu), squeezenet: 2 ORT,
+    # corrupt: cpu, xnnpack (the Edge TPU runs int8 only); × 2 threads
+    assert len(rows) == planned == 2 * (4 + 3) + 2 * 2 + 2 * 2
     status = {(m, p, r, d, t): s for m, p, r, d, t, s, _ in rows}
     assert status[("tiny", "fp32", "litert", "cpu", 1)] == "ok"
     assert status[("tiny", "int8", "litert", "xnnpack", 2)] in ("ok", "fallback")
-    assert status[("tiny", "fp32", "litert", "edgetpu", 1)] == "unsupported"
+    assert status[("tiny", "int8", "litert", "edgetpu", 1)] == "unsupported"
     assert status[("squeezenet", "fp32", "onnxruntime", "CPUExecutionProvider", 2)] == "ok"
     assert status[("squeezenet", "fp32", "onnxruntime", "CUDAExecutionProvider", 1)] == "unsupported"
     assert status[("corrupt", "fp32", "litert", "cpu", 1)] == "failed"
+    no_tpu_model = db.execute("SELECT message FROM results WHERE delegate='edgetpu'").fetchone()[0]
+    assert no_tpu_model.startswith("no Edge TPU model for tiny: install the Edge TPU compiler")
     # every raw sample is stored, and the counts agree
     for job_id, n in db.execute("SELECT job_id, n_samples FROM results"):
         assert db.execute("SELECT COUNT(*) FROM samples WHERE job_id=?", (job_id,)).fetchone()[0] == n

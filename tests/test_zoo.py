@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sqlite3
 from pathlib import Path
 
 import onnx
 import yaml
-from conftest import embench
+from conftest import embench, write_inventory
 
 from embench.zoo import Zoo, sha256_file
 
@@ -33,7 +36,8 @@ def test_second_build_rebuilds_nothing(zoo_path: Path, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert index.stat().st_mtime_ns == before
     listed = [line for line in out.stdout.splitlines() if line.startswith("tiny")]
-    assert len(listed) == 4 and all("MB  sha256" in line for line in listed)
+    assert len(listed) == 5 and all("MB  sha256" in line for line in listed[:4])
+    assert "tflite_edgetpu-int8" in listed[4] and "not built (needs edgetpu_compiler" in listed[4]
 
 
 def test_changed_entry_needs_a_rebuild(zoo_path: Path, tmp_path: Path) -> None:
@@ -64,3 +68,51 @@ def test_manifest_errors(tmp_path: Path) -> None:
     bad.write_text("schema: 1\nmodels:\n  m: {files: {tflite-fp32: missing.tflite}}\n")
     out = embench("models", "list", "--zoo", str(bad), cwd=tmp_path)
     assert out.returncode == 1 and "missing.tflite does not exist" in out.stderr
+
+
+def test_edgetpu_model_compiled_when_the_compiler_exists(zoo_path: Path, tmp_path: Path) -> None:
+    """Edge TPU jobs run the *_edgetpu.tflite file; edgetpu_compiler makes it from the int8 file.
+
+    The real compiler comes from Coral's package feed, which this machine cannot reach; the stand-in
+    below behaves like it on the command line (`-s -o DIR model.tflite` writes DIR/model_edgetpu.tflite).
+    """
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    compiler = bindir / "edgetpu_compiler"
+    compiler.write_text(
+        "#!/bin/sh\n"
+        'out=.; while [ $# -gt 1 ]; do case "$1" in -o) out="$2"; shift 2;; *) shift;; esac; done\n'
+        'b=$(basename "$1" .tflite); cp "$1" "$out/${b}_edgetpu.tflite"\n'
+        'echo "Edge TPU Compiler version 16.0 (stand-in)"; echo "Number of operations that will run on Edge TPU: 0"\n'
+    )
+    compiler.chmod(0o755)
+    doc = yaml.safe_load(zoo_path.read_text())
+    doc["build_dir"] = str(tmp_path / "build")
+    manifest = tmp_path / "zoo.yaml"
+    manifest.write_text(yaml.safe_dump(doc))
+    shutil.copytree(Zoo(zoo_path).build_dir, tmp_path / "build")  # the Keras files are already built
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}"}
+    out = embench("models", "build", "tiny", "--zoo", str(manifest), "-q", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if "tflite_edgetpu-int8" in x)
+    assert "MB  sha256" in line and line.endswith("tiny.tflite_edgetpu-int8.tflite")
+    inv = write_inventory(tmp_path, manifest, {"models": ["tiny"], "precisions": ["fp32", "int8"], "runtimes": ["litert"],
+                                               "delegates": {"litert": ["edgetpu"]}})  # fmt: skip
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    db = sqlite3.connect(str(tmp_path / "s.sqlite"))
+    rows = db.execute("SELECT precision, format, status, message FROM results").fetchall()
+    # fp32 is not planned for the Edge TPU; the int8 job would run the compiled file, but this host has no libedgetpu
+    assert [(p, f, s) for p, f, s, _ in rows] == [("int8", "tflite_edgetpu", "unsupported")]
+    assert "libedgetpu.so.1" in rows[0][3] and "not attempted" in rows[0][3]
+
+
+def test_supplied_edgetpu_file(zoo_path: Path, tmp_path: Path) -> None:
+    model = Zoo(zoo_path).artifact("tiny", "tflite", "int8")
+    assert model is not None
+    manifest = tmp_path / "zoo.yaml"
+    manifest.write_text(
+        yaml.safe_dump({"schema": 1, "models": {"coral": {"files": {"tflite_edgetpu-int8": str(model.path)}}}})
+    )
+    artifact = Zoo(manifest).artifact("coral", "tflite_edgetpu", "int8")
+    assert artifact is not None and artifact.sha256 == model.sha256
