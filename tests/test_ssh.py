@@ -101,6 +101,26 @@ def test_sweep_over_two_boards_and_the_host(lab: dict[str, Any], zoo_path: Path,
     assert "pushed" not in second.stdout
 
 
+def test_devices_over_ssh(lab: dict[str, Any], zoo_path: Path, tmp_path: Path, lean_python: str) -> None:
+    a, b = lab["boards"]
+    devices = [
+        ssh_device(a, lab),
+        ssh_device(b, lab, python=lean_python, delegate_libraries={"edgetpu": "libedgetpu.so.1"}),
+    ]
+    inv = write_inventory(tmp_path, zoo_path, {"models": ["tiny"]}, devices)
+    out = embench("devices", str(inv), "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    full, lean = (json.loads(line) for line in out.stdout.splitlines())
+    assert full["device"] == "pi-a" and full["facts"]["python"].startswith("3.")
+    assert full["facts"]["cores"] >= 1 and full["facts"]["mem_total_kb"] > 0 and full["facts"]["kernel"]
+    assert "CPUExecutionProvider" in full["runtimes"]["onnxruntime"]["providers"]
+    assert full["runtimes"]["litert"]["version"]
+    assert "No module named 'onnxruntime'" in lean["runtimes"]["onnxruntime"]["error"]
+    assert lean["delegates"]["edgetpu"]["loadable"] is False
+    text = embench("devices", str(inv), cwd=tmp_path).stdout
+    assert "pi-a             ssh    reachable" in text and "delegate edgetpu: libedgetpu.so.1 not loadable" in text
+
+
 def test_unknown_host_key_is_refused_with_the_fix(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
     a, _ = lab["boards"]
     empty = tmp_path / "known_hosts"
@@ -169,7 +189,7 @@ def test_board_lost_mid_sweep_keeps_results_and_resume_completes(
 ) -> None:
     a, b = lab["boards"]
     sweep = {**SWEEP, "models": ["tiny"], "precisions": ["fp32", "fp16", "int8"], "runtimes": ["litert"],
-             "delegates": {"litert": ["cpu", "xnnpack"]}, "run": fast_run(min_seconds=0.8, max_seconds=1.0)}  # fmt: skip
+             "delegates": {"litert": ["cpu", "xnnpack"]}, "run": fast_run(min_seconds=0.8, max_seconds=1.0, retries=1)}  # fmt: skip
     inv = write_inventory(tmp_path, zoo_path, sweep, [ssh_device(a, lab), ssh_device(b, lab)])
     store = tmp_path / "s.sqlite"
     env = {**os.environ, "EMBENCH_STORE": ""}
@@ -189,7 +209,9 @@ def test_board_lost_mid_sweep_keeps_results_and_resume_completes(
     assert proc.returncode == 3, err
     rows = results(store)
     lost = [r for r in rows if r["device"] == "pi-a" and r["status"] == "failed"]
-    assert len(lost) == 1 and "lost" in lost[0]["message"] and "pi-a" in lost[0]["message"]
+    assert len(lost) == 1 and "pi-a" in lost[0]["message"]
+    assert "lost" in lost[0]["message"] or "cannot connect" in lost[0]["message"]
+    assert lost[0]["attempts"] == 2  # retries: 1 tried to reconnect once before giving up
     assert sum(r["device"] == "pi-b" for r in rows) == 6 and all(
         r["status"] != "failed" for r in rows if r["device"] == "pi-b"
     )
