@@ -15,10 +15,6 @@ class EmbenchError(Exception):
     exit_code = EXIT_USER_ERROR
 
 
-class InventoryError(EmbenchError):
-    """inventory.yaml is malformed or names something that does not exist."""
-
-
 class ZooError(EmbenchError):
     """The model zoo manifest is wrong or a model is not built."""
 

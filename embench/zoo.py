@@ -187,7 +187,3 @@ class Zoo:
         }
         self._write_index(index)
         return Artifact(model, fmt, precision, path, sha, path.stat().st_size)
-
-
-def load_zoo(path: Path) -> Zoo:
-    return Zoo(path)
