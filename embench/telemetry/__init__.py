@@ -1,0 +1,6 @@
+"""Power and thermal telemetry: energy maths here (energy.py); the readers sample on the device,
+inside the agent (device_agents/python/embench_agent.py), because the agent is one file."""
+
+from .energy import Energy, counter_delta, integrate, mean_power, net_joules, per_inference
+
+__all__ = ["Energy", "counter_delta", "integrate", "mean_power", "net_joules", "per_inference"]
