@@ -43,8 +43,8 @@ ORT_PROVIDERS = (
     "CANNExecutionProvider",
     "AzureExecutionProvider",
 )
-# Telemetry readers arrive with the power/thermal work; until then no source name is accepted.
-TELEMETRY_SOURCES: tuple[str, ...] = ()
+# Telemetry readers run on the device, inside the agent (device_agents/python/embench_agent.py: SOURCES).
+TelemetrySourceName = Literal["hwmon", "ina3221", "battery", "rapl", "thermal", "cpufreq", "apex"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,17 @@ class RunPolicy:
     timeout_seconds: float = 180.0
     cooldown_seconds: float = 0.0
     retries: int = 0
+    idle_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class TelemetrySource:
+    """One power or thermal source read on the device while a job runs."""
+
+    source: TelemetrySourceName
+    root: str = "/"
+    rate_hz: float | None = None
+    options: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,7 +108,7 @@ class Device:
     delegates: list[str] | None = None
     delegate_libraries: dict[str, str] = field(default_factory=dict)
     delegate_options: dict[str, dict[str, str]] = field(default_factory=dict)
-    telemetry: list[str] = field(default_factory=list)
+    telemetry: list[TelemetrySource] = field(default_factory=list)
     ssh: SshConfig | None = None
     adb: AdbConfig | None = None
 
@@ -201,13 +212,6 @@ def _check_device(dev: Device, i: int, where: Located) -> None:
             "transport 'adb' is not available in this version of embench",
             "use transport: local or ssh (adb phones are planned)",
         )
-    for j, source in enumerate(dev.telemetry):
-        if source not in TELEMETRY_SOURCES:
-            raise where.error(
-                f"{at}.telemetry[{j}]",
-                f"telemetry source {source!r} is not available in this version of embench",
-                "remove telemetry: (power and thermal readers are planned)",
-            )
     for j, delegate in enumerate(dev.delegates or []):
         _check_delegate_name(delegate, f"{at}.delegates[{j}]", where, dev.delegate_libraries)
 
@@ -268,6 +272,8 @@ def _check_run_policy(run: RunPolicy, where: Located) -> None:
         bad("min_seconds", "≥ 0")
     if run.cooldown_seconds < 0:
         bad("cooldown_seconds", "≥ 0")
+    if run.idle_seconds < 0:
+        bad("idle_seconds", "≥ 0")
     if run.max_seconds <= 0 or run.max_seconds < run.min_seconds:
         bad("max_seconds", f"> 0 and ≥ min_seconds ({run.min_seconds})")
     if run.timeout_seconds <= run.max_seconds:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,8 +128,9 @@ class DeviceRunner:
                 "min_runs": run.min_runs,
                 "min_seconds": run.min_seconds,
                 "max_seconds": run.max_seconds,
+                "idle_seconds": run.idle_seconds,
             },
-            "telemetry": list(self.device.telemetry),
+            "telemetry": [dataclasses.asdict(t) for t in self.device.telemetry],
             "seed": job.seed,
         }
 

@@ -189,6 +189,275 @@ def captured_stderr_fd():
             box["text"] = tmp.read().decode("utf-8", "replace")
 
 
+# ---------------------------------------------------------------------------- telemetry
+# Readers take `root` (normally "/") so tests can point them at a tree laid out like /sys.
+
+
+def _read_number(path: str):
+    text = _read_text(path)
+    try:
+        return float(text.strip()) if text is not None else None
+    except ValueError:
+        return None
+
+
+class HwmonPower:
+    """INA219 / INA226 / INA260 under hwmon: power1_input (µW), else in1_input (mV) × curr1_input (mA)."""
+
+    kind, unit, rate_hz = "power", "W", 20.0
+    CHIPS = ("ina219", "ina226", "ina260", "ina209", "ina230", "ina231")
+
+    def __init__(self, root: str, options: dict) -> None:
+        import glob  # noqa: PLC0415
+
+        wanted = options.get("chip")
+        self.dir = None
+        for name_file in sorted(glob.glob(os.path.join(root, "sys/class/hwmon/hwmon*/name"))):
+            chip = (_read_text(name_file) or "").strip()
+            if chip in self.CHIPS and (wanted is None or chip == wanted):
+                self.dir, self.label = os.path.dirname(name_file), chip
+                break
+        if self.dir is None:
+            raise LookupError("no INA2xx power monitor under %s/sys/class/hwmon" % root.rstrip("/"))
+
+    def read(self):
+        uw = _read_number(os.path.join(self.dir, "power1_input"))
+        if uw is not None:
+            return uw / 1e6
+        mv = _read_number(os.path.join(self.dir, "in1_input"))
+        ma = _read_number(os.path.join(self.dir, "curr1_input"))
+        return None if mv is None or ma is None else mv * ma / 1e6
+
+
+class Ina3221Power:
+    """Jetson INA3221 (JetPack 5/6 hwmon layout): VDD_IN is the total; never add sub-rails to it."""
+
+    kind, unit, rate_hz = "power", "W", 20.0
+
+    def __init__(self, root: str, options: dict) -> None:
+        import glob  # noqa: PLC0415
+
+        rail = options.get("rail", "VDD_IN")
+        self.channels = []
+        for label_file in sorted(glob.glob(os.path.join(root, "sys/bus/i2c/drivers/ina3221/*/hwmon/hwmon*/in*_label"))):
+            label = (_read_text(label_file) or "").strip()
+            if label == rail:
+                n = os.path.basename(label_file)[2:].split("_")[0]
+                self.channels.append((os.path.dirname(label_file), n))
+        if not self.channels:
+            raise LookupError("no INA3221 rail %r under %s/sys/bus/i2c/drivers/ina3221" % (rail, root.rstrip("/")))
+        self.label = rail
+
+    def read(self):
+        total = 0.0
+        for folder, n in self.channels:
+            mv = _read_number(os.path.join(folder, "in%s_input" % n))
+            ma = _read_number(os.path.join(folder, "curr%s_input" % n))
+            if mv is None or ma is None:
+                return None
+            total += mv * ma / 1e6
+        return total
+
+
+class BatteryPower:
+    """Android / Linux battery: |current_now × voltage_now|; µA or mA (vendors differ), µV."""
+
+    kind, unit, rate_hz = "power", "W", 4.0
+
+    def __init__(self, root: str, options: dict) -> None:
+        self.dir = os.path.join(root, "sys/class/power_supply", options.get("supply", "battery"))
+        if not os.path.exists(os.path.join(self.dir, "current_now")):
+            raise LookupError("no %s/current_now" % self.dir)
+        self.unit_override = options.get("current_unit")  # "uA" or "mA"
+        self.label = os.path.basename(self.dir)
+
+    def read(self):
+        current = _read_number(os.path.join(self.dir, "current_now"))
+        voltage = _read_number(os.path.join(self.dir, "voltage_now"))
+        if current is None or voltage is None:
+            return None
+        unit = self.unit_override or ("mA" if abs(current) < 20000 else "uA")  # a phone draws > 20 mA
+        amps = current / (1e3 if unit == "mA" else 1e6)
+        return abs(amps * voltage / 1e6)
+
+    def facts(self) -> dict:
+        return {"status": (_read_text(os.path.join(self.dir, "status")) or "").strip() or None}
+
+
+class RaplCounter:
+    """Intel/AMD RAPL package energy counter (µJ), read at the window edges; wraps at max_energy_range_uj."""
+
+    kind, unit, rate_hz = "counter", "uJ", 0.0
+
+    def __init__(self, root: str, options: dict) -> None:
+        self.dir = os.path.join(root, "sys/class/powercap", options.get("domain", "intel-rapl:0"))
+        if _read_number(os.path.join(self.dir, "energy_uj")) is None:
+            raise LookupError("no readable %s/energy_uj" % self.dir)
+        self.max_range = _read_number(os.path.join(self.dir, "max_energy_range_uj"))
+        self.label = (_read_text(os.path.join(self.dir, "name")) or "rapl").strip()
+
+    def read(self):
+        return _read_number(os.path.join(self.dir, "energy_uj"))
+
+    def facts(self) -> dict:
+        return {"max_energy_range_uj": self.max_range}
+
+
+class ThermalZones:
+    """Every thermal zone's temperature (m°C → °C) and its lowest passive/hot trip point."""
+
+    kind, unit, rate_hz = "temperature", "C", 2.0
+
+    def __init__(self, root: str, options: dict) -> None:
+        import glob  # noqa: PLC0415
+
+        self.zones = sorted(glob.glob(os.path.join(root, "sys/class/thermal/thermal_zone*")))
+        if not self.zones:
+            raise LookupError("no thermal zones under %s/sys/class/thermal" % root.rstrip("/"))
+        self.label = ",".join((_read_text(os.path.join(z, "type")) or "?").strip() for z in self.zones)
+
+    def read(self):
+        temps = [_read_number(os.path.join(z, "temp")) for z in self.zones]
+        known = [t / 1000.0 for t in temps if t is not None]
+        return max(known) if known else None
+
+    def facts(self) -> dict:
+        import glob  # noqa: PLC0415
+
+        trips = []
+        for zone in self.zones:
+            for trip in glob.glob(os.path.join(zone, "trip_point_*_type")):
+                if (_read_text(trip) or "").strip() in ("passive", "hot", "critical"):
+                    value = _read_number(trip.replace("_type", "_temp"))
+                    if value is not None:
+                        trips.append(value / 1000.0)
+        return {"trip_c": min(trips) if trips else None}
+
+
+class CpuFreq:
+    """Current CPU frequencies (kHz → MHz, the lowest core) and the max-frequency caps."""
+
+    kind, unit, rate_hz = "frequency", "MHz", 2.0
+
+    def __init__(self, root: str, options: dict) -> None:
+        import glob  # noqa: PLC0415
+
+        self.cpus = sorted(glob.glob(os.path.join(root, "sys/devices/system/cpu/cpu[0-9]*/cpufreq")))
+        if not self.cpus:
+            raise LookupError("no cpufreq under %s/sys/devices/system/cpu" % root.rstrip("/"))
+        self.label = "%d cpus" % len(self.cpus)
+
+    def read(self):
+        values = []
+        for cpu in self.cpus:
+            v = _read_number(os.path.join(cpu, "scaling_cur_freq"))
+            v = v if v is not None else _read_number(os.path.join(cpu, "cpuinfo_cur_freq"))
+            if v is not None:
+                values.append(v / 1000.0)
+        return min(values) if values else None
+
+    def facts(self) -> dict:
+        caps = [_read_number(os.path.join(c, "scaling_max_freq")) for c in self.cpus]
+        return {"max_mhz": [c / 1000.0 if c is not None else None for c in caps]}
+
+
+class ApexTemp:
+    """Coral Edge TPU temperature: /sys/class/apex/apex_0/temp (m°C)."""
+
+    kind, unit, rate_hz = "temperature", "C", 2.0
+
+    def __init__(self, root: str, options: dict) -> None:
+        self.path = os.path.join(root, "sys/class/apex", options.get("device", "apex_0"), "temp")
+        if _read_number(self.path) is None:
+            raise LookupError("no readable %s" % self.path)
+        self.label = "apex"
+
+    def read(self):
+        value = _read_number(self.path)
+        return None if value is None else value / 1000.0
+
+
+SOURCES = {
+    "hwmon": HwmonPower,
+    "ina3221": Ina3221Power,
+    "battery": BatteryPower,
+    "rapl": RaplCounter,
+    "thermal": ThermalZones,
+    "cpufreq": CpuFreq,
+    "apex": ApexTemp,
+}
+
+
+class Sampler:
+    """Samples the job's telemetry sources on a thread, on the monotonic clock."""
+
+    def __init__(self, specs: list) -> None:
+        import threading  # noqa: PLC0415
+
+        self.sources, self.errors = [], []
+        for spec in specs:
+            try:
+                cls = SOURCES[spec["source"]]
+                source = cls(spec.get("root") or "/", spec.get("options") or {})
+                rate = float(spec.get("rate_hz") or cls.rate_hz)
+                self.sources.append((spec["source"], source, rate, []))
+            except (KeyError, LookupError, OSError) as exc:
+                self.errors.append("%s: %s" % (spec.get("source"), exc))
+        self.edges = {}
+        self.cpu_seconds = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="embench-sampler", daemon=True)
+
+    def start(self) -> None:
+        if any(rate > 0 for _, _, rate, _ in self.sources):
+            self._thread.start()
+
+    def _loop(self) -> None:
+        cpu0 = time.thread_time()
+        due = [time.monotonic()] * len(self.sources)
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for i, (_, source, rate, out) in enumerate(self.sources):
+                if rate > 0 and now >= due[i]:
+                    value = source.read()
+                    if value is not None:
+                        out.append((time.monotonic(), value))
+                    due[i] = now + 1.0 / rate
+            self._stop.wait(max(0.0, min(due) - time.monotonic()) if due else 0.1)
+        self.cpu_seconds = time.thread_time() - cpu0
+
+    def edge(self, name: str) -> None:
+        """Mark a window edge on the sampler's clock; read counter sources exactly there."""
+        reads = {}
+        for key, source, rate, _ in self.sources:
+            if source.kind == "counter":
+                reads[key] = source.read()
+        self.edges[name] = {"t": time.monotonic(), "counters": reads}
+
+    def stop(self) -> dict:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        return {
+            "clock": "monotonic",
+            "edges": self.edges,
+            "sources": [
+                {
+                    "source": key,
+                    "label": getattr(source, "label", key),
+                    "kind": source.kind,
+                    "unit": source.unit,
+                    "rate_hz": rate,
+                    "facts": source.facts() if hasattr(source, "facts") else {},
+                    "samples": out,
+                }
+                for key, source, rate, out in self.sources
+            ],
+            "errors": self.errors,
+            "sampler_cpu_seconds": self.cpu_seconds,
+        }
+
+
 # ---------------------------------------------------------------------------- inputs
 
 
@@ -215,7 +484,7 @@ def make_inputs(np, details, seed: int) -> list:
 # ---------------------------------------------------------------------------- timing
 
 
-def timed_loop(step, run_policy: dict, result: dict) -> None:
+def timed_loop(step, run_policy: dict, result: dict, mark=None) -> None:
     """First inference, warmups, then one sample per inference until min_runs and min_seconds, or max_seconds.
 
     One clock read per inference: sample i is the time between consecutive reads, so it also
@@ -230,6 +499,8 @@ def timed_loop(step, run_policy: dict, result: dict) -> None:
         step()
     min_runs = int(run_policy["min_runs"])
     result["window_start_unix"] = time.time()
+    if mark is not None:
+        mark("window_start")  # telemetry edge, on the sampler's clock, outside the timed loop
     start = clock()
     min_end = start + int(float(run_policy["min_seconds"]) * 1e9)
     max_end = start + int(float(run_policy["max_seconds"]) * 1e9)
@@ -241,6 +512,8 @@ def timed_loop(step, run_policy: dict, result: dict) -> None:
         append(t)
         if t >= min_end and (len(stamps) > min_runs or t >= max_end):
             break
+    if mark is not None:
+        mark("window_end")
     result["window_end_unix"] = time.time()
     result["window_ns"] = stamps[-1] - start
     result["samples_ns"] = [b - a for a, b in zip(stamps, stamps[1:])]
@@ -276,7 +549,7 @@ def _delegated_node_counts(ops: list) -> tuple:
     return len(delegated), len(originals)
 
 
-def run_litert(job: dict, result: dict) -> None:
+def run_litert(job: dict, result: dict, mark=None) -> None:
     module, package, version = import_litert()
     import numpy as np  # noqa: PLC0415 - the runtime needs it anyway
 
@@ -334,13 +607,13 @@ def run_litert(job: dict, result: dict) -> None:
                 delegated,
                 total,
             )
-    timed_loop(interpreter.invoke, job["run"], result)
+    timed_loop(interpreter.invoke, job["run"], result, mark)
 
 
 # ---------------------------------------------------------------------------- ONNX Runtime
 
 
-def run_onnxruntime(job: dict, result: dict) -> None:
+def run_onnxruntime(job: dict, result: dict, mark=None) -> None:
     ort = import_onnxruntime()
     import numpy as np  # noqa: PLC0415
 
@@ -379,7 +652,7 @@ def run_onnxruntime(job: dict, result: dict) -> None:
     for meta, array in zip(session.get_inputs(), make_inputs(np, details, int(job.get("seed", 0)))):
         feeds[meta.name] = array
     run = session.run
-    timed_loop(lambda: run(None, feeds), job["run"], result)
+    timed_loop(lambda: run(None, feeds), job["run"], result, mark)
 
 
 def _ort_dtype(np, type_name: str):
@@ -429,13 +702,19 @@ def run_job(job: dict) -> dict:
         "started_unix": time.time(),
         "device_facts": device_facts(),
     }
+    sampler = Sampler(job["telemetry"]) if job.get("telemetry") else None
     try:
         if job.get("schema") != JOB_SCHEMA:
             raise ValueError("job schema %r; this agent speaks %d" % (job.get("schema"), JOB_SCHEMA))
         runner = RUNNERS.get(job["runtime"])
         if runner is None:
             raise Unsupported("runtime %r is not known to this agent (%s)" % (job["runtime"], sorted(RUNNERS)))
-        runner(job, result)
+        if sampler is not None:
+            sampler.start()
+            sampler.edge("idle_start")  # idle baseline: before the model is even loaded
+            time.sleep(float(job["run"].get("idle_seconds", 1.0)))
+            sampler.edge("idle_end")
+        runner(job, result, sampler.edge if sampler is not None else None)
     except Unsupported as exc:
         result["status"] = "unsupported"
         result["message"] = str(exc)
@@ -447,6 +726,9 @@ def run_job(job: dict) -> dict:
         result["status"] = "failed"
         result["message"] = "%s: %s" % (type(exc).__name__, exc)
         result["traceback"] = traceback.format_exc()[-4000:]
+    finally:
+        if sampler is not None:
+            result["telemetry"] = sampler.stop()
     result["peak_rss_kb"] = peak_rss_kb()
     result["ended_unix"] = time.time()
     return result

@@ -18,6 +18,7 @@ SHOWN = [
     ("median_ms", "median ms"), ("ci", "95% CI of median"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"),
     ("cv_pct", "CV %"), ("init_ms", "init ms"), ("first_inference_ms", "first ms"),
     ("peak_rss_mb", "peak RSS MB"), ("delegated", "delegated nodes"), ("speedup", "speedup ×"),
+    ("energy", "mJ / inference"), ("avg_w", "avg W"), ("temp_max_c", "max °C"),
     ("notes", "notes"),
 ]  # fmt: skip
 
@@ -34,7 +35,9 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The main table with formatted cells, as strings."""
     out = pd.DataFrame()
     for col, title in SHOWN:
-        if col == "ci":
+        if col == "energy":
+            out[title] = [note if note else _fmt(mj) for mj, note in zip(frame["energy_mj"], frame["energy_note"])]
+        elif col == "ci":
             out[title] = [
                 "—" if math.isnan(lo) else f"{_fmt(lo)}–{_fmt(hi)}"
                 for lo, hi in zip(frame["ci_low_ms"], frame["ci_high_ms"])

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..stats import CV_WARN, speedup, summarize
 from ..store import RunInfo, Store
+from ..telemetry import summarize_telemetry
 
 KEY = ["device", "model", "precision", "runtime", "delegate", "threads"]
 GROUP = ["device", "model", "precision"]
@@ -47,6 +48,7 @@ def build_report_data(store: Store, run_id: str | None) -> ReportData:
             environment[row["device"]] = facts
         summary = summarize(samples.get(row["job_id"], []))
         stats = summary.as_dict() if summary else {}
+        tel = summarize_telemetry(result, summary.n if summary else 0) if row["status"] in ("ok", "fallback") else {}
         records.append(
             {
                 **{k: row[k] for k in KEY},
@@ -69,6 +71,13 @@ def build_report_data(store: Store, run_id: str | None) -> ReportData:
                 "first_inference_ms": row["first_inference_ms"],
                 "peak_rss_mb": row["peak_rss_kb"] / 1024 if row["peak_rss_kb"] else math.nan,
                 "delegated": _delegated(result),
+                "energy_mj": 1e3 * tel.get("joules_per_inference", math.nan),
+                "energy_basis": tel.get("per_inference_basis", ""),
+                "avg_w": tel.get("watts", math.nan),
+                "idle_w": tel.get("idle_watts", math.nan),
+                "temp_max_c": max((v for k, v in tel.items() if k.endswith("_max_c")), default=math.nan),
+                "energy_note": tel.get("energy_note", ""),
+                "power_source": tel.get("power_source", ""),
             }
         )
     frame = pd.DataFrame.from_records(records, columns=_columns())
@@ -86,7 +95,8 @@ def build_report_data(store: Store, run_id: str | None) -> ReportData:
 def _columns() -> list[str]:
     return [*KEY, "job_id", "status", "message", "runtime_version", "n", "median_ms", "ci_low_ms", "ci_high_ms",
             "p90_ms", "p95_ms", "p99_ms", "min_ms", "mean_ms", "sd_ms", "cv_pct", "init_ms",
-            "first_inference_ms", "peak_rss_mb", "delegated"]  # fmt: skip
+            "first_inference_ms", "peak_rss_mb", "delegated", "energy_mj", "energy_basis", "avg_w", "idle_w",
+            "temp_max_c", "energy_note", "power_source"]  # fmt: skip
 
 
 def _delegated(result: dict[str, Any]) -> str:

@@ -2,5 +2,15 @@
 inside the agent (device_agents/python/embench_agent.py), because the agent is one file."""
 
 from .energy import Energy, counter_delta, integrate, mean_power, net_joules, per_inference
+from .summary import NO_POWER, summarize_telemetry
 
-__all__ = ["Energy", "counter_delta", "integrate", "mean_power", "net_joules", "per_inference"]
+__all__ = [
+    "NO_POWER",
+    "Energy",
+    "counter_delta",
+    "integrate",
+    "mean_power",
+    "net_joules",
+    "per_inference",
+    "summarize_telemetry",
+]

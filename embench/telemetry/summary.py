@@ -1,0 +1,69 @@
+"""What a Result's telemetry says: energy per inference, power, temperatures. Pure: no I/O."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .energy import counter_delta, integrate, mean_power, net_joules, per_inference
+
+NO_POWER = "no power source"
+
+
+def _window(tel: dict[str, Any], start: str, end: str) -> tuple[float, float] | None:
+    edges = tel.get("edges") or {}
+    if start in edges and end in edges:
+        return float(edges[start]["t"]), float(edges[end]["t"])
+    return None
+
+
+def summarize_telemetry(result: dict[str, Any], inferences: int) -> dict[str, Any]:
+    """Energy (J, gross and net of the idle baseline), watts, J per inference, temperatures, frequencies."""
+    tel = result.get("telemetry") or {}
+    out: dict[str, Any] = {"energy_note": NO_POWER, "errors": list(tel.get("errors") or [])}
+    window = _window(tel, "window_start", "window_end")
+    idle = _window(tel, "idle_start", "idle_end")
+    sources = tel.get("sources") or []
+    for src in sources:
+        if window is None:
+            break
+        if src["kind"] == "power" and "joules" not in out:
+            samples = [(float(t), float(v)) for t, v in src["samples"]]
+            energy = integrate(samples, *window)
+            out.update(power_source=f"{src['source']}:{src['label']}", coverage=energy.coverage,
+                       samples_in_window=energy.samples_in_window)  # fmt: skip
+            if energy.sparse:
+                out["energy_note"] = f"{src['source']} power samples too sparse (coverage {energy.coverage:.0%})"
+                continue
+            idle_samples = [(t, v) for t, v in samples if idle and idle[0] <= t <= idle[1]]
+            idle_w = mean_power(idle_samples) if len(idle_samples) >= 2 else math.nan
+            out.update(joules=energy.joules, watts=energy.watts, idle_watts=idle_w, energy_note="")
+            out["net_joules"] = (
+                net_joules(energy.joules, idle_w, energy.seconds) if not math.isnan(idle_w) else math.nan
+            )
+        elif src["kind"] == "counter" and "joules" not in out:
+            edges = tel["edges"]
+            start = edges["window_start"]["counters"].get(src["source"])
+            end = edges["window_end"]["counters"].get(src["source"])
+            if start is None or end is None:
+                continue
+            joules = counter_delta(int(start), int(end), (src.get("facts") or {}).get("max_energy_range_uj")) / 1e6
+            seconds = window[1] - window[0]
+            out.update(power_source=f"{src['source']}:{src['label']}", joules=joules, watts=joules / seconds,
+                       idle_watts=math.nan, net_joules=math.nan, energy_note="")  # fmt: skip
+    if "joules" in out:
+        base = out["net_joules"] if not math.isnan(out["net_joules"]) else out["joules"]
+        out["joules_per_inference"] = per_inference(base, inferences)
+        out["per_inference_basis"] = "net of idle" if not math.isnan(out["net_joules"]) else "gross"
+    for src in sources:
+        values = [float(v) for _, v in src["samples"]]
+        if src["kind"] == "temperature" and values:
+            out[f"{src['source']}_max_c"] = max(values)
+            out[f"{src['source']}_start_c"] = values[0]
+            trip = (src.get("facts") or {}).get("trip_c")
+            if trip is not None:
+                out["trip_c"] = trip
+        elif src["kind"] == "frequency" and values:
+            out["freq_min_mhz"], out["freq_max_mhz"] = min(values), max(values)
+    out["sampler_cpu_seconds"] = tel.get("sampler_cpu_seconds")
+    return out

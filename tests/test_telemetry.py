@@ -1,0 +1,195 @@
+"""Telemetry: readers on sysfs-layout trees, and energy end to end on the host with a known power curve."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import embench_agent  # type: ignore[import-not-found]
+import pytest
+from conftest import embench, fast_run, write_inventory
+
+from embench.telemetry import NO_POWER, summarize_telemetry
+
+PERIOD = 1.3
+# 8 J: above a ~2 s window's ~6 J (a counter can only be un-wrapped below its range, which is why
+# counters are read at the window edges), yet small enough that it usually wraps inside the window.
+RAPL_RANGE_UJ = 8_000_000
+
+
+def power(t: float) -> float:
+    """The known power curve, in W, on the system-wide monotonic clock."""
+    return 3.0 + math.sin(2 * math.pi * t / PERIOD)
+
+
+def energy(t0: float, t1: float) -> float:
+    """∫ power dt from t0 to t1, exactly."""
+    k = 2 * math.pi / PERIOD
+    return 3.0 * (t1 - t0) - (math.cos(k * t1) - math.cos(k * t0)) / k
+
+
+def put(path: Path, value: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{value}\n")
+    os.replace(tmp, path)  # readers never see half a number
+
+
+@pytest.fixture
+def board_tree(tmp_path: Path) -> Iterator[Path]:
+    """A /sys-like tree: an INA226 and a RAPL counter fed by the power curve, a thermal zone, cpufreq."""
+    root = tmp_path / "root"
+    hw = root / "sys/class/hwmon"
+    put(hw / "hwmon0/name", "k10temp")  # not a power monitor: must be skipped
+    put(hw / "hwmon1/name", "ina226")
+    rapl = root / "sys/class/powercap/intel-rapl:0"
+    put(rapl / "name", "package-0")
+    put(rapl / "max_energy_range_uj", RAPL_RANGE_UJ)
+    zone = root / "sys/class/thermal/thermal_zone0"
+    put(zone / "type", "cpu-thermal")
+    put(zone / "trip_point_0_type", "passive")
+    put(zone / "trip_point_0_temp", 85000)
+    for cpu in (0, 1):
+        put(root / f"sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_cur_freq", 1800000)
+        put(root / f"sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_max_freq", 2400000)
+    stop = threading.Event()
+
+    def feed() -> None:
+        counter, last = 0.0, time.monotonic()
+        while not stop.is_set():
+            now = time.monotonic()
+            counter = (counter + energy(last, now) * 1e6) % RAPL_RANGE_UJ
+            last = now
+            put(hw / "hwmon1/power1_input", int(power(now) * 1e6))
+            put(rapl / "energy_uj", int(counter))
+            put(zone / "temp", int(45000 + 10000 * (power(now) - 2.0)))
+            stop.wait(0.004)
+
+    put(hw / "hwmon1/power1_input", int(power(time.monotonic()) * 1e6))
+    put(rapl / "energy_uj", 0)
+    put(zone / "temp", 45000)
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    yield root
+    stop.set()
+    writer.join()
+
+
+def _run(zoo_path: Path, tmp_path: Path, telemetry: list[dict[str, object]] | None) -> dict[str, object]:
+    device: dict[str, object] = {"name": "host", "transport": "local"}
+    if telemetry is not None:
+        device["telemetry"] = telemetry
+    sweep = {
+        "models": ["tiny"],
+        "runtimes": ["litert"],
+        "run": fast_run(min_seconds=2.0, max_seconds=2.2, idle_seconds=1.0),
+    }
+    inv = write_inventory(tmp_path, zoo_path, sweep, [device])
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    row = sqlite3.connect(str(tmp_path / "s.sqlite")).execute("SELECT result_json, n_samples FROM results").fetchone()
+    return {"result": json.loads(row[0]), "n": row[1]}
+
+
+def test_energy_matches_the_known_power_curve(zoo_path: Path, tmp_path: Path, board_tree: Path) -> None:
+    telemetry = [{"source": "hwmon", "root": str(board_tree)}, {"source": "thermal", "root": str(board_tree)},
+                 {"source": "cpufreq", "root": str(board_tree)}]  # fmt: skip
+    got = _run(zoo_path, tmp_path, telemetry)
+    result, n = got["result"], got["n"]
+    assert isinstance(result, dict) and isinstance(n, int)
+    tel = result["telemetry"]
+    t0, t1 = tel["edges"]["window_start"]["t"], tel["edges"]["window_end"]["t"]
+    i0, i1 = tel["edges"]["idle_start"]["t"], tel["edges"]["idle_end"]["t"]
+    assert 2.0 <= t1 - t0 < 2.5 and 0.9 <= i1 - i0 < 1.5 and i1 <= t0
+    s = summarize_telemetry(result, n)
+    # gross energy over the device-clock window vs the exact integral: within 2%
+    assert s["joules"] == pytest.approx(energy(t0, t1), rel=0.02)
+    assert s["watts"] == pytest.approx(energy(t0, t1) / (t1 - t0), rel=0.02)
+    assert s["idle_watts"] == pytest.approx(energy(i0, i1) / (i1 - i0), rel=0.03)
+    assert s["net_joules"] == pytest.approx(energy(t0, t1) - s["idle_watts"] * (t1 - t0), abs=0.05)
+    assert s["joules_per_inference"] == pytest.approx(s["net_joules"] / n)
+    assert s["samples_in_window"] >= 30 and s["coverage"] > 0.97  # INA2xx at 20 Hz
+    assert 45.0 <= s["thermal_max_c"] <= 65.0 and s["trip_c"] == 85.0
+    assert s["freq_min_mhz"] == 1800.0
+    assert 0 < s["sampler_cpu_seconds"] < 0.25 * (t1 - i0)  # the sampler's own cost, measured
+
+
+def test_rapl_counter_with_wraparound(zoo_path: Path, tmp_path: Path, board_tree: Path) -> None:
+    got = _run(zoo_path, tmp_path, [{"source": "rapl", "root": str(board_tree)}])
+    result, n = got["result"], got["n"]
+    assert isinstance(result, dict) and isinstance(n, int)
+    edges = result["telemetry"]["edges"]
+    t0, t1 = edges["window_start"]["t"], edges["window_end"]["t"]
+    assert energy(t0, t1) * 1e6 < RAPL_RANGE_UJ
+    s = summarize_telemetry(result, n)
+    # read at the two edges, wrapped or not (end < start), the delta is the window's energy: within 3%
+    assert s["joules"] == pytest.approx(energy(t0, t1), rel=0.03)
+    assert s["power_source"] == "rapl:package-0" and s["per_inference_basis"] == "gross"
+
+
+def test_no_telemetry_says_no_power_source(zoo_path: Path, tmp_path: Path) -> None:
+    got = _run(zoo_path, tmp_path, None)
+    result = got["result"]
+    assert isinstance(result, dict) and "telemetry" not in result
+    s = summarize_telemetry(result, 10)
+    assert s["energy_note"] == NO_POWER and "joules" not in s
+    out = embench("report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "r"), cwd=tmp_path)
+    md = Path(dict(line.split(None, 1) for line in out.stdout.splitlines())["markdown"]).read_text()
+    assert "| no power source |" in md
+
+
+# ---------------------------------------------------------------------------- readers on real layouts
+
+
+def test_battery_units_and_sign(tmp_path: Path) -> None:
+    bat = tmp_path / "sys/class/power_supply/battery"
+    put(bat / "voltage_now", 3_900_000)  # µV
+    put(bat / "status", "Discharging")
+    put(bat / "current_now", -450_000)  # µA, negative while discharging (Pixel-style sign)
+    reader = embench_agent.BatteryPower(str(tmp_path), {})
+    assert reader.read() == pytest.approx(0.45 * 3.9)
+    put(bat / "current_now", 450)  # mA, positive (vendors differ)
+    assert reader.read() == pytest.approx(0.45 * 3.9)
+    forced = embench_agent.BatteryPower(str(tmp_path), {"current_unit": "uA"})
+    assert forced.read() == pytest.approx(0.00045 * 3.9)  # the per-device override wins
+    assert reader.facts() == {"status": "Discharging"}
+
+
+def test_jetson_ina3221_uses_vdd_in_only(tmp_path: Path) -> None:
+    # JetPack 5/6 layout: /sys/bus/i2c/drivers/ina3221/1-0040/hwmon/hwmonN/in{1,2,3,7}_label
+    hw = tmp_path / "sys/bus/i2c/drivers/ina3221/1-0040/hwmon/hwmon3"
+    for n, label, mv, ma in ((1, "VDD_IN", 5000, 1200), (2, "VDD_CPU_GPU_CV", 5000, 400), (3, "VDD_SOC", 5000, 300)):
+        put(hw / f"in{n}_label", label)
+        put(hw / f"in{n}_input", mv)
+        put(hw / f"curr{n}_input", ma)
+    put(hw / "in7_label", "sum of shunt voltages")
+    reader = embench_agent.Ina3221Power(str(tmp_path), {})
+    assert reader.read() == pytest.approx(6.0)  # VDD_IN alone: 5 V × 1.2 A, sub-rails not added
+    cpu = embench_agent.Ina3221Power(str(tmp_path), {"rail": "VDD_CPU_GPU_CV"})
+    assert cpu.read() == pytest.approx(2.0)
+    with pytest.raises(LookupError):
+        embench_agent.Ina3221Power(str(tmp_path), {"rail": "NC"})
+
+
+def test_hwmon_ina_without_power_input_and_apex(tmp_path: Path) -> None:
+    hw = tmp_path / "sys/class/hwmon/hwmon0"
+    put(hw / "name", "ina219")
+    put(hw / "in1_input", 5100)  # mV
+    put(hw / "curr1_input", 800)  # mA
+    assert embench_agent.HwmonPower(str(tmp_path), {}).read() == pytest.approx(4.08)
+    put(tmp_path / "sys/class/apex/apex_0/temp", 52300)
+    assert embench_agent.ApexTemp(str(tmp_path), {}).read() == pytest.approx(52.3)
+    with pytest.raises(LookupError, match="no INA2xx"):
+        embench_agent.HwmonPower(str(tmp_path / "empty"), {})
+
+
+def test_missing_source_is_reported_not_fatal(tmp_path: Path) -> None:
+    sampler = embench_agent.Sampler([{"source": "rapl", "root": str(tmp_path)}, {"source": "nope"}])
+    out = sampler.stop()
+    assert out["sources"] == [] and len(out["errors"]) == 2 and "energy_uj" in out["errors"][0]
