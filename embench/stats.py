@@ -78,6 +78,19 @@ def summarize(samples_ns: Sequence[int] | np.ndarray, confidence: float = 0.95) 
     )
 
 
+DRIFT_WARN = 0.10
+
+
+def drift(samples_ns: Sequence[int] | np.ndarray, share: float = 0.1) -> float:
+    """Relative change of the median from the first to the last `share` of the timed window."""
+    k = int(len(samples_ns) * share)
+    if k < 5:
+        return math.nan
+    x = np.asarray(samples_ns, dtype=np.float64)
+    first, last = float(np.median(x[:k])), float(np.median(x[-k:]))
+    return (last - first) / first if first > 0 else math.nan
+
+
 def speedup(baseline_median: float, median: float) -> float:
     """How many times faster than the baseline (baseline ÷ this)."""
     if not (median > 0 and baseline_median > 0):

@@ -15,7 +15,7 @@ import embench_agent  # type: ignore[import-not-found]
 import pytest
 from conftest import embench, fast_run, write_inventory
 
-from embench.telemetry import NO_POWER, summarize_telemetry
+from embench.telemetry import NO_POWER, summarize_telemetry, throttle_flags
 
 PERIOD = 1.3
 # 8 J: above a ~2 s window's ~6 J (a counter can only be un-wrapped below its range, which is why
@@ -193,3 +193,40 @@ def test_missing_source_is_reported_not_fatal(tmp_path: Path) -> None:
     sampler = embench_agent.Sampler([{"source": "rapl", "root": str(tmp_path)}, {"source": "nope"}])
     out = sampler.stop()
     assert out["sources"] == [] and len(out["errors"]) == 2 and "energy_uj" in out["errors"][0]
+
+
+# ---------------------------------------------------------------------------- throttling
+
+
+def _src(
+    kind: str, source: str, values: list[float], start: dict[str, object], end: dict[str, object]
+) -> dict[str, object]:
+    return {"kind": kind, "source": source, "samples": [[i * 0.1, v] for i, v in enumerate(values)],
+            "facts_start": start, "facts": end}  # fmt: skip
+
+
+def test_throttle_flags_each_sign() -> None:
+    steady = [1_000_000] * 100
+    hot = {"telemetry": {"sources": [_src("temperature", "thermal", [60.0, 86.5], {"trip_c": 85.0}, {"trip_c": 85.0})]}}
+    assert throttle_flags(hot, steady) == ["thermal reached its 85 °C trip point (86.5 °C)"]
+    cool = {"telemetry": {"sources": [_src("temperature", "thermal", [50.0], {"cooling_states": {"cooling_device0": 0}},
+                                           {"cooling_states": {"cooling_device0": 2}})]}}  # fmt: skip
+    assert throttle_flags(cool, steady) == ["cooling engaged: cooling_device0"]
+    capped = {"telemetry": {"sources": [_src("frequency", "cpufreq", [1800.0], {"max_mhz": [2400.0, 2400.0]},
+                                             {"max_mhz": [2400.0, 1500.0]})]}}  # fmt: skip
+    assert throttle_flags(capped, steady) == ["max CPU frequency lowered during the run on cpu 1"]
+    slowing = [1_000_000] * 50 + [1_200_000] * 50
+    assert throttle_flags({}, slowing) == ["latency drifted +20% from the first to the last tenth of the window"]
+    assert throttle_flags({}, steady) == [] and throttle_flags({}, [1, 2, 3]) == []
+
+
+def test_hot_run_is_flagged_in_every_table(zoo_path: Path, tmp_path: Path, board_tree: Path) -> None:
+    put(board_tree / "sys/class/thermal/thermal_zone0/trip_point_0_temp", 50000)  # the curve peaks at 65 °C
+    got = _run(zoo_path, tmp_path, [{"source": "thermal", "root": str(board_tree)}])
+    assert isinstance(got["result"], dict)
+    out = embench("report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "r"), cwd=tmp_path)
+    md = Path(dict(line.split(None, 1) for line in out.stdout.splitlines())["markdown"]).read_text()
+    results, compat = md.split("## Compatibility")
+    row = next(line for line in results.splitlines() if line.startswith("| host | tiny |"))
+    assert "| yes |" in row and "THROTTLED: thermal reached its 50 °C trip point" in row
+    assert "(throttled)" in compat

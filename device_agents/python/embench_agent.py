@@ -331,7 +331,12 @@ class ThermalZones:
                     value = _read_number(trip.replace("_type", "_temp"))
                     if value is not None:
                         trips.append(value / 1000.0)
-        return {"trip_c": min(trips) if trips else None}
+        cooling = {}
+        for dev in sorted(glob.glob(os.path.join(os.path.dirname(self.zones[0]), "cooling_device*"))):
+            state = _read_number(os.path.join(dev, "cur_state"))
+            if state is not None:
+                cooling[os.path.basename(dev)] = state
+        return {"trip_c": min(trips) if trips else None, "cooling_states": cooling}
 
 
 class CpuFreq:
@@ -394,13 +399,14 @@ class Sampler:
     def __init__(self, specs: list) -> None:
         import threading  # noqa: PLC0415
 
-        self.sources, self.errors = [], []
+        self.sources, self.errors, self.facts_start = [], [], {}
         for spec in specs:
             try:
                 cls = SOURCES[spec["source"]]
                 source = cls(spec.get("root") or "/", spec.get("options") or {})
                 rate = float(spec.get("rate_hz") or cls.rate_hz)
                 self.sources.append((spec["source"], source, rate, []))
+                self.facts_start[spec["source"]] = source.facts() if hasattr(source, "facts") else {}
             except (KeyError, LookupError, OSError) as exc:
                 self.errors.append("%s: %s" % (spec.get("source"), exc))
         self.edges = {}
@@ -448,6 +454,7 @@ class Sampler:
                     "kind": source.kind,
                     "unit": source.unit,
                     "rate_hz": rate,
+                    "facts_start": self.facts_start.get(key, {}),
                     "facts": source.facts() if hasattr(source, "facts") else {},
                     "samples": out,
                 }

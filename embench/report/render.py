@@ -14,7 +14,7 @@ from .tables import ReportData
 
 SHOWN = [
     ("device", "device"), ("model", "model"), ("precision", "precision"), ("runtime", "runtime"),
-    ("delegate", "delegate"), ("threads", "threads"), ("status", "status"), ("n", "n"),
+    ("delegate", "delegate"), ("threads", "threads"), ("status", "status"), ("throttled_mark", "throttled"), ("n", "n"),
     ("median_ms", "median ms"), ("ci", "95% CI of median"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"),
     ("cv_pct", "CV %"), ("init_ms", "init ms"), ("first_inference_ms", "first ms"),
     ("peak_rss_mb", "peak RSS MB"), ("delegated", "delegated nodes"), ("speedup", "speedup ×"),
@@ -35,7 +35,9 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The main table with formatted cells, as strings."""
     out = pd.DataFrame()
     for col, title in SHOWN:
-        if col == "energy":
+        if col == "throttled_mark":
+            out[title] = ["yes" if t else "" for t in frame["throttled"]]
+        elif col == "energy":
             out[title] = [note if note else _fmt(mj) for mj, note in zip(frame["energy_mj"], frame["energy_note"])]
         elif col == "ci":
             out[title] = [
@@ -119,7 +121,8 @@ def _html_table(frame: pd.DataFrame, status_cols: list[str] | None = None) -> st
     for row in frame.itertuples(index=False):
         cells = []
         for col, value in zip(cols, row):
-            cls = f' class="{html.escape(str(value))}"' if col in status_cols and value in _STATUSES else ""
+            key = str(value).split(" ")[0]
+            cls = f' class="{html.escape(key)}"' if col in status_cols and key in _STATUSES else ""
             cells.append(f"<td{cls}>{html.escape(str(value))}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")

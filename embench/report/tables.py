@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..stats import CV_WARN, speedup, summarize
 from ..store import RunInfo, Store
-from ..telemetry import summarize_telemetry
+from ..telemetry import summarize_telemetry, throttle_flags
 
 KEY = ["device", "model", "precision", "runtime", "delegate", "threads"]
 GROUP = ["device", "model", "precision"]
@@ -78,6 +78,7 @@ def build_report_data(store: Store, run_id: str | None) -> ReportData:
                 "temp_max_c": max((v for k, v in tel.items() if k.endswith("_max_c")), default=math.nan),
                 "energy_note": tel.get("energy_note", ""),
                 "power_source": tel.get("power_source", ""),
+                "throttled": "; ".join(throttle_flags(result, samples.get(row["job_id"], []))),
             }
         )
     frame = pd.DataFrame.from_records(records, columns=_columns())
@@ -96,7 +97,7 @@ def _columns() -> list[str]:
     return [*KEY, "job_id", "status", "message", "runtime_version", "n", "median_ms", "ci_low_ms", "ci_high_ms",
             "p90_ms", "p95_ms", "p99_ms", "min_ms", "mean_ms", "sd_ms", "cv_pct", "init_ms",
             "first_inference_ms", "peak_rss_mb", "delegated", "energy_mj", "energy_basis", "avg_w", "idle_w",
-            "temp_max_c", "energy_note", "power_source"]  # fmt: skip
+            "temp_max_c", "energy_note", "power_source", "throttled"]  # fmt: skip
 
 
 def _delegated(result: dict[str, Any]) -> str:
@@ -130,7 +131,7 @@ def _add_speedups(frame: pd.DataFrame) -> None:
 
 
 def _notes(row: pd.Series) -> str:
-    notes = []
+    notes = [f"THROTTLED: {row['throttled']}"] if row["throttled"] else []
     if row["status"] not in ("ok",) and row["message"]:
         notes.append(str(row["message"]))
     if isinstance(row["cv_pct"], float) and row["cv_pct"] >= 100 * CV_WARN:
@@ -141,6 +142,7 @@ def _notes(row: pd.Series) -> str:
 def _compatibility(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame()
-    table = frame.assign(config=frame.apply(config_label, axis=1))
+    marked = frame["status"].where(frame["throttled"] == "", frame["status"] + " (throttled)")
+    table = frame.assign(config=frame.apply(config_label, axis=1), status=marked)
     wide = table.pivot_table(index=GROUP, columns="config", values="status", aggfunc="first", sort=False)
     return wide.fillna("—")

@@ -3,6 +3,7 @@ inside the agent (device_agents/python/embench_agent.py), because the agent is o
 
 from .energy import Energy, counter_delta, integrate, mean_power, net_joules, per_inference
 from .summary import NO_POWER, summarize_telemetry
+from .throttle import throttle_flags
 
 __all__ = [
     "NO_POWER",
@@ -13,4 +14,5 @@ __all__ = [
     "net_joules",
     "per_inference",
     "summarize_telemetry",
+    "throttle_flags",
 ]
