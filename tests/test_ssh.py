@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 from conftest import embench, fast_run, write_inventory
+from powertree import energy, power_tree
 from sshd import Board, keygen, make_board, world_readable_dir
 
 from embench.inventory import Device, SshConfig
+from embench.telemetry import summarize_telemetry
 from embench.transports.ssh import SshTransport
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, not this checkout's: boards bring their own Python
@@ -292,3 +294,23 @@ def test_prune_cache(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> Non
     assert {p.suffix for p in cache.iterdir()} == {".tflite", ".onnx", ".py"}  # the two models and the agent it needs
     again = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
     assert again.returncode == 0 and "pushed" not in again.stdout
+
+
+def test_energy_over_ssh_matches_the_known_power_curve(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    """Telemetry sampled on the board, through the SSH path, against the exact integral of the curve."""
+    a, _ = lab["boards"]
+    folder = world_readable_dir("embench-power-")
+    with power_tree(folder) as root:
+        device = ssh_device(a, lab, telemetry=[{"source": "hwmon", "root": str(root)}])
+        sweep = {**SWEEP, "models": ["tiny"], "precisions": ["fp32"], "runtimes": ["litert"],
+                 "run": fast_run(min_seconds=2.0, max_seconds=2.2, idle_seconds=1.0)}  # fmt: skip
+        inv = write_inventory(tmp_path, zoo_path, sweep, [device])
+        out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    shutil.rmtree(folder, ignore_errors=True)
+    assert out.returncode == 0, out.stderr
+    (row,) = results(tmp_path / "s.sqlite")
+    edges = row["telemetry"]["edges"]
+    t0, t1 = edges["window_start"]["t"], edges["window_end"]["t"]
+    s = summarize_telemetry(row, len(row["samples_ns"]) if "samples_ns" in row else 1)
+    assert s["joules"] == pytest.approx(energy(t0, t1), rel=0.02)
+    assert s["samples_in_window"] >= 30 and not row["telemetry"]["errors"]
