@@ -57,6 +57,9 @@ class RunPolicy:
     max_seconds: float = 30.0
     timeout_seconds: float = 180.0
     cooldown_seconds: float = 0.0
+    cooldown_max_seconds: float = 120.0
+    cooldown_margin_c: float = 2.0
+    cooldown_below_c: float | None = None
     retries: int = 0
     idle_seconds: float = 1.0
 
@@ -274,6 +277,10 @@ def _check_run_policy(run: RunPolicy, where: Located) -> None:
         bad("cooldown_seconds", "≥ 0")
     if run.idle_seconds < 0:
         bad("idle_seconds", "≥ 0")
+    if run.cooldown_max_seconds < 0:
+        bad("cooldown_max_seconds", "≥ 0")
+    if run.cooldown_margin_c < 0:
+        bad("cooldown_margin_c", "≥ 0")
     if run.max_seconds <= 0 or run.max_seconds < run.min_seconds:
         bad("max_seconds", f"> 0 and ≥ min_seconds ({run.min_seconds})")
     if run.timeout_seconds <= run.max_seconds:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .agents import PythonAgent, host_result
 from .errors import DeviceUnreachable, TransportError
-from .inventory import Device
+from .inventory import Device, RunPolicy
 from .plan import Job
 from .transports import Transport, open_transport
 from .zoo import Artifact
 
 RETRYABLE = ("crashed", "timeout")
+THERMAL_SOURCES = ("thermal", "apex")
 
 
 @dataclass
@@ -45,14 +47,17 @@ class DeviceRunner:
         try:
             try:
                 self.probe = agent.probe(self._libraries())
+                thermal = [dataclasses.asdict(t) for t in self.device.telemetry if t.source in THERMAL_SOURCES]
+                idle_c = agent.temperature(thermal) if thermal else None
             except TransportError as exc:
                 self.events.device_failed(self.device, str(exc), len(self.jobs))
                 return
+            cooldown: dict[str, Any] | None = None
             for n, job in enumerate(self.jobs):
                 if self.stop.is_set():
                     return
-                if n and job.run.cooldown_seconds:
-                    self.stop.wait(job.run.cooldown_seconds)
+                if n:
+                    cooldown = self.cool_down(agent, job.run, thermal, idle_c)
                 self.events.started(job)
                 spec = self.job_spec(job)
                 try:
@@ -64,9 +69,37 @@ class DeviceRunner:
                     return
                 if self.stop.is_set() and result["status"] in RETRYABLE:
                     return  # killed by the interrupt: not a result; --resume runs it again
+                if cooldown is not None:
+                    result["cooldown"] = cooldown
                 self.events.finished(job, spec, result)
         finally:
             self.transport.close()
+
+    def cool_down(
+        self, agent: PythonAgent, run: RunPolicy, thermal: list[dict[str, Any]], idle_c: float | None
+    ) -> dict[str, Any]:
+        """Wait between jobs: until the device is back near its idle temperature (or under
+        cooldown_below_c), at most cooldown_max_seconds; a fixed cooldown_seconds where no
+        temperature is readable."""
+        start = time.monotonic()
+        first = agent.temperature(thermal) if thermal and idle_c is not None else None
+        if first is None:
+            if run.cooldown_seconds:
+                self.stop.wait(run.cooldown_seconds)
+            return {"gated_on": "fixed", "waited_s": time.monotonic() - start}
+        assert idle_c is not None
+        target = idle_c + run.cooldown_margin_c
+        if run.cooldown_below_c is not None:
+            target = max(target, run.cooldown_below_c)
+        now_c = first
+        while now_c > target and time.monotonic() - start < run.cooldown_max_seconds and not self.stop.is_set():
+            self.stop.wait(1.0)
+            now_c = agent.temperature(thermal) or now_c
+        waited = time.monotonic() - start
+        out = {"gated_on": "temperature", "waited_s": waited, "start_c": first, "end_c": now_c, "target_c": target}
+        if now_c > target:
+            out["capped"] = True  # still hot after cooldown_max_seconds: the next job starts warm
+        return out
 
     def _libraries(self) -> dict[str, str]:
         """Delegate libraries the jobs will load, to check on the device first."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +172,63 @@ def test_hot_run_is_flagged_in_every_table(zoo_path: Path, tmp_path: Path, board
     row = next(line for line in results.splitlines() if line.startswith("| host | tiny |"))
     assert "| yes |" in row and "THROTTLED: thermal reached its 50 °C trip point" in row
     assert "(throttled)" in compat
+
+
+# ---------------------------------------------------------------------------- cooldown
+
+
+def _agent_running() -> bool:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(part.endswith(b"embench_agent.py") for part in cmd) and b"run" in cmd:
+                return True
+    return False
+
+
+def test_cooldown_waits_for_the_temperature(zoo_path: Path, tmp_path: Path) -> None:
+    """The device heats while a job runs and for 2 s after; the next job waits until it is back."""
+    root = tmp_path / "root"
+    zone = root / "sys/class/thermal/thermal_zone0"
+    put(zone / "type", "cpu-thermal")
+    put(zone / "temp", 41000)
+    stop = threading.Event()
+
+    def heat() -> None:
+        hot_until = 0.0
+        while not stop.is_set():
+            if _agent_running():
+                hot_until = time.monotonic() + 2.0
+            put(zone / "temp", 70000 if time.monotonic() < hot_until else 41000)
+            stop.wait(0.05)
+
+    heater = threading.Thread(target=heat, daemon=True)
+    heater.start()
+    try:
+        device = {"name": "host", "telemetry": [{"source": "thermal", "root": str(root)}]}
+        sweep = {"models": ["tiny"], "runtimes": ["litert"], "threads": [1, 2],
+                 "run": fast_run(min_seconds=0.5, idle_seconds=0.0, cooldown_margin_c=2.0, cooldown_max_seconds=20)}  # fmt: skip
+        inv = write_inventory(tmp_path, zoo_path, sweep, [device])
+        out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    finally:
+        stop.set()
+        heater.join()
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(r[0]) for r in sqlite3.connect(str(tmp_path / "s.sqlite")).execute(
+        "SELECT result_json FROM results ORDER BY started_unix")]  # fmt: skip
+    assert "cooldown" not in rows[0]
+    cool = rows[1]["cooldown"]
+    assert cool["gated_on"] == "temperature" and cool["target_c"] == pytest.approx(43.0)
+    assert cool["start_c"] == pytest.approx(70.0) and cool["end_c"] <= 43.0 and 1.0 <= cool["waited_s"] < 10
+
+
+def test_cooldown_falls_back_to_a_fixed_pause(zoo_path: Path, tmp_path: Path) -> None:
+    sweep = {"models": ["tiny"], "runtimes": ["litert"], "threads": [1, 2], "run": fast_run(cooldown_seconds=0.4)}
+    inv = write_inventory(tmp_path, zoo_path, sweep)
+    assert embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path).returncode == 0
+    rows = [json.loads(r[0]) for r in sqlite3.connect(str(tmp_path / "s.sqlite")).execute(
+        "SELECT result_json FROM results ORDER BY started_unix")]  # fmt: skip
+    assert rows[1]["cooldown"]["gated_on"] == "fixed" and rows[1]["cooldown"]["waited_s"] >= 0.4

@@ -8,6 +8,7 @@ Usage:
     embench_agent.py run JOB.json|-     time the job, print the Result JSON on stdout
     embench_agent.py probe [NAME=LIB]   print device facts, the runtimes present, and whether each
                                         delegate library NAME=LIB loads
+    embench_agent.py temp               read telemetry sources (JSON list on stdin), print the hottest
 """
 
 from __future__ import annotations
@@ -393,6 +394,23 @@ SOURCES = {
 }
 
 
+def read_temperature(specs: list) -> dict:
+    """The hottest reading of the temperature sources among `specs` (for cooldown between jobs)."""
+    temps, errors = [], []
+    for spec in specs:
+        cls = SOURCES.get(spec.get("source"))
+        if cls is None or cls.kind != "temperature":
+            continue
+        try:
+            value = cls(spec.get("root") or "/", spec.get("options") or {}).read()
+        except (LookupError, OSError) as exc:
+            errors.append("%s: %s" % (spec.get("source"), exc))
+            continue
+        if value is not None:
+            temps.append(value)
+    return {"temp_c": max(temps) if temps else None, "errors": errors}
+
+
 class Sampler:
     """Samples the job's telemetry sources on a thread, on the monotonic clock."""
 
@@ -742,6 +760,9 @@ def run_job(job: dict) -> dict:
 
 
 def main(argv: list) -> int:
+    if len(argv) >= 1 and argv[0] == "temp":
+        print(json.dumps(read_temperature(json.loads(sys.stdin.read() or "[]"))))
+        return 0
     if len(argv) >= 1 and argv[0] == "probe":
         libraries = dict(arg.split("=", 1) for arg in argv[1:] if "=" in arg)
         print(json.dumps(probe(libraries)))

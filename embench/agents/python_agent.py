@@ -47,6 +47,19 @@ class PythonAgent:
                 self._no_python(f"the agent's probe printed no result: {res.stderr_tail(300)}")
             ) from None
 
+    def temperature(self, sources: list[dict[str, Any]], timeout: float = 30.0) -> float | None:
+        """The device's hottest temperature source now, or None when none is readable."""
+        res = self.transport.run(
+            [self.python, self._path(), "temp"], stdin=json.dumps(sources).encode(), timeout=timeout
+        )
+        if res.timed_out or res.returncode != 0:
+            return None
+        try:
+            value = json.loads(res.stdout.decode("utf-8", "replace").strip().splitlines()[-1]).get("temp_c")
+        except (ValueError, IndexError):
+            return None
+        return float(value) if value is not None else None
+
     def _no_python(self, why: str) -> str:
         name = self.transport.device.name
         return f"device {name}: no usable Python ({why}); install python3 ≥ 3.8 on it or set python: for this device"
