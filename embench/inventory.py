@@ -44,7 +44,9 @@ ORT_PROVIDERS = (
     "AzureExecutionProvider",
 )
 # Telemetry readers run on the device, inside the agent (device_agents/python/embench_agent.py: SOURCES).
-TelemetrySourceName = Literal["hwmon", "ina3221", "battery", "rapl", "thermal", "cpufreq", "apex"]
+TelemetrySourceName = Literal[
+    "hwmon", "ina3221", "battery", "rapl", "thermal", "cpufreq", "apex", "pi_pmic", "pi_throttled", "pi_temp"
+]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from .transports import Transport, open_transport
 from .zoo import Artifact
 
 RETRYABLE = ("crashed", "timeout")
-THERMAL_SOURCES = ("thermal", "apex")
+THERMAL_SOURCES = ("thermal", "apex", "pi_temp")
 
 
 @dataclass

@@ -232,3 +232,52 @@ def test_cooldown_falls_back_to_a_fixed_pause(zoo_path: Path, tmp_path: Path) ->
     rows = [json.loads(r[0]) for r in sqlite3.connect(str(tmp_path / "s.sqlite")).execute(
         "SELECT result_json FROM results ORDER BY started_unix")]  # fmt: skip
     assert rows[1]["cooldown"]["gated_on"] == "fixed" and rows[1]["cooldown"]["waited_s"] >= 0.4
+
+
+# ---------------------------------------------------------------------------- Raspberry Pi (vcgencmd)
+
+PI = Path(__file__).parent / "fixtures" / "pi"  # captured outputs; README.md there says where each came from
+
+
+def test_pmic_read_adc_real_pi5_output() -> None:
+    rails = embench_agent.parse_pmic_adc((PI / "pmic_read_adc_pi5.txt").read_text())
+    assert len(rails) == 12  # every rail with both a voltage and a current
+    assert rails["VDD_CORE"] == (0.90659250, 1.42880000)
+    assert "EXT5V" not in rails and "BATT" not in rails  # voltage only: there is no total input rail
+    # Σ V×A by hand over the 12 pairs (VDD_CORE 1.2953 W, 0V8_SW 0.2527 W, 1V1_SYS 0.2671 W, ...)
+    assert sum(v * a for v, a in rails.values()) == pytest.approx(2.94798, abs=1e-5)
+
+
+def test_get_throttled_and_measure_temp() -> None:
+    bits = embench_agent.parse_throttled((PI / "get_throttled.txt").read_text())
+    assert bits == 0x50005  # under-voltage now + throttled now + both since boot
+    assert embench_agent.parse_throttled("throttled=0x0") == 0
+    assert embench_agent.parse_measure_temp("temp=48.8'C") == 48.8
+    flags = throttle_flags({"telemetry": {"sources": [{"kind": "throttle", "source": "pi_throttled",
+                                                        "samples": [[0.0, 0], [1.0, bits]]}]}}, [1_000_000] * 50)  # fmt: skip
+    assert flags == ["throttle bits set: 0x50005"]
+
+
+def test_pi_sources_end_to_end_with_a_stand_in_vcgencmd(zoo_path: Path, tmp_path: Path) -> None:
+    """vcgencmd exists only on a Pi; this stand-in answers each subcommand with the captured outputs."""
+    stand_in = tmp_path / "vcgencmd"
+    script = (
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        f'  pmic_read_adc) cat "{PI / "pmic_read_adc_pi5.txt"}";;\n'
+        f'  get_throttled) cat "{PI / "get_throttled.txt"}";;\n'
+        '  measure_temp) echo "temp=48.8\'C";;\n'
+        "  *) exit 1;;\n"
+        "esac\n"
+    )
+    stand_in.write_text(script)
+    stand_in.chmod(0o755)
+    opts = {"vcgencmd": str(stand_in)}
+    got = _run(zoo_path, tmp_path, [{"source": "pi_pmic", "options": opts}, {"source": "pi_throttled", "options": opts},
+                                    {"source": "pi_temp", "options": opts}])  # fmt: skip
+    result, n = got["result"], got["n"]
+    assert isinstance(result, dict) and isinstance(n, int) and not result["telemetry"]["errors"]
+    s = summarize_telemetry(result, n)
+    assert s["power_source"] == "pi_pmic:pi5-pmic" and s["watts"] == pytest.approx(2.94798, rel=1e-4)
+    assert s["pi_temp_max_c"] == 48.8
+    assert "throttle bits set: 0x50005" in throttle_flags(result, [1_000_000] * 50)

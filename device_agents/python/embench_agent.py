@@ -383,6 +383,92 @@ class ApexTemp:
         return None if value is None else value / 1000.0
 
 
+def _run_text(argv: list, timeout: float = 2.0):
+    import subprocess  # noqa: PLC0415
+
+    try:
+        out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=timeout, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.decode("utf-8", "replace") if out.returncode == 0 else None
+
+
+def parse_pmic_adc(text: str) -> dict:
+    """`vcgencmd pmic_read_adc` (Pi 5): rails as {name: (volts, amps)}, paired by name (X_V with X_A)."""
+    import re  # noqa: PLC0415
+
+    volts, amps = {}, {}
+    for name, kind, value in re.findall(r"^\s*(\S+)_([VA])\s+(?:volt|current)\(\d+\)=([0-9.]+)[VA]\s*$", text, re.M):
+        (volts if kind == "V" else amps)[name] = float(value)
+    return dict((name, (volts[name], amps[name])) for name in sorted(set(volts) & set(amps)))
+
+
+def parse_throttled(text: str):
+    """`vcgencmd get_throttled` → the bit mask (0x1 under-voltage, 0x2 capped, 0x4 throttled, 0x8 soft limit; +16: since boot)."""
+    value = text.strip().split("=", 1)[-1]
+    try:
+        return int(value, 16) if value.lower().startswith("0x") else int(value)
+    except ValueError:
+        return None
+
+
+def parse_measure_temp(text: str):
+    """`vcgencmd measure_temp` → °C ("temp=48.8'C")."""
+    try:
+        return float(text.strip().split("=", 1)[1].split("'", 1)[0])
+    except (IndexError, ValueError):
+        return None
+
+
+class PiPmicPower:
+    """Raspberry Pi 5 PMIC: Σ V×A over the rails it measures. There is no total input rail (EXT5V has a
+    voltage only), so this is the board's rails, not the wall. Each read costs ~23 ms: at most 10 Hz."""
+
+    kind, unit, rate_hz = "power", "W", 5.0
+
+    def __init__(self, root: str, options: dict) -> None:
+        self.cmd = [options.get("vcgencmd", "vcgencmd"), "pmic_read_adc"]
+        if not parse_pmic_adc(_run_text(self.cmd) or ""):
+            raise LookupError("`%s` gave no paired rails (a Raspberry Pi 5 is needed)" % " ".join(self.cmd))
+        self.label = "pi5-pmic"
+
+    def read(self):
+        rails = parse_pmic_adc(_run_text(self.cmd) or "")
+        return sum(v * a for v, a in rails.values()) if rails else None
+
+
+class PiThrottled:
+    """Raspberry Pi firmware throttle bits (`vcgencmd get_throttled`); any bit set flags the run."""
+
+    kind, unit, rate_hz = "throttle", "bits", 1.0
+
+    def __init__(self, root: str, options: dict) -> None:
+        self.cmd = [options.get("vcgencmd", "vcgencmd"), "get_throttled"]
+        if self.read() is None:
+            raise LookupError("`%s` gave no answer" % " ".join(self.cmd))
+        self.label = "vcgencmd"
+
+    def read(self):
+        text = _run_text(self.cmd)
+        return None if text is None else parse_throttled(text)
+
+
+class PiTemp:
+    """Raspberry Pi SoC temperature (`vcgencmd measure_temp`)."""
+
+    kind, unit, rate_hz = "temperature", "C", 2.0
+
+    def __init__(self, root: str, options: dict) -> None:
+        self.cmd = [options.get("vcgencmd", "vcgencmd"), "measure_temp"]
+        if self.read() is None:
+            raise LookupError("`%s` gave no answer" % " ".join(self.cmd))
+        self.label = "soc"
+
+    def read(self):
+        text = _run_text(self.cmd)
+        return None if text is None else parse_measure_temp(text)
+
+
 SOURCES = {
     "hwmon": HwmonPower,
     "ina3221": Ina3221Power,
@@ -391,6 +477,9 @@ SOURCES = {
     "thermal": ThermalZones,
     "cpufreq": CpuFreq,
     "apex": ApexTemp,
+    "pi_pmic": PiPmicPower,
+    "pi_throttled": PiThrottled,
+    "pi_temp": PiTemp,
 }
 
 
