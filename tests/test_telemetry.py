@@ -55,11 +55,22 @@ def test_energy_matches_the_known_power_curve(zoo_path: Path, tmp_path: Path, bo
     assert s["watts"] == pytest.approx(energy(t0, t1) / (t1 - t0), rel=0.02)
     assert s["idle_watts"] == pytest.approx(energy(i0, i1) / (i1 - i0), rel=0.03)
     assert s["net_joules"] == pytest.approx(energy(t0, t1) - s["idle_watts"] * (t1 - t0), abs=0.05)
-    assert s["joules_per_inference"] == pytest.approx(s["net_joules"] / n)
+    basis = s["net_joules"] if s["net_joules"] >= 0 else s["joules"]  # net, unless the baseline was above the run
+    assert s["joules_per_inference"] == pytest.approx(basis / n)
+    assert (s["per_inference_basis"] == "net of idle") == (s["net_joules"] >= 0)
     assert s["samples_in_window"] >= 30 and s["coverage"] > 0.97  # INA2xx at 20 Hz
     assert 45.0 <= s["thermal_max_c"] <= 65.0 and s["trip_c"] == 85.0
     assert s["freq_min_mhz"] == 1800.0
     assert 0 < s["sampler_cpu_seconds"] < 0.25 * (t1 - i0)  # the sampler's own cost, measured
+    out = embench("report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "r"), cwd=tmp_path)
+    paths = dict(line.split(None, 1) for line in out.stdout.splitlines())
+    assert Path(paths["energy"]).read_bytes()[:4] == b"\x89PNG"
+    assert Path(paths["html"]).read_text().count("data:image/png;base64,") == 3
+    lines = Path(paths["markdown"]).read_text().splitlines()
+    header = next(x for x in lines if x.startswith("| device |")).split("|")
+    row = next(x for x in lines if x.startswith("| host | tiny |")).split("|")
+    cell = row[header.index(" mJ / inference ")].strip()
+    assert float(cell) == pytest.approx(s["joules_per_inference"] * 1e3, rel=0.01, abs=1e-3)  # as computed from samples
 
 
 def test_rapl_counter_with_wraparound(zoo_path: Path, tmp_path: Path, board_tree: Path) -> None:

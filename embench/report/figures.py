@@ -15,6 +15,7 @@ from .tables import ReportData, config_label
 
 BOX_FILL = "#c6dbef"
 BAR_FILL = "#4878a8"
+ENERGY_FILL = "#d9822b"
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -81,6 +82,25 @@ def speedup_figure(data: ReportData) -> bytes | None:
         ax.invert_yaxis()
         ax.set_title(f"{title} (baseline: {group['baseline'].iloc[0]})", fontsize=10, loc="left")
         ax.set_xlabel("speedup over the baseline (×)")
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def energy_figure(data: ReportData) -> bytes | None:
+    """Energy per inference (mJ) of each configuration that had a power source, one panel per model."""
+    panels = [(t, g[g["energy_mj"].notna()]) for t, g in _panels(data.results)]
+    panels = [(t, g) for t, g in panels if not g.empty]
+    if not panels:
+        return None
+    fig, axes = _axes(panels, 0.3)
+    for ax, (title, group) in zip(axes, panels):
+        ax.barh(range(len(group)), group["energy_mj"], color=ENERGY_FILL)
+        ax.set_yticks(range(len(group)), _labels(group), fontsize=8)
+        ax.invert_yaxis()
+        basis = ", ".join(sorted(set(group["energy_basis"]) - {""}))
+        ax.set_title(f"{title} ({basis})", fontsize=10, loc="left")
+        ax.set_xlabel("energy per inference (mJ)")
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _png(fig)

@@ -144,7 +144,11 @@ def html_page(data: ReportData, figures: dict[str, bytes | None]) -> str:
     ]
     if not data.compatibility.empty:
         parts += ["<h2>Compatibility</h2>", _html_table(data.compatibility.reset_index())]
-    for title, name in (("Latency", "latency"), ("Speedup over the single-thread CPU baseline", "speedup")):
+    for title, name in (
+        ("Latency", "latency"),
+        ("Speedup over the single-thread CPU baseline", "speedup"),
+        ("Energy per inference", "energy"),
+    ):
         png = figures.get(name)
         if png:
             b64 = base64.b64encode(png).decode()

@@ -52,9 +52,16 @@ def summarize_telemetry(result: dict[str, Any], inferences: int) -> dict[str, An
             out.update(power_source=f"{src['source']}:{src['label']}", joules=joules, watts=joules / seconds,
                        idle_watts=math.nan, net_joules=math.nan, energy_note="")  # fmt: skip
     if "joules" in out:
-        base = out["net_joules"] if not math.isnan(out["net_joules"]) else out["joules"]
+        net = out["net_joules"]
+        if math.isnan(net):
+            base, basis = out["joules"], "gross"
+        elif net < 0:
+            # The idle baseline drew more than the run: a noisy baseline, not negative work.
+            base, basis = out["joules"], "gross: the idle baseline was above the run"
+        else:
+            base, basis = net, "net of idle"
         out["joules_per_inference"] = per_inference(base, inferences)
-        out["per_inference_basis"] = "net of idle" if not math.isnan(out["net_joules"]) else "gross"
+        out["per_inference_basis"] = basis
     for src in sources:
         values = [float(v) for _, v in src["samples"]]
         if src["kind"] == "temperature" and values:
