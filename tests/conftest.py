@@ -48,6 +48,20 @@ def zoo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def agent_pids() -> list[int]:
+    """Processes running the agent's `run` command (read from /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(part.endswith(b"embench_agent.py") for part in cmd) and b"run" in cmd:
+                pids.append(int(entry.name))
+    return pids
+
+
 def fast_run(**over: object) -> dict[str, object]:
     run = {"warmup_runs": 1, "min_runs": 5, "min_seconds": 0.05, "max_seconds": 1.0, "timeout_seconds": 60}
     run.update(over)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import embench_agent  # type: ignore[import-not-found]
 import pytest
-from conftest import embench, fast_run, write_inventory
+from conftest import agent_pids, embench, fast_run, write_inventory
 from powertree import RAPL_RANGE_UJ, energy, power_tree, put
 
 from embench.telemetry import NO_POWER, summarize_telemetry, throttle_flags
@@ -188,18 +188,6 @@ def test_hot_run_is_flagged_in_every_table(zoo_path: Path, tmp_path: Path, board
 # ---------------------------------------------------------------------------- cooldown
 
 
-def _agent_running() -> bool:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if any(part.endswith(b"embench_agent.py") for part in cmd) and b"run" in cmd:
-                return True
-    return False
-
-
 def test_cooldown_waits_for_the_temperature(zoo_path: Path, tmp_path: Path) -> None:
     """The device heats while a job runs and for 2 s after; the next job waits until it is back."""
     root = tmp_path / "root"
@@ -211,7 +199,7 @@ def test_cooldown_waits_for_the_temperature(zoo_path: Path, tmp_path: Path) -> N
     def heat() -> None:
         hot_until = 0.0
         while not stop.is_set():
-            if _agent_running():
+            if agent_pids():
                 hot_until = time.monotonic() + 2.0
             put(zone / "temp", 70000 if time.monotonic() < hot_until else 41000)
             stop.wait(0.05)
