@@ -263,26 +263,19 @@ def _check_sweep(inv: Inventory, where: Located, device_names: set[str]) -> None
     _check_run_policy(sweep.run, where)
 
 
+NON_NEGATIVE = ("warmup_runs", "retries", "min_seconds", "cooldown_seconds", "idle_seconds",
+                "cooldown_max_seconds", "cooldown_margin_c")  # fmt: skip
+
+
 def _check_run_policy(run: RunPolicy, where: Located) -> None:
     def bad(key: str, rule: str) -> None:
         raise where.error(f"sweep.run.{key}", f"{key} must be {rule}", f"set it under sweep.run in {where.file}")
 
     if run.min_runs < 1:
         bad("min_runs", "≥ 1")
-    if run.warmup_runs < 0:
-        bad("warmup_runs", "≥ 0")
-    if run.retries < 0:
-        bad("retries", "≥ 0")
-    if run.min_seconds < 0:
-        bad("min_seconds", "≥ 0")
-    if run.cooldown_seconds < 0:
-        bad("cooldown_seconds", "≥ 0")
-    if run.idle_seconds < 0:
-        bad("idle_seconds", "≥ 0")
-    if run.cooldown_max_seconds < 0:
-        bad("cooldown_max_seconds", "≥ 0")
-    if run.cooldown_margin_c < 0:
-        bad("cooldown_margin_c", "≥ 0")
+    for key in NON_NEGATIVE:
+        if getattr(run, key) < 0:
+            bad(key, "≥ 0")
     if run.max_seconds <= 0 or run.max_seconds < run.min_seconds:
         bad("max_seconds", f"> 0 and ≥ min_seconds ({run.min_seconds})")
     if run.timeout_seconds <= run.max_seconds:

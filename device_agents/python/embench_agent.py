@@ -420,53 +420,55 @@ def parse_measure_temp(text: str):
         return None
 
 
-class PiPmicPower:
+class _Vcgencmd:
+    """A reader that runs `vcgencmd SUBCOMMAND` (path overridable with options.vcgencmd) and parses it."""
+
+    SUBCOMMAND, LABEL = "", ""
+
+    def __init__(self, root: str, options: dict) -> None:
+        self.cmd = [options.get("vcgencmd", "vcgencmd"), self.SUBCOMMAND]
+        if self.read() is None:
+            raise LookupError("`%s` gave no usable answer (a Raspberry Pi is needed)" % " ".join(self.cmd))
+        self.label = self.LABEL
+
+    def parse(self, text: str):
+        raise NotImplementedError
+
+    def read(self):
+        text = _run_text(self.cmd)
+        return None if text is None else self.parse(text)
+
+
+class PiPmicPower(_Vcgencmd):
     """Raspberry Pi 5 PMIC: Σ V×A over the rails it measures. There is no total input rail (EXT5V has a
     voltage only), so this is the board's rails, not the wall. Each read costs ~23 ms: at most 10 Hz."""
 
     kind, unit, rate_hz = "power", "W", 5.0
+    SUBCOMMAND, LABEL = "pmic_read_adc", "pi5-pmic"
 
-    def __init__(self, root: str, options: dict) -> None:
-        self.cmd = [options.get("vcgencmd", "vcgencmd"), "pmic_read_adc"]
-        if not parse_pmic_adc(_run_text(self.cmd) or ""):
-            raise LookupError("`%s` gave no paired rails (a Raspberry Pi 5 is needed)" % " ".join(self.cmd))
-        self.label = "pi5-pmic"
-
-    def read(self):
-        rails = parse_pmic_adc(_run_text(self.cmd) or "")
+    def parse(self, text: str):
+        rails = parse_pmic_adc(text)
         return sum(v * a for v, a in rails.values()) if rails else None
 
 
-class PiThrottled:
+class PiThrottled(_Vcgencmd):
     """Raspberry Pi firmware throttle bits (`vcgencmd get_throttled`); any bit set flags the run."""
 
     kind, unit, rate_hz = "throttle", "bits", 1.0
+    SUBCOMMAND, LABEL = "get_throttled", "vcgencmd"
 
-    def __init__(self, root: str, options: dict) -> None:
-        self.cmd = [options.get("vcgencmd", "vcgencmd"), "get_throttled"]
-        if self.read() is None:
-            raise LookupError("`%s` gave no answer" % " ".join(self.cmd))
-        self.label = "vcgencmd"
-
-    def read(self):
-        text = _run_text(self.cmd)
-        return None if text is None else parse_throttled(text)
+    def parse(self, text: str):
+        return parse_throttled(text)
 
 
-class PiTemp:
+class PiTemp(_Vcgencmd):
     """Raspberry Pi SoC temperature (`vcgencmd measure_temp`)."""
 
     kind, unit, rate_hz = "temperature", "C", 2.0
+    SUBCOMMAND, LABEL = "measure_temp", "soc"
 
-    def __init__(self, root: str, options: dict) -> None:
-        self.cmd = [options.get("vcgencmd", "vcgencmd"), "measure_temp"]
-        if self.read() is None:
-            raise LookupError("`%s` gave no answer" % " ".join(self.cmd))
-        self.label = "soc"
-
-    def read(self):
-        text = _run_text(self.cmd)
-        return None if text is None else parse_measure_temp(text)
+    def parse(self, text: str):
+        return parse_measure_temp(text)
 
 
 SOURCES = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import matplotlib
 
@@ -67,40 +68,40 @@ def latency_figure(data: ReportData) -> bytes | None:
     return _png(fig)
 
 
-def speedup_figure(data: ReportData) -> bytes | None:
-    """Speedup of each configuration over its single-thread CPU baseline, one panel per model."""
-    panels = [(t, g[g["speedup"].notna()]) for t, g in _panels(data.results)]
+def _bar_figure(
+    data: ReportData,
+    column: str,
+    color: str,
+    xlabel: str,
+    subtitle: Callable[[pd.DataFrame], str],
+    reference: float | None = None,
+) -> bytes | None:
+    """Horizontal bars of one computed column, one panel per (device, model); None when nothing to draw."""
+    panels = [(t, g[g[column].notna()]) for t, g in _panels(data.results)]
     panels = [(t, g) for t, g in panels if not g.empty]
     if not panels:
         return None
     fig, axes = _axes(panels, 0.3)
     for ax, (title, group) in zip(axes, panels):
-        labels = _labels(group)
-        ax.barh(range(len(group)), group["speedup"], color=BAR_FILL)
-        ax.axvline(1.0, color="black", lw=0.8)
-        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        ax.barh(range(len(group)), group[column], color=color)
+        if reference is not None:
+            ax.axvline(reference, color="black", lw=0.8)
+        ax.set_yticks(range(len(group)), _labels(group), fontsize=8)
         ax.invert_yaxis()
-        ax.set_title(f"{title} (baseline: {group['baseline'].iloc[0]})", fontsize=10, loc="left")
-        ax.set_xlabel("speedup over the baseline (×)")
+        ax.set_title(f"{title} ({subtitle(group)})", fontsize=10, loc="left")
+        ax.set_xlabel(xlabel)
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _png(fig)
+
+
+def speedup_figure(data: ReportData) -> bytes | None:
+    """Speedup of each configuration over its single-thread CPU baseline, one panel per model."""
+    return _bar_figure(data, "speedup", BAR_FILL, "speedup over the baseline (×)",
+                       lambda g: f"baseline: {g['baseline'].iloc[0]}", reference=1.0)  # fmt: skip
 
 
 def energy_figure(data: ReportData) -> bytes | None:
     """Energy per inference (mJ) of each configuration that had a power source, one panel per model."""
-    panels = [(t, g[g["energy_mj"].notna()]) for t, g in _panels(data.results)]
-    panels = [(t, g) for t, g in panels if not g.empty]
-    if not panels:
-        return None
-    fig, axes = _axes(panels, 0.3)
-    for ax, (title, group) in zip(axes, panels):
-        ax.barh(range(len(group)), group["energy_mj"], color=ENERGY_FILL)
-        ax.set_yticks(range(len(group)), _labels(group), fontsize=8)
-        ax.invert_yaxis()
-        basis = ", ".join(sorted(set(group["energy_basis"]) - {""}))
-        ax.set_title(f"{title} ({basis})", fontsize=10, loc="left")
-        ax.set_xlabel("energy per inference (mJ)")
-        ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    return _png(fig)
+    return _bar_figure(data, "energy_mj", ENERGY_FILL, "energy per inference (mJ)",
+                       lambda g: ", ".join(sorted(set(g["energy_basis"]) - {""})))  # fmt: skip
