@@ -64,6 +64,7 @@ class RunPolicy:
     cooldown_below_c: float | None = None
     retries: int = 0
     idle_seconds: float = 1.0
+    op_profiling: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ class AdbConfig:
     key_file: str | None = None
     agent: Literal["benchmark_model", "python"] = "benchmark_model"
     benchmark_model: str | None = None
+    cpu_mask: str | None = None
+    battery_unplug: bool = False
+    connect_timeout: float = 10.0
+    auth_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,15 @@ def load_inventory(path: str | Path) -> Inventory:
         raise where.error("(top level)", "the file is empty", "start from the inventory.yaml in the embench repository")
     inventory = dataclasses.replace(build(node, Inventory, where), path=path, where=where)
     _check(inventory, where)
-    return inventory
+    return dataclasses.replace(inventory, devices=[_resolve_paths(inventory, d) for d in inventory.devices])
+
+
+def _resolve_paths(inv: Inventory, dev: Device) -> Device:
+    """Host-side files named in a device entry are relative to the inventory file."""
+    if dev.adb is not None and dev.adb.benchmark_model:
+        adb = dataclasses.replace(dev.adb, benchmark_model=str(inv.resolve(dev.adb.benchmark_model)))
+        return dataclasses.replace(dev, adb=adb)
+    return dev
 
 
 def _check(inv: Inventory, where: Located) -> None:
@@ -211,14 +224,28 @@ def _check_device(dev: Device, i: int, where: Located) -> None:
         raise where.error(f"{at}.transport", "transport 'ssh' needs an ssh: section", "add ssh: {host: ..., user: ...}")
     if dev.transport == "adb" and dev.adb is None:
         raise where.error(f"{at}.transport", "transport 'adb' needs an adb: section", "add adb: {serial: ...}")
-    if dev.transport == "adb":
-        raise where.error(
-            f"{at}.transport",
-            "transport 'adb' is not available in this version of embench",
-            "use transport: local or ssh (adb phones are planned)",
-        )
+    if dev.transport == "adb" and dev.adb is not None:
+        _check_adb(dev.adb, at, where)
     for j, delegate in enumerate(dev.delegates or []):
         _check_delegate_name(delegate, f"{at}.delegates[{j}]", where, dev.delegate_libraries)
+
+
+def _check_adb(adb: AdbConfig, at: str, where: Located) -> None:
+    if adb.agent == "benchmark_model" and not adb.benchmark_model:
+        raise where.error(
+            f"{at}.adb.benchmark_model",
+            "the benchmark_model agent needs the path of the prebuilt android_aarch64 benchmark_model binary",
+            "set adb.benchmark_model: (see docs/devices/android.md), or adb.agent: python for a phone with python3",
+        )
+    if adb.cpu_mask is not None:
+        try:
+            ok = int(adb.cpu_mask, 16) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise where.error(
+                f"{at}.adb.cpu_mask", f"cpu_mask {adb.cpu_mask!r} is not a hex CPU mask", "use e.g. 'f0' for CPUs 4-7"
+            )
 
 
 def _check_delegate_name(name: str, path: str, where: Located, libraries: dict[str, str]) -> None:

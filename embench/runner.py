@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .agents import PythonAgent, host_result
+from .agents import Agent, PythonAgent, host_result, make_agent, phone_facts
 from .errors import DeviceUnreachable, TransportError
 from .inventory import Device, RunPolicy
 from .plan import Job
@@ -27,6 +27,7 @@ class Events:
     started: Callable[[Job], None] = lambda job: None
     finished: Callable[[Job, dict[str, Any], dict[str, Any]], None] = lambda job, spec, result: None
     device_failed: Callable[[Device, str, int], None] = lambda device, message, not_run: None
+    warning: Callable[[Device, str], None] = lambda device, message: None
 
 
 @dataclass
@@ -43,10 +44,17 @@ class DeviceRunner:
     def run(self) -> None:
         """Probe the device, then run every job in order; stops between jobs once `stop` is set."""
         self.transport = self.transport or open_transport(self.device)
-        agent = PythonAgent(self.transport, self.device.python or "python3")
+        agent = make_agent(self.device, self.transport)
+        unplugged = False
         try:
             try:
                 self.probe = agent.probe(self._libraries())
+                phone: dict[str, Any] = {}
+                if self.device.transport == "adb" and isinstance(agent, PythonAgent):
+                    phone = phone_facts(self.transport)  # what the Python agent cannot see: getprop
+                    self.probe.setdefault("facts", {}).update(phone)
+                if self.device.adb is not None and self.device.adb.battery_unplug:
+                    unplugged = self._dumpsys_battery("unplug")
                 thermal = [dataclasses.asdict(t) for t in self.device.telemetry if t.source in THERMAL_SOURCES]
                 idle_c = agent.temperature(thermal) if thermal else None
             except TransportError as exc:
@@ -71,12 +79,30 @@ class DeviceRunner:
                     return  # killed by the interrupt: not a result; --resume runs it again
                 if cooldown is not None:
                     result["cooldown"] = cooldown
+                if phone:
+                    result["device_facts"] = {**(result.get("device_facts") or {}), **phone}
                 self.events.finished(job, spec, result)
         finally:
+            if unplugged:
+                self._dumpsys_battery("reset")  # always: also after a failure or an interrupt
             self.transport.close()
 
+    def _dumpsys_battery(self, what: str) -> bool:
+        """`dumpsys battery unplug` (the phone runs on its battery although USB is attached) or `reset`."""
+        assert self.transport is not None
+        try:
+            res = self.transport.run(["dumpsys", "battery", what], timeout=30)
+        except TransportError as exc:
+            self.events.warning(self.device, f"dumpsys battery {what} failed: {exc}")
+            return False
+        if res.returncode != 0:
+            self.events.warning(
+                self.device, f"dumpsys battery {what} exited with {res.returncode}: {res.stderr_tail(200)}"
+            )
+        return res.returncode == 0
+
     def cool_down(
-        self, agent: PythonAgent, run: RunPolicy, thermal: list[dict[str, Any]], idle_c: float | None
+        self, agent: Agent, run: RunPolicy, thermal: list[dict[str, Any]], idle_c: float | None
     ) -> dict[str, Any]:
         """Wait between jobs: until the device is back near its idle temperature (or under
         cooldown_below_c), at most cooldown_max_seconds; a fixed cooldown_seconds where no
@@ -162,12 +188,13 @@ class DeviceRunner:
                 "min_seconds": run.min_seconds,
                 "max_seconds": run.max_seconds,
                 "idle_seconds": run.idle_seconds,
+                "op_profiling": run.op_profiling,
             },
             "telemetry": [dataclasses.asdict(t) for t in self.device.telemetry],
             "seed": job.seed,
         }
 
-    def run_one(self, agent: PythonAgent, job: Job, spec: dict[str, Any]) -> dict[str, Any]:
+    def run_one(self, agent: Agent, job: Job, spec: dict[str, Any]) -> dict[str, Any]:
         """Run one job (with retries); raises TransportError once the device is lost for good."""
         why_not = self.cannot_run(job)
         if why_not:

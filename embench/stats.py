@@ -96,3 +96,28 @@ def speedup(baseline_median: float, median: float) -> float:
     if not (median > 0 and baseline_median > 0):
         return math.nan
     return baseline_median / median
+
+
+def summarize_aggregate(aggregate: dict[str, float]) -> Summary | None:
+    """Summary of a tool's own aggregate (benchmark_model: count, min, max, avg, std in µs; newer
+    builds add p5 / median / p95). Without per-run samples there is no CI; where the tool prints no
+    median the mean stands in for it (the report says so)."""
+    count, avg = aggregate.get("count"), aggregate.get("avg")
+    if not count or avg is None:
+        return None
+    ms = {k: float(v) / 1e3 for k, v in aggregate.items() if k not in ("count", "unit") and v is not None}
+    mean, sd = ms["avg"], ms.get("std", math.nan)
+    return Summary(
+        n=int(count),
+        median=ms.get("median", mean),
+        ci_low=math.nan,
+        ci_high=math.nan,
+        p90=math.nan,
+        p95=ms.get("p95", math.nan),
+        p99=math.nan,
+        min=ms.get("min", math.nan),
+        max=ms.get("max", math.nan),
+        mean=mean,
+        sd=sd,
+        cv=sd / mean if mean else math.nan,
+    )

@@ -145,7 +145,11 @@ def run_sweep(
             outcome.problems.append(f"{message}{tail}")  # transport messages start with "device NAME:"
         reporter.device_failed(device.name, message)
 
-    events = Events(started=reporter.started, finished=finished, device_failed=device_failed)
+    def warning(device: Device, message: str) -> None:
+        with lock:
+            outcome.problems.append(f"device {device.name}: warning: {message}")
+
+    events = Events(started=reporter.started, finished=finished, device_failed=device_failed, warning=warning)
     stop = threading.Event()
     by_device: dict[str, list[Job]] = {}
     for job in todo:

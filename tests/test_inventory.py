@@ -129,3 +129,22 @@ def test_cli_missing_inventory_file(tmp_path: Path) -> None:
 def test_cli_usage_error_is_exit_2(tmp_path: Path) -> None:
     out = embench("sweep", cwd=tmp_path)
     assert out.returncode == 2
+
+
+def _phone(tmp_path: Path, adb: str) -> Path:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(
+        f"schema: 1\ndevices:\n  - name: pixel\n    transport: adb\n    adb: {adb}\nsweep:\n  models: [tiny]\n"
+    )
+    return path
+
+
+def test_adb_device_checks_and_paths(tmp_path: Path) -> None:
+    with pytest.raises(SchemaError, match=r"devices\[0\].adb.benchmark_model: .*set adb.benchmark_model"):
+        load_inventory(_phone(tmp_path, "{serial: '10.0.0.7:5555'}"))
+    with pytest.raises(SchemaError, match=r"adb.cpu_mask: cpu_mask 'big' is not a hex CPU mask"):
+        load_inventory(_phone(tmp_path, "{serial: x, agent: python, cpu_mask: big}"))
+    inv = load_inventory(_phone(tmp_path, "{serial: R5CT, benchmark_model: tools/benchmark_model, cpu_mask: f0}"))
+    adb = inv.devices[0].adb
+    assert adb is not None and adb.benchmark_model == str(tmp_path / "tools" / "benchmark_model")
+    assert (adb.cpu_mask, adb.battery_unplug, adb.key_file) == ("f0", False, None)

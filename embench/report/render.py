@@ -70,11 +70,18 @@ def _heading(data: ReportData) -> str:
 def _environment_rows(data: ReportData) -> list[str]:
     rows = []
     for device, f in data.environment.items():
-        mem = f"{f['mem_total_kb'] / 1048576:.1f} GiB" if f.get("mem_total_kb") else "?"
-        rows.append(
-            f"{device}: {f.get('cpu')} · {f.get('cores')} cores · {mem} · {f.get('os')} · kernel {f.get('kernel')}"
-            f" · Python {f.get('python')}"
-        )
+        mem = f"{f['mem_total_kb'] / 1048576:.1f} GiB" if f.get("mem_total_kb") else None
+        parts = [
+            " ".join(str(f[k]) for k in ("manufacturer", "model") if f.get(k)) or None,  # phones (getprop)
+            f"SoC {f['soc']}" if f.get("soc") else (f"platform {f['platform']}" if f.get("platform") else None),
+            f.get("cpu"),
+            f"{f['cores']} cores" if f.get("cores") else None,
+            mem,
+            f.get("os"),
+            f"kernel {f['kernel']}" if f.get("kernel") else None,
+            f"Python {f['python']}" if f.get("python") else None,
+        ]
+        rows.append(f"{device}: " + " · ".join(str(p) for p in parts if p))
     return rows
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..stats import CV_WARN, speedup, summarize
+from ..stats import CV_WARN, speedup, summarize, summarize_aggregate
 from ..store import RunInfo, Store
 from ..telemetry import summarize_telemetry, throttle_flags
 
@@ -47,6 +47,9 @@ def build_report_data(store: Store, run_id: str | None) -> ReportData:
         if facts and row["device"] not in environment:
             environment[row["device"]] = facts
         summary = summarize(samples.get(row["job_id"], []))
+        aggregate = result.get("aggregate") or {}
+        if summary is None and aggregate:
+            summary = summarize_aggregate(aggregate)  # benchmark_model: no per-run samples
         stats = summary.as_dict() if summary else {}
         tel = summarize_telemetry(result, summary.n if summary else 0) if row["status"] in ("ok", "fallback") else {}
         records.append(
@@ -79,6 +82,7 @@ def build_report_data(store: Store, run_id: str | None) -> ReportData:
                 "energy_note": tel.get("energy_note", ""),
                 "power_source": tel.get("power_source", ""),
                 "throttled": "; ".join(throttle_flags(result, samples.get(row["job_id"], []))),
+                "basis": _basis(aggregate) if aggregate and not samples.get(row["job_id"]) else "",
             }
         )
     frame = pd.DataFrame.from_records(records, columns=_columns())
@@ -97,7 +101,7 @@ def _columns() -> list[str]:
     return [*KEY, "job_id", "status", "message", "runtime_version", "n", "median_ms", "ci_low_ms", "ci_high_ms",
             "p90_ms", "p95_ms", "p99_ms", "min_ms", "mean_ms", "sd_ms", "cv_pct", "init_ms",
             "first_inference_ms", "peak_rss_mb", "delegated", "energy_mj", "energy_basis", "avg_w", "idle_w",
-            "temp_max_c", "energy_note", "power_source", "throttled"]  # fmt: skip
+            "temp_max_c", "energy_note", "power_source", "throttled", "basis"]  # fmt: skip
 
 
 def _delegated(result: dict[str, Any]) -> str:
@@ -130,8 +134,15 @@ def _add_speedups(frame: pd.DataFrame) -> None:
                 frame.at[i, "baseline"] = label
 
 
+def _basis(aggregate: dict[str, Any]) -> str:
+    where = "median printed by benchmark_model" if "median" in aggregate else "median column holds the MEAN"
+    return f"benchmark_model aggregate of {int(aggregate.get('count', 0))} runs ({where}; no per-run samples, no CI)"
+
+
 def _notes(row: pd.Series) -> str:
     notes = [f"THROTTLED: {row['throttled']}"] if row["throttled"] else []
+    if row["basis"]:
+        notes.append(str(row["basis"]))
     if row["status"] not in ("ok",) and row["message"]:
         notes.append(str(row["message"]))
     if isinstance(row["cv_pct"], float) and row["cv_pct"] >= 100 * CV_WARN:

@@ -17,6 +17,18 @@ def _window(tel: dict[str, Any], start: str, end: str) -> tuple[float, float] | 
     return None
 
 
+def _idle_watts(samples: list[tuple[float, float]], idle: tuple[float, float] | None) -> float:
+    """Mean power over the idle window: integrated over exactly that window (interpolated at its
+    edges, like the run's), else the time-weighted mean of the samples inside it."""
+    if idle is None:
+        return math.nan
+    energy = integrate(samples, *idle)
+    if not energy.sparse and energy.seconds > 0:
+        return energy.watts
+    inside = [(t, v) for t, v in samples if idle[0] <= t <= idle[1]]
+    return mean_power(inside) if len(inside) >= 2 else math.nan
+
+
 def summarize_telemetry(result: dict[str, Any], inferences: int) -> dict[str, Any]:
     """Energy (J, gross and net of the idle baseline), watts, J per inference, temperatures, frequencies."""
     tel = result.get("telemetry") or {}
@@ -35,8 +47,7 @@ def summarize_telemetry(result: dict[str, Any], inferences: int) -> dict[str, An
             if energy.sparse:
                 out["energy_note"] = f"{src['source']} power samples too sparse (coverage {energy.coverage:.0%})"
                 continue
-            idle_samples = [(t, v) for t, v in samples if idle and idle[0] <= t <= idle[1]]
-            idle_w = mean_power(idle_samples) if len(idle_samples) >= 2 else math.nan
+            idle_w = _idle_watts(samples, idle)
             out.update(joules=energy.joules, watts=energy.watts, idle_watts=idle_w, energy_note="")
             out["net_joules"] = (
                 net_joules(energy.joules, idle_w, energy.seconds) if not math.isnan(idle_w) else math.nan

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from ..inventory import Device
+from .adb import AdbTransport
 from .base import CommandResult, Transport
 from .local import LocalTransport
 from .ssh import SshTransport
 
-TRANSPORTS: dict[str, type[Transport]] = {LocalTransport.NAME: LocalTransport, SshTransport.NAME: SshTransport}
+TRANSPORTS: dict[str, type[Transport]] = {
+    LocalTransport.NAME: LocalTransport,
+    SshTransport.NAME: SshTransport,
+    AdbTransport.NAME: AdbTransport,
+}
 
 __all__ = ["TRANSPORTS", "CommandResult", "Transport", "open_transport"]
 

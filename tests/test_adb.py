@@ -1,0 +1,232 @@
+"""Phones over ADB: the stand-in phone checked with the real `adb` client, embench's adb-shell
+transport against it, and sweeps through the real ADB path (the Python agent on the stand-in)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from adbd import StandinPhone
+from conftest import embench, fast_run, write_inventory
+from sshd import free_port
+
+from embench.errors import DeviceUnreachable, TransportError
+from embench.inventory import AdbConfig, Device
+from embench.transports.adb import AdbTransport
+
+ADB = shutil.which("adb") or "adb"
+
+
+@pytest.fixture
+def phone(tmp_path: Path) -> Iterator[StandinPhone]:
+    with StandinPhone(tmp_path / "phone", props={"ro.product.model": "Pixel 7", "ro.soc.model": "GS201"}) as p:
+        yield p
+
+
+@pytest.fixture
+def adb_client(tmp_path: Path) -> Iterator[Any]:
+    """The real adb client, with its own server port and HOME (its key lands in HOME/.android)."""
+    home = tmp_path / "adbhome"
+    (home / ".android").mkdir(parents=True)
+    env = {**os.environ, "ANDROID_ADB_SERVER_PORT": str(free_port()), "HOME": str(home)}
+
+    def adb(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([ADB, *args], env=env, capture_output=True, timeout=timeout, check=False)
+
+    yield adb
+    adb("kill-server")
+
+
+def transport(phone: StandinPhone, tmp_path: Path, **cfg: Any) -> AdbTransport:
+    adb = AdbConfig(serial=phone.serial, key_file=str(tmp_path / "keys" / "adbkey"), agent="python", **cfg)
+    workdir = str(phone.root / "data" / "local" / "tmp" / "embench")
+    return AdbTransport(Device(name="pixel", transport="adb", workdir=workdir, adb=adb))
+
+
+# -- the stand-in speaks the real protocol: the real adb client says so ---------------------------
+
+
+def test_real_adb_client_against_the_standin(phone: StandinPhone, adb_client: Any, tmp_path: Path) -> None:
+    connected = adb_client("connect", phone.serial)
+    assert b"connected to" in connected.stdout, connected
+    devices = adb_client("devices").stdout.decode()
+    assert f"{phone.serial}\tdevice" in devices
+    shell = adb_client("-s", phone.serial, "shell", "echo out; echo err >&2; exit 5")
+    assert (shell.returncode, shell.stdout, shell.stderr) == (5, b"out\n", b"err\n")  # shell v2: exit code, stderr
+    assert adb_client("-s", phone.serial, "shell", "getprop ro.soc.model").stdout == b"GS201\n"
+    local = tmp_path / "blob.bin"
+    local.write_bytes(os.urandom(1_500_000))
+    remote = phone.root / "data" / "local" / "tmp" / "blob.bin"
+    pushed = adb_client("-s", phone.serial, "push", str(local), str(remote))
+    assert pushed.returncode == 0, pushed.stderr
+    assert remote.read_bytes() == local.read_bytes()
+    back = tmp_path / "back.bin"
+    pulled = adb_client("-s", phone.serial, "pull", str(remote), str(back))
+    assert pulled.returncode == 0, pulled.stderr
+    assert back.read_bytes() == local.read_bytes()
+    missing = adb_client("-s", phone.serial, "pull", str(remote) + ".nope", str(back))
+    assert missing.returncode != 0 and b"No such file or directory" in missing.stdout + missing.stderr  # from STA2
+
+
+# -- embench's transport ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("features", ["shell_v2,stat_v2", "stat_v2"], ids=["shell-v2", "shell-v1"])
+def test_transport_exit_codes_signals_stdin_timeout(tmp_path: Path, features: str) -> None:
+    with StandinPhone(tmp_path / "phone", features=features) as phone:
+        t = transport(phone, tmp_path)
+        try:
+            res = t.run(["sh", "-c", "echo out; echo err >&2; exit 7"], timeout=30)
+            assert res.returncode == 7
+            assert (res.stdout, res.stderr) == (
+                (b"out\n", b"err\n") if "shell_v2" in features else (b"out\nerr\n", b"")
+            )
+            crashed = t.run(["sh", "-c", "kill -SEGV $$"], timeout=30)
+            assert crashed.returncode == -11 and crashed.signal_name == "SIGSEGV"
+            echoed = t.run(["cat"], stdin=b"job json \x00 bytes", timeout=30)
+            assert echoed.stdout == b"job json \x00 bytes" and echoed.returncode == 0
+            assert t.run(["echo", "a b; $(reboot)"], timeout=30).stdout == b"a b; $(reboot)\n"  # quoted, not run
+            t0 = time.monotonic()
+            hung = t.run(["sh", "-c", "sleep 43.5 & sleep 44.5"], timeout=1)
+            assert hung.timed_out and time.monotonic() - t0 < 5
+            time.sleep(0.5)
+            left = subprocess.run(["pgrep", "-f", "sleep 4[34].5"], capture_output=True, text=True, check=False)
+            assert left.stdout.strip() == "", "the phone's process group survived the timeout"
+        finally:
+            t.close()
+
+
+def test_push_is_content_addressed_and_prunable(phone: StandinPhone, tmp_path: Path) -> None:
+    t = transport(phone, tmp_path)
+    local = tmp_path / "model.tflite"
+    local.write_bytes(os.urandom(300_000))
+    path = t.ensure_file(local, "f" * 64)
+    assert Path(path).read_bytes() == local.read_bytes() and t.pushed_bytes == 300_000
+    assert t.ensure_file(local, "f" * 64) == path and t.pushed_bytes == 300_000  # already there: not sent again
+    back = tmp_path / "pulled.bin"
+    t.pull(path, back)
+    assert back.read_bytes() == local.read_bytes()
+    assert t.prune_cache({"e" * 64}) == (1, 300_000)
+    assert not Path(path).exists()
+    t.close()
+
+
+def test_key_is_generated_once_and_an_authorising_phone_accepts_it(tmp_path: Path) -> None:
+    with StandinPhone(tmp_path / "phone", auth=True, accept_new_keys=True) as phone:
+        t = transport(phone, tmp_path)
+        assert t.run(["true"], timeout=30).returncode == 0
+        key = tmp_path / "keys" / "adbkey"
+        assert key.exists() and (tmp_path / "keys" / "adbkey.pub").exists()
+        assert len(phone.offered_keys) == 1  # first time: the public key is offered ("Allow USB debugging?")
+        t.close()
+        first = key.read_bytes()
+        t2 = transport(phone, tmp_path)
+        assert t2.run(["true"], timeout=30).returncode == 0
+        assert len(phone.offered_keys) == 1 and key.read_bytes() == first  # now the signature is enough
+        t2.close()
+
+
+def test_phone_demanding_authorisation_is_one_clear_error(tmp_path: Path, zoo_path: Path) -> None:
+    with StandinPhone(tmp_path / "phone", auth=True) as phone:  # nobody taps "Allow" on it
+        t = transport(phone, tmp_path, auth_timeout=1.0)
+        with pytest.raises(TransportError, match=r"did not accept the key .*adbkey; unlock the phone and tap 'Allow'"):
+            t.run(["true"], timeout=30)
+        inv = write_inventory(tmp_path, zoo_path, {"models": ["tiny"], "runtimes": ["litert"]},
+                              [_device(phone, tmp_path, auth_timeout=1.0)], store=str(tmp_path / "s.db"))  # fmt: skip
+        res = embench("sweep", str(inv), "-q", cwd=tmp_path)
+    assert res.returncode == 3
+    lines = [ln for ln in res.stderr.splitlines() if "did not accept the key" in ln]
+    assert len(lines) == 1 and "Traceback" not in res.stderr
+
+
+def test_unreachable_phone(tmp_path: Path) -> None:
+    port = free_port()
+    t = AdbTransport(Device(name="gone", transport="adb", adb=AdbConfig(serial=f"127.0.0.1:{port}",
+                                                                        key_file=str(tmp_path / "k"), agent="python")))  # fmt: skip
+    with pytest.raises(DeviceUnreachable, match=f"device gone: cannot connect to phone 127.0.0.1:{port}"):
+        t.run(["true"], timeout=5)
+
+
+# -- sweeps through the real ADB path --------------------------------------------------------------
+
+
+def _device(phone: StandinPhone, tmp_path: Path, name: str = "pixel", **adb: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "transport": "adb",
+        "python": sys.executable,  # the stand-in runs on this machine: this checkout's Python has LiteRT and ORT
+        "workdir": str(phone.root / "data" / "local" / "tmp" / "embench"),
+        "adb": {"serial": phone.serial, "key_file": str(tmp_path / "keys" / "adbkey"), "agent": "python", **adb},
+    }
+
+
+def _results(store: Path) -> list[dict[str, Any]]:
+    db = sqlite3.connect(store)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM results")]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        db.close()
+
+
+def test_sweep_over_the_standin_phone_and_the_host(phone: StandinPhone, tmp_path: Path, zoo_path: Path) -> None:
+    sweep = {"models": ["tiny", "squeezenet"], "runtimes": ["litert", "onnxruntime"], "threads": [1]}
+    devices = [_device(phone, tmp_path), {"name": "host", "transport": "local"}]
+    store = tmp_path / "s.db"
+    inv = write_inventory(tmp_path, zoo_path, sweep, devices, store=str(store))
+    res = embench("sweep", str(inv), "-q", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = _results(store)
+    on_phone = [r for r in rows if r["device"] == "pixel"]
+    assert {r["status"] for r in on_phone} <= {"ok", "fallback"} and len(on_phone) == 3 and len(rows) == 6
+    facts = json.loads(on_phone[0]["result_json"])["device_facts"]
+    assert facts["soc"] == "GS201"
+    assert any(".tflite.part-" in p for p in phone.pushed) and any(".onnx.part-" in p for p in phone.pushed)
+    report = embench("report", "--store", str(store), "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    md = next((tmp_path / "r").glob("*/report.md")).read_text()
+    assert "| pixel | squeezenet | fp32 | onnxruntime | CPUExecutionProvider | 1 | ok |" in md
+    assert "Pixel 7 · SoC GS201" in md
+    devices_out = embench("devices", str(inv), cwd=tmp_path)
+    assert devices_out.returncode == 0 and "pixel" in devices_out.stdout and "adb" in devices_out.stdout
+
+
+def test_phone_lost_mid_sweep_keeps_results_and_resume_completes(tmp_path: Path, zoo_path: Path) -> None:
+    phone = StandinPhone(tmp_path / "phone")
+    port = phone.port
+    sweep = {"models": ["tiny"], "precisions": ["fp32", "fp16", "int8"], "runtimes": ["litert"],
+             "delegates": {"litert": ["cpu", "xnnpack"]}, "run": fast_run(min_seconds=0.8, max_seconds=1.0, retries=1)}  # fmt: skip
+    store = tmp_path / "s.db"
+    inv = write_inventory(tmp_path, zoo_path, sweep, [_device(phone, tmp_path)], store=str(store))
+    env = {**os.environ, "EMBENCH_STORE": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "embench", "sweep", str(inv), "-q"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _results(store):
+        time.sleep(0.2)
+    time.sleep(0.4)  # into the next job
+    phone.stop()  # unplugged mid-job
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err
+    rows = _results(store)
+    lost = [r for r in rows if r["status"] == "failed"]
+    assert len(lost) == 1 and "device pixel:" in lost[0]["message"] and lost[0]["attempts"] == 2
+    assert [r for r in rows if r["status"] == "ok"]  # finished before the loss, and still there
+    assert "not run" in err and "--resume" in err
+    with StandinPhone(tmp_path / "phone", port=port):  # plugged back in
+        again = embench("sweep", str(inv), "--resume", "-q", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    final = _results(store)
+    assert len(final) == 6  # the rest ran; the job that was running at the loss stays recorded `failed`
+    assert [r["job_id"] for r in final if r["status"] not in ("ok", "fallback")] == [lost[0]["job_id"]]

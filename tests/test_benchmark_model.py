@@ -1,0 +1,264 @@
+"""The benchmark_model agent: its parser on real outputs, its command lines, its battery samples,
+and the whole phone path through the stand-in phone."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from adbd import StandinPhone
+from conftest import embench, write_inventory
+
+from embench.agents.benchmark_model import command_line, to_result
+from embench.agents.bm_parse import clean_lines, parse_output, status_of
+from embench.agents.phone import parse_getprop
+from embench.telemetry import summarize_telemetry
+from embench.telemetry.battery import battery_watts, current_unit
+
+FIXTURES = Path(__file__).parent / "fixtures" / "benchmark_model"
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+# -- the parser, on real outputs ------------------------------------------------------------------
+
+
+def test_cpu_run_on_a_phone() -> None:
+    parsed = parse_output(fixture("android_cpu_gr802.txt"), "cpu")
+    assert parsed["timed"] == {
+        "count": 1000,
+        "first": 1040,
+        "curr": 1018,
+        "min": 1012,
+        "max": 1190,
+        "avg": 1039.66,
+        "std": 22,
+    }
+    assert parsed["warmup"]["count"] == 478
+    assert parsed["init_ms"] == pytest.approx(17.851)
+    assert parsed["timing_first inference"] == 2104
+    assert status_of(parsed, "cpu") == ("ok", None)
+
+
+def test_gpu_fully_delegated() -> None:
+    parsed = parse_output(fixture("android_gpu_full_tf43541.txt"), "gpu")
+    assert parsed["delegation"]["actual"] == "full"
+    assert parsed["timed"]["avg"] == 119375 and parsed["timed"]["count"] == 50
+    assert parsed["init_ms"] == pytest.approx(870.557)
+    assert status_of(parsed, "gpu") == ("ok", None)
+
+
+def test_partial_delegation_is_fallback() -> None:
+    nnapi = parse_output(fixture("android_nnapi_partial_notes.txt"), "nnapi")
+    assert nnapi["delegation"] == {"requested": "nnapi", "actual": "partial", "delegate_kernels": 11}
+    # No count= line in that excerpt: timings come from the summary line, but no aggregate -> failed.
+    assert nnapi["timing_inference (avg)"] == 143630
+    xnn = parse_output(fixture("pi_xnnpack_partial_devicefarm.txt"), "xnnpack")
+    status, message = status_of(xnn, "xnnpack")
+    assert status == "fallback" and "22 delegate kernels" in str(message)
+    assert xnn["memory_kind"] == "peak" and xnn["memory_overall_mb"] == pytest.approx(64.8633)
+    # The same output asked about the GPU: its only line about the GPU is a refusal -> unsupported.
+    gpu_status, gpu_message = status_of(parse_output(fixture("pi_xnnpack_partial_devicefarm.txt"), "gpu"), "gpu")
+    assert gpu_status == "unsupported" and "GPU acceleration is unsupported" in str(gpu_message)
+
+
+def test_replacing_lines_count_nodes_of_the_requested_delegate_only() -> None:
+    parsed = parse_output(fixture("app_gpu_partial_replacing_forum.txt"), "gpu")
+    assert parsed["delegation"]["delegated_nodes"] == 29 and parsed["delegation"]["total_nodes"] == 65
+    assert parsed["delegation"]["actual"] == "partial"
+    xnn = parse_output(fixture("app_gpu_partial_replacing_forum.txt"), "xnnpack")["delegation"]
+    assert (xnn["delegated_nodes"], xnn["total_nodes"]) == (25, 37)  # the last XNNPACK line wins
+
+
+def test_logcat_output_and_a_delegate_that_took_nothing() -> None:
+    text = fixture("android_nnapi_none_logcat_tf56301.txt")
+    assert "Min num runs: [50]" in clean_lines(text)
+    parsed = parse_output(text, "nnapi")
+    assert parsed["delegation"]["actual"] == "none"
+    assert status_of(parsed, "nnapi")[0] == "failed"  # that capture ends before any timing
+
+
+def test_info_prefixed_output_with_percentiles() -> None:
+    parsed = parse_output(fixture("am62x_xnnpack_info_prefix_ti.txt"), "xnnpack")
+    assert parsed["timed"]["median"] == 899281 and parsed["timed"]["p95"] == 904305
+    assert parsed["warmup"] == {"count": 1, "curr": 905463, "p5": 905463, "median": 905463, "p95": 905463}
+    assert parsed["memory_kind"] == "delta" and parsed["memory_overall_mb"] == pytest.approx(150.141)
+    assert status_of(parsed, "xnnpack")[0] == "fallback"
+
+
+def test_memory_delta_and_default_xnnpack() -> None:
+    parsed = parse_output(fixture("pi_int8_xnnpack999.txt"), "cpu")
+    assert parsed["memory_init_mb"] == pytest.approx(8.97656)
+    assert parsed["timed"]["avg"] == pytest.approx(55043.2)
+
+
+# -- command lines ----------------------------------------------------------------------------------
+
+
+def _job(delegate: str, **options: str) -> dict:
+    return {
+        "job_id": "j1",
+        "device": "phone",
+        "model": {
+            "name": "m",
+            "path": "/data/local/tmp/embench/cache/abc.tflite",
+            "format": "tflite",
+            "precision": "fp32",
+        },
+        "runtime": "litert",
+        "delegate": {"name": delegate, "options": options},
+        "threads": 4,
+        "run": {"warmup_runs": 3, "min_runs": 50, "min_seconds": 1.5, "max_seconds": 20.0, "idle_seconds": 0.5},
+        "telemetry": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("delegate", "options", "expected"),
+    [
+        ("cpu", {}, ["--use_xnnpack=false"]),
+        ("xnnpack", {}, ["--use_xnnpack=true"]),
+        ("gpu", {"gpu_precision_loss_allowed": "false"}, ["--use_gpu=true", "--gpu_precision_loss_allowed=false"]),
+        ("nnapi", {"accelerator_name": "qti-dsp"}, ["--use_nnapi=true", "--nnapi_accelerator_name=qti-dsp"]),
+        ("hexagon", {}, ["--use_hexagon=true"]),
+    ],
+)
+def test_command_line_per_delegate(delegate: str, options: dict[str, str], expected: list[str]) -> None:
+    argv = command_line(_job(delegate, **options), "/data/local/tmp/embench/cache/bm")
+    assert argv[:8] == [
+        "/data/local/tmp/embench/cache/bm",
+        "--graph=/data/local/tmp/embench/cache/abc.tflite",
+        "--num_threads=4",
+        "--warmup_runs=3",
+        "--warmup_min_secs=0",
+        "--num_runs=50",
+        "--min_secs=1.5",
+        "--max_secs=20",
+    ]
+    assert argv[8:-1] == expected
+    assert argv[-1] == "--report_peak_memory_footprint=true"
+
+
+def test_command_line_pinning_and_op_profiling() -> None:
+    job = _job("cpu")
+    job["run"]["op_profiling"] = True
+    argv = command_line(job, "bm", cpu_mask="f0")
+    assert argv[:3] == ["taskset", "f0", "bm"]
+    assert "--enable_op_profiling=true" in argv
+
+
+# -- battery units, signs, and the shell side's output ---------------------------------------------
+
+
+def test_battery_units_and_signs() -> None:
+    assert current_unit(-450000) == "uA" and current_unit(450) == "mA"
+    assert battery_watts(-450000, 3_900_000) == pytest.approx(1.755)  # Pixel: negative while discharging
+    assert battery_watts(450000, 3_900_000) == pytest.approx(1.755)
+    assert battery_watts(-450, 3_900_000) == pytest.approx(1.755)  # Samsung-style mA
+    assert battery_watts(15000, 3_900_000, "uA") == pytest.approx(0.0585)  # the override wins
+
+
+def test_result_from_shell_output_with_battery() -> None:
+    lines = ["embench-battery Discharging", "embench-edge idle_start 100.00", "embench-edge idle_end 100.50"]
+    lines += fixture("android_cpu_gr802.txt").splitlines()
+    lines += ["embench-edge bm_end 102.00", "embench-sampler-ticks 3"]
+    lines += [f"embench-sample {100 + 0.25 * i:.2f} -450000 3900000" for i in range(9)]
+    lines += ["embench-battery Discharging", "embench-exit 0"]
+    spec = {"source": "battery", "root": "/", "rate_hz": 4.0, "options": {}}
+    job = _job("cpu")
+    result = to_result(job, "\n".join(lines), spec)
+    assert result["status"] == "ok"
+    assert result["aggregate"]["avg"] == 1039.66
+    assert result["window_ns"] == pytest.approx(1000 * 1039.66 * 1e3)
+    edges = result["telemetry"]["edges"]
+    assert edges["window_start"]["t"] == pytest.approx(102.0 - 1.03966)
+    assert result["telemetry"]["sampler_cpu_seconds"] == pytest.approx(0.03)
+    tel = summarize_telemetry(result, 1000)
+    assert tel["watts"] == pytest.approx(1.755)
+    assert tel["joules_per_inference"] == pytest.approx(1.755 * 1.03966 / 1000)
+
+
+def test_charging_phone_is_said_so() -> None:
+    lines = ["embench-battery Charging", "embench-edge idle_start 1", "embench-edge idle_end 1.5"]
+    lines += [*fixture("android_cpu_gr802.txt").splitlines(), "embench-edge bm_end 3", "embench-exit 0"]
+    result = to_result(_job("cpu"), "\n".join(lines), {"source": "battery", "options": {}})
+    assert any("charging" in e for e in result["telemetry"]["errors"])
+
+
+def test_getprop_parsing() -> None:
+    text = "[ro.product.model]: [Pixel 7]\n[ro.soc.model]: [GS201]\n[ro.build.version.sdk]: [34]\nnoise\n"
+    assert parse_getprop(text) == {"ro.product.model": "Pixel 7", "ro.soc.model": "GS201", "ro.build.version.sdk": "34"}
+
+
+# -- the whole phone path, through the stand-in phone ----------------------------------------------
+
+# benchmark_model cannot run here (it is an Android binary), so the stand-in phone gets a stand-in
+# that prints one of the real captured outputs above after as long as that run's timed window took.
+# While it "runs" the battery current doubles, and drops back a little after it exits.
+FAKE_BM = """#!/bin/sh
+case "$*" in *--use_gpu=true*) echo "ERROR: no OpenCL here" >&2; exit 1;; esac
+bat="$EMBENCH_STANDIN_ROOT/sys/class/power_supply/battery"
+echo -900000 > "$bat/current_now"
+sleep 1.2
+cat {fixture}
+(sleep 0.5; echo -450000 > "$bat/current_now") > /dev/null 2>&1 &
+"""
+
+
+def _phone_inventory(tmp_path: Path, zoo_path: Path, phone: StandinPhone, **adb: object) -> Path:
+    bm = tmp_path / "benchmark_model"
+    bm.write_text(FAKE_BM.format(fixture=FIXTURES / "android_cpu_gr802.txt"))
+    bm.chmod(0o755)
+    battery = phone.root / "sys" / "class" / "power_supply" / "battery"
+    battery.mkdir(parents=True, exist_ok=True)
+    (battery / "current_now").write_text("-450000\n")
+    (battery / "voltage_now").write_text("3900000\n")
+    (battery / "status").write_text("Discharging\n")
+    device = {
+        "name": "phone",
+        "transport": "adb",
+        "workdir": str(phone.root / "data" / "local" / "tmp" / "embench"),
+        "telemetry": [{"source": "battery", "root": str(phone.root), "rate_hz": 10}],
+        "adb": {
+            "serial": phone.serial,
+            "key_file": str(tmp_path / "adbkey"),
+            "benchmark_model": "benchmark_model",
+            **adb,
+        },
+    }
+    sweep = {"models": ["tiny"], "runtimes": ["litert"], "delegates": {"litert": ["cpu", "gpu"]}, "threads": [2]}
+    return write_inventory(tmp_path, zoo_path, sweep, [device], store=str(tmp_path / "results.db"))
+
+
+def test_sweep_with_benchmark_model_on_the_standin_phone(tmp_path: Path, zoo_path: Path) -> None:
+    with StandinPhone(tmp_path / "phone", props={"ro.soc.model": "SM8550"}) as phone:
+        inv = _phone_inventory(tmp_path, zoo_path, phone, battery_unplug=True, cpu_mask="1")
+        res = embench("sweep", str(inv), "-q", cwd=tmp_path)
+        calls = phone.dumpsys_calls()
+    assert res.returncode == 3, res.stderr  # the gpu job failed on purpose: EXIT_JOBS_FAILED
+    assert "benchmark_model exited with code 1: ERROR: no OpenCL here" in res.stderr
+    # dumpsys battery unplug before the jobs, reset after them although one failed.
+    assert calls == ["battery unplug", "battery reset"]
+    db = sqlite3.connect(tmp_path / "results.db")
+    rows = {r[0]: (r[1], json.loads(r[2])) for r in db.execute("SELECT delegate, status, result_json FROM results")}
+    status, result = rows["cpu"]
+    assert status == "ok" and result["agent"] == "benchmark_model"
+    assert result["command_line"].startswith("taskset 1 ")
+    assert "--use_xnnpack=false" in result["command_line"] and "--num_threads=2" in result["command_line"]
+    assert result["device_facts"]["soc"] == "SM8550"
+    # Idle 0.45 A × 3.9 V = 1.755 W; running 3.51 W; the window is benchmark_model's 1000 × 1039.66 µs.
+    tel = summarize_telemetry(result, int(result["aggregate"]["count"]))
+    assert tel["idle_watts"] == pytest.approx(1.755, rel=0.01)
+    assert tel["watts"] == pytest.approx(3.51, rel=0.02)
+    assert tel["per_inference_basis"] == "net of idle"
+    assert tel["joules_per_inference"] == pytest.approx(1.755 * 1.03966 / 1000, rel=0.05)
+    assert result["telemetry"]["sampler_cpu_seconds"] is not None
+    assert rows["gpu"][0] == "failed"
+    report = embench("report", "--store", str(tmp_path / "results.db"), "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    md = next((tmp_path / "r").glob("*/report.md")).read_text()
+    assert "litert:cpu t2" in md and "1.04" in md  # the mean of benchmark_model's 1000 runs, in ms
