@@ -18,15 +18,16 @@ def _window(tel: dict[str, Any], start: str, end: str) -> tuple[float, float] | 
 
 
 def _idle_watts(samples: list[tuple[float, float]], idle: tuple[float, float] | None) -> float:
-    """Mean power over the idle window: integrated over exactly that window (interpolated at its
-    edges, like the run's), else the time-weighted mean of the samples inside it."""
+    """Mean power over the idle window: integrated from its start edge (interpolated) to the last
+    sample inside it. Not interpolated past that sample: the model starts loading right at the end
+    edge, and the next sample already shows it."""
     if idle is None:
         return math.nan
-    energy = integrate(samples, *idle)
-    if not energy.sparse and energy.seconds > 0:
-        return energy.watts
     inside = [(t, v) for t, v in samples if idle[0] <= t <= idle[1]]
-    return mean_power(inside) if len(inside) >= 2 else math.nan
+    if len(inside) < 2:
+        return math.nan
+    energy = integrate(samples, idle[0], inside[-1][0])
+    return energy.watts if not energy.sparse and energy.seconds > 0 else mean_power(inside)
 
 
 def summarize_telemetry(result: dict[str, Any], inferences: int) -> dict[str, Any]:
