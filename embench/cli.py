@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .agents import PythonAgent, make_agent, phone_facts
+from .agents import make_agent
 from .agents.python_agent import AGENT_FILE
 from .errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EmbenchError, TransportError
 from .inventory import DEFAULT_DELEGATE_LIBRARIES, Inventory, load_inventory
@@ -91,10 +91,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         try:
             libraries = {name: device.delegate_library(name) or "" for name in DEFAULT_DELEGATE_LIBRARIES}
             libraries.update(device.delegate_libraries)
-            agent = make_agent(device, transport)
-            info = agent.probe(libraries, timeout=args.timeout)
-            if device.transport == "adb" and isinstance(agent, PythonAgent):
-                info.setdefault("facts", {}).update(phone_facts(transport, timeout=args.timeout))
+            info = make_agent(device, transport).probe(libraries, timeout=args.timeout)
         except TransportError as exc:
             print(f"{device.name:16s} {device.transport:6s} UNREACHABLE: {exc}")
             continue

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .agents import Agent, PythonAgent, host_result, make_agent, phone_facts
+from .agents import Agent, host_result, make_agent
 from .errors import DeviceUnreachable, TransportError
 from .inventory import Device, RunPolicy
 from .plan import Job
@@ -49,10 +49,6 @@ class DeviceRunner:
         try:
             try:
                 self.probe = agent.probe(self._libraries())
-                phone: dict[str, Any] = {}
-                if self.device.transport == "adb" and isinstance(agent, PythonAgent):
-                    phone = phone_facts(self.transport)  # what the Python agent cannot see: getprop
-                    self.probe.setdefault("facts", {}).update(phone)
                 if self.device.adb is not None and self.device.adb.battery_unplug:
                     unplugged = self._dumpsys_battery("unplug")
                 thermal = [dataclasses.asdict(t) for t in self.device.telemetry if t.source in THERMAL_SOURCES]
@@ -79,8 +75,6 @@ class DeviceRunner:
                     return  # killed by the interrupt: not a result; --resume runs it again
                 if cooldown is not None:
                     result["cooldown"] = cooldown
-                if phone:
-                    result["device_facts"] = {**(result.get("device_facts") or {}), **phone}
                 self.events.finished(job, spec, result)
         finally:
             if unplugged:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import onnx
 import pytest
 import yaml
 
+from embench.transports import Transport
 from embench.zoo import KERAS_FORMATS, Zoo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,6 +62,23 @@ def agent_pids() -> list[int]:
             if any(part.endswith(b"embench_agent.py") for part in cmd) and b"run" in cmd:
                 pids.append(int(entry.name))
     return pids
+
+
+def check_transport_contract(t: Transport, marker: str, kill_within: float = 10) -> None:
+    """What every transport promises (transports/base.py): exit codes, a signal death as -N, stdin
+    passed byte for byte, and a timeout that kills the command's whole process group. `marker`
+    (e.g. "41") makes this call's sleep processes findable with pgrep."""
+    assert t.run(["sh", "-c", "exit 7"], timeout=30).returncode == 7
+    crashed = t.run(["sh", "-c", "kill -SEGV $$"], timeout=30)
+    assert crashed.returncode == -11 and crashed.signal_name == "SIGSEGV"
+    echoed = t.run(["cat"], stdin=b"job json \x00 bytes", timeout=30)
+    assert echoed.stdout == b"job json \x00 bytes" and echoed.returncode == 0
+    t0 = time.monotonic()
+    hung = t.run(["sh", "-c", f"sleep {marker}.5 & sleep {marker}.75"], timeout=1)
+    assert hung.timed_out and time.monotonic() - t0 < kill_within
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", f"sleep {marker}\\.(5|75)"], capture_output=True, text=True, check=False)
+    assert left.stdout.strip() == "", "the device's process group survived the timeout"
 
 
 def fast_run(**over: object) -> dict[str, object]:

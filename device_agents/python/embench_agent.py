@@ -202,6 +202,16 @@ def _read_number(path: str):
         return None
 
 
+def _glob_or_say(root: str, pattern: str, what: str) -> list:
+    """The paths matching root/pattern, sorted; LookupError naming where it looked when none does."""
+    import glob  # noqa: PLC0415
+
+    found = sorted(glob.glob(os.path.join(root, pattern)))
+    if not found:
+        raise LookupError("%s under %s/%s" % (what, root.rstrip("/"), os.path.dirname(pattern)))
+    return found
+
+
 class HwmonPower:
     """INA219 / INA226 / INA260 under hwmon: power1_input (µW), else in1_input (mV) × curr1_input (mA)."""
 
@@ -310,11 +320,7 @@ class ThermalZones:
     kind, unit, rate_hz = "temperature", "C", 2.0
 
     def __init__(self, root: str, options: dict) -> None:
-        import glob  # noqa: PLC0415
-
-        self.zones = sorted(glob.glob(os.path.join(root, "sys/class/thermal/thermal_zone*")))
-        if not self.zones:
-            raise LookupError("no thermal zones under %s/sys/class/thermal" % root.rstrip("/"))
+        self.zones = _glob_or_say(root, "sys/class/thermal/thermal_zone*", "no thermal zones")
         self.label = ",".join((_read_text(os.path.join(z, "type")) or "?").strip() for z in self.zones)
 
     def read(self):
@@ -346,11 +352,7 @@ class CpuFreq:
     kind, unit, rate_hz = "frequency", "MHz", 2.0
 
     def __init__(self, root: str, options: dict) -> None:
-        import glob  # noqa: PLC0415
-
-        self.cpus = sorted(glob.glob(os.path.join(root, "sys/devices/system/cpu/cpu[0-9]*/cpufreq")))
-        if not self.cpus:
-            raise LookupError("no cpufreq under %s/sys/devices/system/cpu" % root.rstrip("/"))
+        self.cpus = _glob_or_say(root, "sys/devices/system/cpu/cpu[0-9]*/cpufreq", "no cpufreq")
         self.label = "%d cpus" % len(self.cpus)
 
     def read(self):

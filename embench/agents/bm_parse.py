@@ -107,7 +107,7 @@ def status_of(parsed: dict[str, Any], delegate: str) -> tuple[str, str | None]:
     if "timed" not in parsed:
         errors = parsed.get("errors") or []
         return "failed", (errors[-1] if errors else "benchmark_model printed no timings")
-    if delegate in ("cpu",):
+    if delegate == "cpu":
         return "ok", None
     actual = parsed["delegation"].get("actual")
     if delegate == "xnnpack" and actual is None:

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import TransportError
 from ..transports.base import CommandResult, Transport
 from ..zoo import sha256_file
+from .phone import phone_facts
 from .results import host_result
 
 AGENT_FILE = Path(__file__).resolve().parents[2] / "device_agents" / "python" / "embench_agent.py"
@@ -23,6 +24,7 @@ class PythonAgent:
         self.transport = transport
         self.python = python
         self._remote: str | None = None
+        self.phone: dict[str, Any] = {}  # getprop facts when the device is a phone (ADB)
 
     def _path(self) -> str:
         if self._remote is None:
@@ -41,11 +43,15 @@ class PythonAgent:
         if res.timed_out or res.returncode != 0:
             raise TransportError(self._no_python(_why(res, f"{self.python} running the agent")))
         try:
-            return dict(json.loads(res.stdout.decode("utf-8", "replace").strip().splitlines()[-1]))
+            info = dict(json.loads(res.stdout.decode("utf-8", "replace").strip().splitlines()[-1]))
         except (ValueError, IndexError):
             raise TransportError(
                 self._no_python(f"the agent's probe printed no result: {res.stderr_tail(300)}")
             ) from None
+        if self.transport.NAME == "adb":  # what the agent cannot see from Python on a phone: getprop
+            self.phone = phone_facts(self.transport, timeout=timeout)
+            info.setdefault("facts", {}).update(self.phone)
+        return info
 
     def temperature(self, sources: list[dict[str, Any]], timeout: float = 30.0) -> float | None:
         """The device's hottest temperature source now, or None when none is readable."""
@@ -71,6 +77,8 @@ class PythonAgent:
         )
         result = parse_result(job, res, timeout)
         result["command_seconds"] = res.seconds
+        if self.phone:
+            result["device_facts"] = {**(result.get("device_facts") or {}), **self.phone}
         return result
 
 

@@ -8,6 +8,7 @@ import os
 import select
 import shlex
 import socket
+import stat
 import struct
 import threading
 import time
@@ -19,13 +20,13 @@ import numpy as np
 from adb_shell import adb_device, adb_message, constants, exceptions
 from adb_shell.adb_device import AdbDevice, _AdbIOManager
 from adb_shell.adb_message import AdbMessage
-from adb_shell.auth.keygen import keygen
+from adb_shell.auth.keygen import keygen, write_public_keyfile
 from adb_shell.auth.sign_cryptography import CryptographySigner
 from adb_shell.transport.tcp_transport import TcpTransport
 
 from ..errors import DeviceUnreachable, TransportError
 from ..inventory import AdbConfig, Device
-from .base import CommandResult, Transport
+from .base import CommandResult, Transport, from_shell_status, take_pgid
 
 DEFAULT_WORKDIR = "/data/local/tmp/embench"
 DEFAULT_KEY = "~/.android/adbkey"
@@ -41,8 +42,7 @@ _ADB_ERRORS = (
     exceptions.TcpTimeoutException,
     exceptions.UsbReadFailedError,
     exceptions.UsbWriteFailedError,
-    ConnectionError,
-    OSError,
+    OSError,  # ConnectionError included
     struct.error,
 )
 
@@ -107,7 +107,7 @@ class AdbTransport(Transport):
         self._dev: AdbDevice | None = None
         self._io: _BannerIO | None = None
         self._lock = threading.RLock()
-        self._running: set[int] = set()
+        self._made_dirs: set[str] = set()  # mkdir -p once per folder, not before every push
         self._cancelled = threading.Event()
 
     # -- connection --------------------------------------------------------------------------
@@ -202,13 +202,11 @@ class AdbTransport(Transport):
         if timed_out:
             self._kill(pgid)
             return CommandResult(None, out, err, True, time.monotonic() - start)
-        self._running.discard(pgid or -1)
         if code is None:
             raise DeviceUnreachable(
                 f"device {self.device.name}: phone {self.serial} closed the command without an exit status"
             )
-        # 128+N from the shell means the command died by signal N (as a negative code, like subprocess).
-        return CommandResult(-(code - 128) if 128 < code < 160 else code, out, err, False, time.monotonic() - start)
+        return CommandResult(from_shell_status(code), out, err, False, time.monotonic() - start)
 
     def _collect(
         self, dev: AdbDevice, info: Any, v2: bool, deadline: float
@@ -246,11 +244,8 @@ class AdbTransport(Transport):
                         err += payload
                     elif ident == _EXIT and payload:
                         code = payload[0]
-            if pgid is None and out.startswith(b"embench-pgid ") and b"\n" in out:
-                line, _, rest = bytes(out).partition(b"\n")
-                pgid = int(line.split()[1])
-                self._running.add(pgid)
-                out = bytearray(rest)
+            if pgid is None:
+                pgid = take_pgid(out)
         if not v2:
             text, _, status = bytes(out).rstrip(b"\n").rpartition(b"\nembench-exit ")
             if status.strip().isdigit():  # the extra echo's newline was the separator: text is the output
@@ -267,7 +262,6 @@ class AdbTransport(Transport):
     def _kill(self, pgid: int | None) -> None:
         if pgid is None:
             return
-        self._running.discard(pgid)
         try:
             with self._lock:
                 self._connect().shell(f"kill -KILL -{int(pgid)} 2>/dev/null", read_timeout_s=10)
@@ -279,15 +273,12 @@ class AdbTransport(Transport):
 
     # -- files -------------------------------------------------------------------------------
 
-    def _sync(self, what: str, fn: Any, *args: Any) -> Any:
+    def _sync(self, what: str, fn: Any) -> Any:
+        """fn(device), with adb-shell's errors turned into ours (a lost phone: DeviceUnreachable)."""
         try:
             with self._lock:
-                return fn(self._connect(), *args)
-        except exceptions.PushFailedError as exc:
-            raise TransportError(
-                f"device {self.device.name}: {what} failed on phone {self.serial}: {_why(exc)}"
-            ) from None
-        except exceptions.AdbCommandFailureException as exc:
+                return fn(self._connect())
+        except (exceptions.PushFailedError, exceptions.AdbCommandFailureException) as exc:
             raise TransportError(
                 f"device {self.device.name}: {what} failed on phone {self.serial}: {_why(exc)}"
             ) from None
@@ -298,11 +289,14 @@ class AdbTransport(Transport):
             ) from None
 
     def _mkdir(self, path: PurePosixPath) -> None:
+        if str(path) in self._made_dirs:
+            return
         res = self.run_plain(f"mkdir -p {shlex.quote(str(path))}")
         if res.strip():
             raise TransportError(
                 f"device {self.device.name}: cannot create {path} on phone {self.serial}: {res.strip()}; set workdir:"
             )
+        self._made_dirs.add(str(path))
 
     def run_plain(self, command: str) -> str:
         """A quick command through the plain shell service; its output (stderr mixed in)."""
@@ -336,16 +330,17 @@ class AdbTransport(Transport):
     def prune_cache(self, keep: set[str]) -> tuple[int, int]:
         cache = str(self.workdir / "cache")
         entries = self._sync(f"listing {cache}", lambda dev: dev.list(cache))
-        files = freed = 0
+        doomed, freed = [], 0
         for entry in entries:
             raw = entry.filename
             name = bytes(raw).decode("utf-8", "surrogateescape") if isinstance(raw, (bytes, bytearray)) else str(raw)
-            if name in (".", "..") or name.split(".", 1)[0] in keep or not (entry.mode & 0o100000):
+            if name.split(".", 1)[0] in keep or not stat.S_ISREG(entry.mode):
                 continue
-            self.run_plain(f"rm -f {shlex.quote(cache + '/' + name)}")
-            files += 1
+            doomed.append(f"{cache}/{name}")
             freed += entry.size
-        return files, freed
+        if doomed:  # one shell round trip for all of them
+            self.run_plain("rm -f " + shlex.join(doomed))
+        return len(doomed), freed
 
 
 def _signer(key_file: str) -> CryptographySigner:
@@ -355,8 +350,6 @@ def _signer(key_file: str) -> CryptographySigner:
         path.parent.mkdir(parents=True, exist_ok=True)
         keygen(str(path))
     elif not path.with_name(path.name + ".pub").exists():
-        from adb_shell.auth.keygen import write_public_keyfile  # noqa: PLC0415
-
         write_public_keyfile(str(path), str(path) + ".pub")
     try:
         return CryptographySigner(str(path))

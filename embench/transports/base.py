@@ -33,6 +33,24 @@ class CommandResult:
         return self.stderr.decode("utf-8", "replace")[-chars:]
 
 
+def from_shell_status(status: int) -> int:
+    """A remote shell's exit status as a returncode: 128+N (killed by signal N) becomes -N, like subprocess."""
+    return -(status - 128) if 128 < status < 160 else status
+
+
+PGID_LINE = b"embench-pgid "
+
+
+def take_pgid(out: bytearray) -> int | None:
+    """The process group a remote wrapper printed first (`echo "embench-pgid $$"`), taken off `out`;
+    None until the whole line has arrived."""
+    if not (out.startswith(PGID_LINE) and b"\n" in out):
+        return None
+    line, _, rest = bytes(out).partition(b"\n")
+    out[:] = rest
+    return int(line.split()[1])
+
+
 class Transport(ABC):
     """One device's channel. Commands are argv lists; a transport quotes them for its shell."""
 

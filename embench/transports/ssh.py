@@ -15,7 +15,7 @@ import paramiko
 
 from ..errors import DeviceUnreachable, TransportError
 from ..inventory import Device, SshConfig
-from .base import CommandResult, Transport
+from .base import CommandResult, Transport, from_shell_status, take_pgid
 
 # Runs argv in a session of its own (so a timeout kills the whole group), prints the group id
 # first, and turns "killed by signal N" into exit status 128+N (paramiko drops exit-signal).
@@ -131,8 +131,7 @@ class SshTransport(Transport):
         status = chan.recv_exit_status()
         chan.close()
         self._running.discard(pgid or -1)
-        # 128+N from the wrapper means the command died by signal N (as a negative code, like subprocess).
-        code = -(status - 128) if 128 < status < 160 else status
+        code = from_shell_status(status)
         return CommandResult(code, out, err, False, time.monotonic() - start)
 
     def _kill(self, pgid: int | None) -> None:
@@ -244,11 +243,10 @@ def _collect(chan: paramiko.Channel, deadline: float, running: set[int]) -> tupl
             err += chan.recv_stderr(65536)
         elif chan.eof_received and not chan.recv_stderr_ready():
             err_open = False
-        if pgid is None and out.startswith(b"embench-pgid ") and b"\n" in out:
-            line, _, rest = bytes(out).partition(b"\n")
-            pgid = int(line.split()[1])
-            running.add(pgid)
-            out = bytearray(rest)
+        if pgid is None:
+            pgid = take_pgid(out)
+            if pgid is not None:
+                running.add(pgid)
         if chan.closed and not chan.exit_status_ready():
             raise EOFError("the channel closed without an exit status")
     return bytes(out), bytes(err), pgid, False
