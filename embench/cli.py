@@ -17,6 +17,8 @@ from .errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EmbenchError, T
 from .inventory import DEFAULT_DELEGATE_LIBRARIES, Inventory, load_inventory
 from .plan import make_plan
 from .store import Store, resolve_store_path
+from .telemetry.detect import probe_roots, telemetry_lines
+from .telemetry.external import ExternalMeter
 from .transports import open_transport
 from .zoo import EDGETPU_COMPILER, KERAS_FORMATS, Zoo, sha256_file
 
@@ -91,7 +93,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         try:
             libraries = {name: device.delegate_library(name) or "" for name in DEFAULT_DELEGATE_LIBRARIES}
             libraries.update(device.delegate_libraries)
-            info = make_agent(device, transport).probe(libraries, timeout=args.timeout)
+            info = make_agent(device, transport).probe(libraries, timeout=args.timeout, roots=probe_roots(device))
         except TransportError as exc:
             print(f"{device.name:16s} {device.transport:6s} UNREACHABLE: {exc}")
             continue
@@ -113,6 +115,9 @@ def cmd_devices(args: argparse.Namespace) -> int:
         for name, lib in info.get("delegates", {}).items():
             state = "loads" if lib["loadable"] else f"not loadable ({lib.get('error')})"
             print(f"{'':23s} delegate {name}: {lib['library']} {state}")
+        meters = [ExternalMeter(device.name, t.options) for t in device.telemetry if t.source == "external"]
+        for line in telemetry_lines(device, info.get("telemetry") or {}, {m.label: m.check() for m in meters}):
+            print(f"{'':23s} {line}")
     return EXIT_OK
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -43,10 +44,12 @@ ORT_PROVIDERS = (
     "CANNExecutionProvider",
     "AzureExecutionProvider",
 )
-# Telemetry readers run on the device, inside the agent (device_agents/python/embench_agent.py: SOURCES).
+# Telemetry readers run on the device, inside the agent (device_agents/python/embench_agent.py: SOURCES),
+# except `external`: a meter read on the host (embench/telemetry/external.py).
 TelemetrySourceName = Literal[
-    "hwmon", "ina3221", "battery", "rapl", "thermal", "cpufreq", "apex", "pi_pmic", "pi_throttled", "pi_temp"
-]
+    "hwmon", "ina3221", "battery", "rapl", "thermal", "cpufreq", "apex", "pi_pmic", "pi_throttled", "pi_temp",
+    "external",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -193,11 +196,17 @@ def load_inventory(path: str | Path) -> Inventory:
 
 
 def _resolve_paths(inv: Inventory, dev: Device) -> Device:
-    """Host-side files named in a device entry are relative to the inventory file."""
+    """Host-side files named in a device entry are relative to the inventory file; so is the folder
+    an external meter's command runs in (and its entry point is imported from)."""
     if dev.adb is not None and dev.adb.benchmark_model:
         adb = dataclasses.replace(dev.adb, benchmark_model=str(inv.resolve(dev.adb.benchmark_model)))
-        return dataclasses.replace(dev, adb=adb)
-    return dev
+        dev = dataclasses.replace(dev, adb=adb)
+    telemetry = [
+        dataclasses.replace(t, options={**t.options, "cwd": str(inv.resolve(t.options.get("cwd", ".")))})
+        if t.source == "external" else t
+        for t in dev.telemetry
+    ]  # fmt: skip
+    return dataclasses.replace(dev, telemetry=telemetry)
 
 
 def _check(inv: Inventory, where: Located) -> None:
@@ -228,6 +237,36 @@ def _check_device(dev: Device, i: int, where: Located) -> None:
         _check_adb(dev.adb, at, where)
     for j, delegate in enumerate(dev.delegates or []):
         _check_delegate_name(delegate, f"{at}.delegates[{j}]", where, dev.delegate_libraries)
+    for j, source in enumerate(dev.telemetry):
+        if source.source == "external":
+            _check_external(source, f"{at}.telemetry[{j}]", where)
+
+
+def _check_external(source: TelemetrySource, at: str, where: Located) -> None:
+    command, entry_point = source.options.get("command"), source.options.get("entry_point")
+    if bool(command) == bool(entry_point):
+        raise where.error(
+            f"{at}.options",
+            "an external meter needs exactly one of options.command and options.entry_point",
+            "e.g. options: {command: 'python3 -u my_meter.py'} (docs/inventory.md, External meters)",
+        )
+    if command:
+        try:
+            ok = bool(shlex.split(command))
+        except ValueError as exc:
+            raise where.error(
+                f"{at}.options.command", f"cannot split {command!r}: {exc}", "balance its quotes"
+            ) from None
+        if not ok:
+            raise where.error(f"{at}.options.command", "empty command", "name the program that prints the samples")
+    if entry_point:
+        module, colon, function = entry_point.partition(":")
+        if not (colon and module.strip() and function.strip()):
+            raise where.error(
+                f"{at}.options.entry_point",
+                f"entry point {entry_point!r} is not module:function",
+                "e.g. entry_point: my_meters:joulescope",
+            )
 
 
 def _check_adb(adb: AdbConfig, at: str, where: Located) -> None:

@@ -13,6 +13,8 @@ from .agents import Agent, host_result, make_agent
 from .errors import DeviceUnreachable, TransportError
 from .inventory import Device, RunPolicy
 from .plan import Job
+from .telemetry import external
+from .telemetry.external import ExternalMeter, MeterError
 from .transports import Transport, open_transport
 from .zoo import Artifact
 
@@ -40,12 +42,14 @@ class DeviceRunner:
     transport: Transport | None = None
     probe: dict[str, Any] = field(default_factory=dict)
     unavailable: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    meters: list[ExternalMeter] = field(default_factory=list)
 
     def run(self) -> None:
         """Probe the device, then run every job in order; stops between jobs once `stop` is set."""
         self.transport = self.transport or open_transport(self.device)
         agent = make_agent(self.device, self.transport)
         unplugged = False
+        self.meters = self._start_meters()
         try:
             try:
                 self.probe = agent.probe(self._libraries())
@@ -79,7 +83,25 @@ class DeviceRunner:
         finally:
             if unplugged:
                 self._dumpsys_battery("reset")  # always: also after a failure or an interrupt
+            for meter in self.meters:
+                meter.stop()
             self.transport.close()
+
+    def _start_meters(self) -> list[ExternalMeter]:
+        """The device's external meters, reading on the host for its whole queue; one that cannot
+        start is a warning, and the jobs run without it."""
+        meters = []
+        for source in self.device.telemetry:
+            if source.source != "external":
+                continue
+            meter = ExternalMeter(self.device.name, source.options)
+            try:
+                meter.start()
+            except MeterError as exc:
+                self.events.warning(self.device, str(exc))
+                continue
+            meters.append(meter)
+        return meters
 
     def _dumpsys_battery(self, what: str) -> bool:
         """`dumpsys battery unplug` (the phone runs on its battery although USB is attached) or `reset`."""
@@ -201,7 +223,10 @@ class DeviceRunner:
             before = self.transport.pushed_bytes
             try:
                 spec["model"]["path"] = self.transport.ensure_file(artifact.path, artifact.sha256)
+                host_start = time.time()
                 result = agent.run(spec, timeout=job.run.timeout_seconds)
+                if self.meters:
+                    external.attach(result, self.meters, self.transport, host_start, time.time())
             except DeviceUnreachable:
                 if attempts > job.run.retries or self.stop.is_set():
                     raise

@@ -57,6 +57,15 @@ DUMPSYS = """#!/bin/sh
 echo "$*" >> "$EMBENCH_STANDIN_ROOT/dumpsys.log"
 """
 
+# stand-in date: the phone's wall clock runs clock_skew seconds away from the host's
+DATE = """#!/bin/sh
+skew=$(cat "$EMBENCH_STANDIN_ROOT/clock_skew" 2>/dev/null || echo 0)
+case "$1" in
+  +%s.%N) /bin/date +%s.%N | awk -v s="$skew" '{ printf "%.6f\\n", $1 + s }' ;;
+  *) exec /bin/date "$@" ;;
+esac
+"""
+
 
 def android_pubkey_to_rsa(line: bytes) -> rsa.RSAPublicKey:
     """Decode an Android-format RSA public key (base64 of RSAPublicKey struct, then ' user@host')."""
@@ -468,6 +477,7 @@ class StandinPhone:
         accept_new_keys: bool = False,
         features: str = FEATURES,
         port: int = 0,
+        clock_skew_s: float = 0.0,
     ) -> None:
         self.root, self.name, self.features = Path(root), name, features
         self.auth, self.accept_new_keys = auth, accept_new_keys
@@ -478,11 +488,12 @@ class StandinPhone:
         self.connections: list[socket.socket] = []
         bin_dir = self.root / "system" / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
-        for script, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS)):
+        for script, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS), ("date", DATE)):
             (bin_dir / script).write_text(text)
             (bin_dir / script).chmod(0o755)
         (self.root / "data" / "local" / "tmp").mkdir(parents=True, exist_ok=True)
         self.set_props(props or {})
+        (self.root / "clock_skew").write_text(f"{clock_skew_s}\n")  # read by the stand-in `date`
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", port))  # 0: the kernel picks (ports near 5555 collide)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from adbd import StandinPhone
 from conftest import embench, write_inventory
+from meter import command as meter_command
 
 from embench.agents.benchmark_model import command_line, to_result
 from embench.agents.bm_parse import clean_lines, parse_output, status_of
@@ -209,7 +210,7 @@ cat {fixture}
 """
 
 
-def _phone_inventory(tmp_path: Path, zoo_path: Path, phone: StandinPhone, **adb: object) -> Path:
+def _phone_inventory(tmp_path: Path, zoo_path: Path, phone: StandinPhone, meter: bool = False, **adb: object) -> Path:
     bm = tmp_path / "benchmark_model"
     bm.write_text(FAKE_BM.format(fixture=FIXTURES / "android_cpu_gr802.txt"))
     bm.chmod(0o755)
@@ -218,11 +219,13 @@ def _phone_inventory(tmp_path: Path, zoo_path: Path, phone: StandinPhone, **adb:
     (battery / "current_now").write_text("-450000\n")
     (battery / "voltage_now").write_text("3900000\n")
     (battery / "status").write_text("Discharging\n")
+    command = meter_command("battery", str(battery), "--rate", "20")
+    external = [{"source": "external", "options": {"command": command}}] if meter else []
     device = {
         "name": "phone",
         "transport": "adb",
         "workdir": str(phone.root / "data" / "local" / "tmp" / "embench"),
-        "telemetry": [{"source": "battery", "root": str(phone.root), "rate_hz": 10}],
+        "telemetry": [{"source": "battery", "root": str(phone.root), "rate_hz": 10}, *external],
         "adb": {
             "serial": phone.serial,
             "key_file": str(tmp_path / "adbkey"),
@@ -262,3 +265,42 @@ def test_sweep_with_benchmark_model_on_the_standin_phone(tmp_path: Path, zoo_pat
     assert report.returncode == 0, report.stderr
     md = next((tmp_path / "r").glob("*/report.md")).read_text()
     assert "litert:cpu t2" in md and "1.04" in md  # the mean of benchmark_model's 1000 runs, in ms
+
+
+def test_external_meter_on_a_phone_whose_clock_is_far_off(tmp_path: Path, zoo_path: Path) -> None:
+    """A meter on the host (say a Monsoon at the battery terminals) while benchmark_model runs on a
+    phone whose wall clock is 1000 s ahead: its samples land on the phone's uptime clock."""
+    with StandinPhone(tmp_path / "phone", clock_skew_s=1000.0) as phone:
+        inv = _phone_inventory(tmp_path, zoo_path, phone, meter=True)
+        res = embench("sweep", str(inv), "-q", cwd=tmp_path)
+    assert res.returncode == 3, res.stderr  # the gpu job fails on purpose, as above
+    db = sqlite3.connect(tmp_path / "results.db")
+    (result_json,) = db.execute("SELECT result_json FROM results WHERE delegate='cpu'").fetchone()
+    result = json.loads(result_json)
+    tel = result["telemetry"]
+    external, battery = tel["sources"]
+    assert external["source"] == "external" and battery["source"] == "battery"
+    assert external["facts"]["clock_offset_s"] == pytest.approx(1000.0, abs=0.05)
+    assert all(edge["wall"] - edge["t"] > 1000 for edge in tel["edges"].values() if edge["wall"] is not None)
+    s = summarize_telemetry(result, int(result["aggregate"]["count"]))
+    # the same profile as the battery's own samples: idle 1.755 W, running 3.51 W
+    assert s["power_source"] == "external:meter.py"
+    assert s["idle_watts"] == pytest.approx(1.755, rel=0.01)
+    assert s["watts"] == pytest.approx(3.51, rel=0.02)
+    assert s["joules_per_inference"] == pytest.approx(1.755 * 1.03966 / 1000, rel=0.05)
+    assert not tel["errors"]
+
+
+def test_devices_detects_the_phones_battery(tmp_path: Path, zoo_path: Path) -> None:
+    with StandinPhone(tmp_path / "phone") as phone:
+        inv = _phone_inventory(tmp_path, zoo_path, phone)
+        zone = phone.root / "sys" / "class" / "thermal" / "thermal_zone3"
+        zone.mkdir(parents=True)
+        (zone / "temp").write_text("41000\n")
+        out = embench("devices", str(inv), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = [line.strip() for line in out.stdout.splitlines()]
+    found = next(line for line in lines if line.startswith("telemetry found:"))  # also what this host's / has
+    assert f"battery (battery) under {phone.root}, thermal (1 zones) under {phone.root}" in found
+    add = next(line for line in lines if line.startswith("to use them, add to this device:"))
+    assert f"{{source: thermal, root: {phone.root}}}" in add and "source: battery, root" not in add

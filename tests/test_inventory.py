@@ -148,3 +148,29 @@ def test_adb_device_checks_and_paths(tmp_path: Path) -> None:
     adb = inv.devices[0].adb
     assert adb is not None and adb.benchmark_model == str(tmp_path / "tools" / "benchmark_model")
     assert (adb.cpu_mask, adb.battery_unplug, adb.key_file) == ("f0", False, None)
+
+
+def _meter(tmp_path: Path, options: str) -> str:
+    return _error(
+        tmp_path,
+        BASE.replace(
+            "transport: local", f"transport: local\n    telemetry:\n      - {{source: external, options: {options}}}"
+        ),
+    )
+
+
+def test_external_meter_checks_and_its_folder(tmp_path: Path) -> None:
+    msg = _meter(tmp_path, "{label: joulescope}")
+    assert ":6: devices[0].telemetry[0].options: an external meter needs exactly one of" in msg
+    assert "exactly one of" in _meter(tmp_path, "{command: m, entry_point: 'a:b'}")
+    assert 'cannot split "python3 \'meter.py": No closing quotation' in _meter(
+        tmp_path, '{command: "python3 \'meter.py"}'
+    )
+    assert "entry point 'meters.joulescope' is not module:function" in _meter(
+        tmp_path, "{entry_point: meters.joulescope}"
+    )
+    path = tmp_path / "inventory.yaml"
+    path.write_text(BASE.replace("transport: local", "transport: local\n    telemetry:\n"
+                                 "      - {source: external, options: {command: python3 -u meters/usb.py}}"))  # fmt: skip
+    (source,) = load_inventory(path).devices[0].telemetry
+    assert source.options == {"command": "python3 -u meters/usb.py", "cwd": str(tmp_path)}  # runs beside the inventory

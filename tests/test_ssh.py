@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 from conftest import check_transport_contract, embench, fast_run, write_inventory
+from meter import command as meter_command
 from powertree import energy, power_tree
 from sshd import Board, keygen, make_board, world_readable_dir
 
 from embench.inventory import Device, SshConfig
-from embench.telemetry import summarize_telemetry
+from embench.telemetry import integrate, summarize_telemetry
 from embench.transports.ssh import SshTransport
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, not this checkout's: boards bring their own Python
@@ -287,11 +288,13 @@ def test_prune_cache(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> Non
 
 
 def test_energy_over_ssh_matches_the_known_power_curve(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
-    """Telemetry sampled on the board, through the SSH path, against the exact integral of the curve."""
+    """Telemetry sampled on the board, through the SSH path, against the exact integral of the curve;
+    and an external meter on the host reading the same curve, moved onto the board's clock."""
     a, _ = lab["boards"]
     folder = world_readable_dir("embench-power-")
     with power_tree(folder) as root:
-        device = ssh_device(a, lab, telemetry=[{"source": "hwmon", "root": str(root)}])
+        meter = {"source": "external", "options": {"command": meter_command("curve")}}
+        device = ssh_device(a, lab, telemetry=[{"source": "hwmon", "root": str(root)}, meter])
         sweep = {**SWEEP, "models": ["tiny"], "precisions": ["fp32"], "runtimes": ["litert"],
                  "run": fast_run(min_seconds=2.0, max_seconds=2.2, idle_seconds=1.0)}  # fmt: skip
         inv = write_inventory(tmp_path, zoo_path, sweep, [device])
@@ -301,6 +304,10 @@ def test_energy_over_ssh_matches_the_known_power_curve(lab: dict[str, Any], zoo_
     (row,) = results(tmp_path / "s.sqlite")
     edges = row["telemetry"]["edges"]
     t0, t1 = edges["window_start"]["t"], edges["window_end"]["t"]
-    s = summarize_telemetry(row, len(row["samples_ns"]) if "samples_ns" in row else 1)
-    assert s["joules"] == pytest.approx(energy(t0, t1), rel=0.02)
-    assert s["samples_in_window"] >= 30 and not row["telemetry"]["errors"]
+    external, board = row["telemetry"]["sources"]
+    assert abs(external["facts"]["clock_offset_s"]) < 0.05 and external["facts"]["clock_uncertainty_s"] < 0.02
+    s = summarize_telemetry(row, 1)
+    assert s["power_source"] == "external:meter.py" and s["joules"] == pytest.approx(energy(t0, t1), rel=0.02)
+    on_board = integrate([(t, w) for t, w in board["samples"]], t0, t1)
+    assert on_board.joules == pytest.approx(energy(t0, t1), rel=0.02)
+    assert on_board.samples_in_window >= 30 and not row["telemetry"]["errors"]

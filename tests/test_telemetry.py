@@ -12,6 +12,7 @@ from pathlib import Path
 import embench_agent  # type: ignore[import-not-found]
 import pytest
 from conftest import agent_pids, embench, fast_run, write_inventory
+from meter import command as meter_command
 from powertree import RAPL_RANGE_UJ, energy, power_tree, put
 
 from embench.telemetry import NO_POWER, summarize_telemetry, throttle_flags
@@ -132,6 +133,106 @@ def test_jetson_ina3221_uses_vdd_in_only(tmp_path: Path) -> None:
     assert cpu.read() == pytest.approx(2.0)
     with pytest.raises(LookupError):
         embench_agent.Ina3221Power(str(tmp_path), {"rail": "NC"})
+
+
+# JetPack 4 (L4T 32) layout of NVIDIA's own ina3221x IIO driver: rail names per channel and power in mW.
+# Rail names and I2C addresses per board from energymon's JetsonPowerRails.md (L4T 32.6.1 device trees)
+# and its jetson/ina3221x.c reader (github.com/energymon/energymon); the Nano's 6-0040 bus address
+# from github.com/Pablouc/jetson-gpu-benchmarking Monitoring/gpu_power.sh.
+JP4_BOARDS = {
+    "nano": {"6-0040/iio:device0": ("POM_5V_IN", "POM_5V_GPU", "POM_5V_CPU")},
+    "xavier-nx": {"7-0040/iio:device0": ("VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC")},
+    "tx2": {"0-0040/iio:device0": ("VDD_SYS_GPU", "VDD_SYS_SOC", "VDD_4V0_WIFI"),
+            "0-0041/iio:device1": ("VDD_IN", "VDD_SYS_CPU", "VDD_SYS_DDR")},
+    "agx-xavier": {"1-0040/iio:device0": ("GPU", "CPU", "SOC"), "1-0041/iio:device1": ("CV", "VDDRQ", "SYS5V")},
+}  # fmt: skip
+
+
+def jp4_tree(root: Path, board: str) -> dict[str, float]:
+    """Lay out a JetPack 4 board's INA3221 channels; each rail draws a different known power (W)."""
+    watts = {}
+    for i, (device, rails) in enumerate(JP4_BOARDS[board].items()):
+        folder = root / "sys/bus/i2c/drivers/ina3221x" / device
+        for ch, rail in enumerate(rails):
+            w = watts[rail] = 1.0 + i * 3 + ch + (4.0 if rail in ("VDD_IN", "POM_5V_IN") else 0.0)
+            put(folder / f"rail_name_{ch}", rail)
+            put(folder / f"in_power{ch}_input", int(w * 1000))  # mW
+            put(folder / f"in_voltage{ch}_input", 5000)  # mV
+            put(folder / f"in_current{ch}_input", int(w * 200))  # mA at 5 V
+            put(folder / f"polling_delay_{ch}", "0 ms")
+    return watts
+
+
+@pytest.mark.parametrize("board,total", [("nano", "POM_5V_IN"), ("xavier-nx", "VDD_IN"), ("tx2", "VDD_IN")])
+def test_jetson_jetpack4_iio_reads_the_total_rail_alone(tmp_path: Path, board: str, total: str) -> None:
+    watts = jp4_tree(tmp_path, board)
+    reader = embench_agent.Ina3221Power(str(tmp_path), {})
+    assert reader.label == total and reader.read() == pytest.approx(watts[total])  # sub-rails not added
+    # in_power missing (some L4T releases): voltage × current of the same channel
+    for power_file in tmp_path.glob("sys/bus/i2c/drivers/ina3221x/*/iio:device*/in_power*_input"):
+        power_file.unlink()
+    assert reader.read() == pytest.approx(watts[total])
+
+
+def test_jetson_without_a_total_rail_needs_its_parallel_rails_named(tmp_path: Path) -> None:
+    watts = jp4_tree(tmp_path, "agx-xavier")
+    with pytest.raises(
+        LookupError, match=r"no total rail \(VDD_IN or POM_5V_IN\) among CPU, CV, GPU, SOC, SYS5V, VDDRQ"
+    ):
+        embench_agent.Ina3221Power(str(tmp_path), {})
+    rails = "GPU,CPU,SOC,CV,VDDRQ,SYS5V"
+    reader = embench_agent.Ina3221Power(str(tmp_path), {"rails": rails})
+    assert reader.read() == pytest.approx(sum(watts.values())) and reader.label == rails.replace(",", "+")
+    with pytest.raises(LookupError, match="no INA3221 rail VDD_GPU"):
+        embench_agent.Ina3221Power(str(tmp_path), {"rails": "VDD_GPU,CPU"})
+
+
+def test_jetson_total_rail_is_never_summed_with_sub_rails(tmp_path: Path) -> None:
+    jp4_tree(tmp_path, "xavier-nx")
+    with pytest.raises(LookupError, match="VDD_IN is the board's total: never add sub-rails to it"):
+        embench_agent.Ina3221Power(str(tmp_path), {"rails": "VDD_IN,VDD_SOC"})
+
+
+def test_telemetry_sources_are_detected(tmp_path: Path) -> None:
+    jp4_tree(tmp_path / "jetson", "xavier-nx")
+    with power_tree(tmp_path / "board") as board:
+        found = embench_agent.detect_sources(str(board))
+    assert {name for name, info in found.items() if info["found"]} == {"hwmon", "rapl", "thermal", "cpufreq"}
+    assert found["hwmon"]["label"] == "ina226" and "no INA3221 rails" in found["ina3221"]["why"]
+    jetson = embench_agent.detect_sources(str(tmp_path / "jetson"))
+    assert jetson["ina3221"] == {"found": True, "kind": "power", "label": "VDD_IN"}
+    laptop = tmp_path / "laptop/sys/class/power_supply"
+    put(laptop / "AC/type", "Mains")
+    put(laptop / "BAT0/type", "Battery")
+    put(laptop / "BAT0/current_now", 1_200_000)
+    put(laptop / "BAT0/voltage_now", 11_400_000)
+    battery = embench_agent.detect_sources(str(tmp_path / "laptop"))["battery"]
+    assert battery == {"found": True, "kind": "power", "label": "BAT0", "supply": "BAT0"}
+
+
+def test_devices_lists_the_sources_it_finds_and_the_yaml_to_add(zoo_path: Path, tmp_path: Path) -> None:
+    with power_tree(tmp_path / "board") as board:
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        device = {"name": "host", "telemetry": [
+            {"source": "thermal", "root": str(board)}, {"source": "rapl", "root": str(empty)},
+            {"source": "external", "options": {"command": meter_command("curve")}},
+            {"source": "external", "options": {"command": "./meters/joulescope.sh"}}]}  # fmt: skip
+        inv = write_inventory(tmp_path, zoo_path, {"models": ["tiny"]}, [device])
+        out = embench("devices", str(inv), cwd=tmp_path)
+        as_json = json.loads(embench("devices", str(inv), "--json", cwd=tmp_path).stdout)
+    assert out.returncode == 0, out.stderr
+    lines = [line.strip() for line in out.stdout.splitlines()]
+    found = next(line for line in lines if line.startswith("telemetry found:"))
+    assert f"hwmon (ina226) under {board}" in found and f"thermal (cpu-thermal) under {board}" in found
+    # configured where there is none: said, with the reader's reason
+    assert f"telemetry NOT readable: rapl: no readable {empty}/sys/class/powercap/intel-rapl:0/energy_uj" in lines
+    add = next(line for line in lines if line.startswith("to use them, add to this device:"))
+    assert f"{{source: hwmon, root: {board}}}" in add and f"{{source: thermal, root: {board}}}" not in add
+    assert as_json["telemetry"][str(board)]["cpufreq"] == {"found": True, "kind": "frequency", "label": "2 cpus"}
+    assert "telemetry on the host: external meter 'meter.py'" in lines
+    assert ("telemetry on the host: external meter 'joulescope.sh': `./meters/joulescope.sh` is not an executable"
+            " program on this host") in lines  # fmt: skip
 
 
 def test_hwmon_ina_without_power_input_and_apex(tmp_path: Path) -> None:

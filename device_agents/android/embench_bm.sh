@@ -1,7 +1,8 @@
 #!/system/bin/sh
 # embench's phone side: runs TFLite's benchmark_model with a battery sampler beside it.
 # POSIX sh (Android's mksh / toybox, BusyBox, dash). Reads nothing from embench; prints:
-#   embench-edge NAME UPTIME          window edges on the phone's clock (/proc/uptime, seconds)
+#   embench-edge NAME UPTIME WALL     window edges on the phone's clock (/proc/uptime, seconds), with
+#                                     its wall clock beside (`date +%s.%N`; for a meter on the host)
 #   embench-battery STATUS            the battery's charging state at start and at end
 #   embench-sample UPTIME CURRENT VOLTAGE   raw current_now / voltage_now (units normalised on the host)
 #   embench-sampler-ticks N           CPU ticks (utime+stime) the sampler loop used
@@ -9,9 +10,10 @@
 # and benchmark_model's own output, unchanged.
 #
 # usage: embench_bm.sh BATTERY_DIR|- PERIOD_S IDLE_S -- COMMAND...
+# IDLE_S: the idle baseline slept before the model loads (0 when nothing measures power).
 bat=$1; period=$2; idle=$3; shift 4
 
-edge() { read -r up _ < /proc/uptime; echo "embench-edge $1 $up"; }
+edge() { read -r up _ < /proc/uptime; echo "embench-edge $1 $up $(date +%s.%N 2>/dev/null)"; }
 status() { [ -r "$bat/status" ] && read -r s < "$bat/status" && echo "embench-battery $s"; }
 
 spid=
@@ -32,7 +34,7 @@ fi
 trap '[ -n "$spid" ] && kill "$spid" 2>/dev/null; rm -f "$samples"' EXIT HUP INT TERM
 
 edge idle_start
-[ -n "$spid" ] && sleep "$idle"
+sleep "$idle"
 edge idle_end
 "$@" 2>&1
 code=$?

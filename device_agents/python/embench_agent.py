@@ -6,8 +6,10 @@ times; must stay importable on Python 3.8, because boards run old Pythons. Never
 
 Usage:
     embench_agent.py run JOB.json|-     time the job, print the Result JSON on stdout
-    embench_agent.py probe [NAME=LIB]   print device facts, the runtimes present, and whether each
-                                        delegate library NAME=LIB loads
+    embench_agent.py probe [--root DIR]... [NAME=LIB]...
+                                        print device facts, the runtimes present, whether each
+                                        delegate library NAME=LIB loads, and which telemetry
+                                        sources are readable under / (and each DIR)
     embench_agent.py temp               read telemetry sources (JSON list on stdin), print the hottest
 """
 
@@ -148,8 +150,9 @@ def probe_library(library: str) -> dict:
     return {"library": library, "loadable": True}
 
 
-def probe(libraries: dict) -> dict:
-    """Device facts plus which runtimes import and which delegates/providers exist."""
+def probe(libraries: dict, roots: list | None = None) -> dict:
+    """Device facts, which runtimes import, which delegates/providers exist, and which telemetry
+    sources can be read (under / and under each of `roots`)."""
     runtimes = {}
     try:
         _, package, version = import_litert()
@@ -166,7 +169,13 @@ def probe(libraries: dict) -> dict:
     except Unsupported as exc:
         runtimes["onnxruntime"] = {"error": str(exc)}
     delegates = dict((name, probe_library(lib)) for name, lib in sorted(libraries.items()))
-    return {"agent_version": AGENT_VERSION, "facts": device_facts(), "runtimes": runtimes, "delegates": delegates}
+    return {
+        "agent_version": AGENT_VERSION,
+        "facts": device_facts(),
+        "runtimes": runtimes,
+        "delegates": delegates,
+        "telemetry": dict((root, detect_sources(root)) for root in ["/"] + [r for r in roots or [] if r != "/"]),
+    }
 
 
 # ---------------------------------------------------------------------------- capture
@@ -241,32 +250,84 @@ class HwmonPower:
 
 
 class Ina3221Power:
-    """Jetson INA3221 (JetPack 5/6 hwmon layout): VDD_IN is the total; never add sub-rails to it."""
+    """Jetson INA3221. The board's total rail (VDD_IN; POM_5V_IN on a Nano) is read alone: sub-rails
+    are never added to it. Boards without a total rail (AGX Xavier, AGX Orin) name their parallel
+    rails in options.rails ("GPU,CPU,SOC,CV,VDDRQ,SYS5V"), which are summed.
+
+    Layouts: JetPack 5/6 hwmon (`ina3221/*/hwmon/hwmon*/inN_label`, inN_input mV × currN_input mA);
+    JetPack 4 IIO (`ina3221x/*/iio:device*/rail_name_N`, in_powerN_input mW, else in_voltageN_input mV
+    × in_currentN_input mA). Unconnected channels ("NC") and the shunt-sum channel are skipped.
+    """
 
     kind, unit, rate_hz = "power", "W", 20.0
+    TOTALS = ("VDD_IN", "POM_5V_IN")
+    HWMON = "sys/bus/i2c/drivers/ina3221/*/hwmon/hwmon*/in*_label"
+    IIO = "sys/bus/i2c/drivers/ina3221x/*/iio:device*/rail_name_*"
 
     def __init__(self, root: str, options: dict) -> None:
+        rails = self.rails(root)
+        where = "%s/sys/bus/i2c/drivers/ina3221{,x}" % root.rstrip("/")
+        if not rails:
+            raise LookupError("no INA3221 rails under %s" % where)
+        found = ", ".join(sorted(rails))
+        if options.get("rails"):
+            wanted = [r.strip() for r in options["rails"].split(",") if r.strip()]
+            totals = [r for r in wanted if r in self.TOTALS]
+            if totals and len(wanted) > 1:
+                raise LookupError(
+                    "%s is the board's total: never add sub-rails to it (rails: %s)" % (totals[0], options["rails"])
+                )
+        elif options.get("rail"):
+            wanted = [options["rail"]]
+        else:
+            wanted = [r for r in self.TOTALS if r in rails][:1]
+            if not wanted:
+                raise LookupError(
+                    "no total rail (%s) among %s; set options.rails to the board's parallel rails"
+                    % (" or ".join(self.TOTALS), found)
+                )
+        missing = [r for r in wanted if r not in rails]
+        if missing:
+            raise LookupError("no INA3221 rail %s under %s (found: %s)" % (", ".join(missing), where, found))
+        self.channels = [channel for r in wanted for channel in rails[r]]
+        self.label = "+".join(wanted)
+
+    @classmethod
+    def rails(cls, root: str) -> dict:
+        """{rail name: [(layout, folder, channel)]} for every connected channel, both layouts."""
         import glob  # noqa: PLC0415
 
-        rail = options.get("rail", "VDD_IN")
-        self.channels = []
-        for label_file in sorted(glob.glob(os.path.join(root, "sys/bus/i2c/drivers/ina3221/*/hwmon/hwmon*/in*_label"))):
-            label = (_read_text(label_file) or "").strip()
-            if label == rail:
-                n = os.path.basename(label_file)[2:].split("_")[0]
-                self.channels.append((os.path.dirname(label_file), n))
-        if not self.channels:
-            raise LookupError("no INA3221 rail %r under %s/sys/bus/i2c/drivers/ina3221" % (rail, root.rstrip("/")))
-        self.label = rail
+        out = {}
+        for layout, pattern in (("hwmon", cls.HWMON), ("iio", cls.IIO)):
+            for path in sorted(glob.glob(os.path.join(root, pattern))):
+                name = (_read_text(path) or "").strip()
+                if not name or name == "NC" or name.lower().startswith("sum of"):
+                    continue
+                base = os.path.basename(path)
+                channel = base[2:].split("_")[0] if layout == "hwmon" else base.rsplit("_", 1)[1]
+                out.setdefault(name, []).append((layout, os.path.dirname(path), channel))
+        return out
+
+    @staticmethod
+    def _watts(layout: str, folder: str, n: str):
+        if layout == "iio":
+            mw = _read_number(os.path.join(folder, "in_power%s_input" % n))
+            if mw is not None:
+                return mw / 1e3
+            mv = _read_number(os.path.join(folder, "in_voltage%s_input" % n))
+            ma = _read_number(os.path.join(folder, "in_current%s_input" % n))
+        else:
+            mv = _read_number(os.path.join(folder, "in%s_input" % n))
+            ma = _read_number(os.path.join(folder, "curr%s_input" % n))
+        return None if mv is None or ma is None else mv * ma / 1e6
 
     def read(self):
         total = 0.0
-        for folder, n in self.channels:
-            mv = _read_number(os.path.join(folder, "in%s_input" % n))
-            ma = _read_number(os.path.join(folder, "curr%s_input" % n))
-            if mv is None or ma is None:
+        for channel in self.channels:
+            watts = self._watts(*channel)
+            if watts is None:
                 return None
-            total += mv * ma / 1e6
+            total += watts
         return total
 
 
@@ -276,7 +337,7 @@ class BatteryPower:
     kind, unit, rate_hz = "power", "W", 4.0
 
     def __init__(self, root: str, options: dict) -> None:
-        self.dir = os.path.join(root, "sys/class/power_supply", options.get("supply", "battery"))
+        self.dir = os.path.join(root, "sys/class/power_supply", options.get("supply") or self.supply(root))
         if not os.path.exists(os.path.join(self.dir, "current_now")):
             raise LookupError("no %s/current_now" % self.dir)
         self.unit_override = options.get("current_unit")  # "uA" or "mA"
@@ -293,6 +354,20 @@ class BatteryPower:
 
     def facts(self) -> dict:
         return {"status": (_read_text(os.path.join(self.dir, "status")) or "").strip() or None}
+
+    @staticmethod
+    def supply(root: str) -> str:
+        """`battery` (phones), else the first supply of type Battery that has current_now (BAT0 on laptops)."""
+        import glob  # noqa: PLC0415
+
+        base = os.path.join(root, "sys/class/power_supply")
+        if os.path.exists(os.path.join(base, "battery", "current_now")):
+            return "battery"
+        for current in sorted(glob.glob(os.path.join(base, "*", "current_now"))):
+            folder = os.path.dirname(current)
+            if (_read_text(os.path.join(folder, "type")) or "").strip() == "Battery":
+                return os.path.basename(folder)
+        return "battery"
 
 
 class RaplCounter:
@@ -487,6 +562,25 @@ SOURCES = {
 }
 
 
+# Sources the host reads (an external meter): the agent only marks the window edges for them.
+HOST_SOURCES = ("external",)
+
+
+def detect_sources(root: str = "/") -> dict:
+    """Which sources can be read here with their default options: {name: {found, label, kind} | {found, why}}."""
+    out = {}
+    for name, cls in sorted(SOURCES.items()):
+        try:
+            source = cls(root, {})
+        except (LookupError, OSError) as exc:
+            out[name] = {"found": False, "why": str(exc)}
+            continue
+        out[name] = {"found": True, "kind": cls.kind, "label": getattr(source, "label", name)}
+        if name == "battery":
+            out[name]["supply"] = source.label
+    return out
+
+
 def read_temperature(specs: list) -> dict:
     """The hottest reading of the temperature sources among `specs` (for cooldown between jobs)."""
     temps, errors = [], []
@@ -512,6 +606,8 @@ class Sampler:
 
         self.sources, self.errors, self.facts_start = [], [], {}
         for spec in specs:
+            if spec.get("source") in HOST_SOURCES:
+                continue  # read on the host, beside this agent (the edges below let the host align it)
             try:
                 cls = SOURCES[spec["source"]]
                 source = cls(spec.get("root") or "/", spec.get("options") or {})
@@ -549,7 +645,7 @@ class Sampler:
         for key, source, rate, _ in self.sources:
             if source.kind == "counter":
                 reads[key] = source.read()
-        self.edges[name] = {"t": time.monotonic(), "counters": reads}
+        self.edges[name] = {"t": time.monotonic(), "wall": time.time(), "counters": reads}
 
     def stop(self) -> dict:
         self._stop.set()
@@ -857,8 +953,9 @@ def main(argv: list) -> int:
         print(json.dumps(read_temperature(json.loads(sys.stdin.read() or "[]"))))
         return 0
     if len(argv) >= 1 and argv[0] == "probe":
-        libraries = dict(arg.split("=", 1) for arg in argv[1:] if "=" in arg)
-        print(json.dumps(probe(libraries)))
+        roots = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--root"]
+        libraries = dict(arg.split("=", 1) for arg in argv[1:] if "=" in arg and arg not in roots)
+        print(json.dumps(probe(libraries, roots)))
         return 0
     if len(argv) != 2 or argv[0] != "run":
         sys.stderr.write(__doc__ or "")

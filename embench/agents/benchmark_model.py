@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import TransportError
 from ..inventory import Device
 from ..telemetry.battery import battery_watts
+from ..telemetry.clock import parse_unix_time
 from ..transports.base import Transport
 from ..zoo import sha256_file
 from .bm_parse import parse_output, status_of
@@ -77,7 +79,9 @@ class BenchmarkModelAgent:
             self._remote = (bm, sh)
         return self._remote
 
-    def probe(self, libraries: dict[str, str] | None = None, timeout: float = 60.0) -> dict[str, Any]:
+    def probe(
+        self, libraries: dict[str, str] | None = None, timeout: float = 60.0, roots: Sequence[str] = ()
+    ) -> dict[str, Any]:
         bm, _ = self._paths()
         res = self.transport.run(
             ["sh", "-c", f"chmod 755 {shlex.quote(bm)} && test -x {shlex.quote(bm)}"], timeout=timeout
@@ -101,7 +105,24 @@ class BenchmarkModelAgent:
                 **{name: built_in for name in ("gpu", "nnapi", "hexagon")},
                 "edgetpu": {"loadable": False, "library": "libedgetpu.so.1", "error": "not a phone delegate"},
             },
+            "telemetry": self.detect_sources(["/", *(r for r in roots if r != "/")], timeout),
         }
+
+    def detect_sources(self, roots: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+        """The sources this agent reads (battery, thermal) that the phone's shell finds under each root."""
+        script = "".join(
+            f"for f in {shlex.quote(r.rstrip('/'))}/sys/class/power_supply/*/current_now"
+            f" {shlex.quote(r.rstrip('/'))}/sys/class/thermal/thermal_zone*/temp;"
+            f' do [ -r "$f" ] && echo {i} "$f"; done; '
+            for i, r in enumerate(roots)
+        )
+        res = self.transport.run(["sh", "-c", script + "true"], timeout=timeout)
+        found: dict[int, list[str]] = {}
+        for line in res.stdout.decode("utf-8", "replace").splitlines():
+            index, _, path = line.partition(" ")
+            if index.isdigit():
+                found.setdefault(int(index), []).append(path)
+        return {root: detect_from_paths(root, found.get(i, [])) for i, root in enumerate(roots)}
 
     def temperature(self, sources: list[dict[str, Any]], timeout: float = 30.0) -> float | None:
         """The hottest thermal zone now (°C), read with the shell; None when none is readable."""
@@ -131,13 +152,14 @@ class BenchmarkModelAgent:
             bat_dir, period = "-", 1.0
         adb = self.device.adb
         argv = command_line(job, bm, adb.cpu_mask if adb else None)
-        idle = float(job["run"].get("idle_seconds", 1.0))
+        external = any(t["source"] == "external" for t in job.get("telemetry") or [])
+        idle = float(job["run"].get("idle_seconds", 1.0)) if battery is not None or external else 0.0
         started = time.time()
         res = self.transport.run(["sh", sh, bat_dir, f"{period:g}", f"{idle:g}", "--", *argv], timeout=timeout)
         if res.timed_out or res.signal_name:
             result = parse_result(job, res, timeout)
         else:
-            result = to_result(job, res.stdout.decode("utf-8", "replace"), battery)
+            result = to_result(job, res.stdout.decode("utf-8", "replace"), battery, external)
         result.update(started_unix=started, ended_unix=time.time(), command_seconds=res.seconds)
         result["command_line"] = shlex.join(argv)
         result["device_facts"] = self.facts
@@ -145,9 +167,29 @@ class BenchmarkModelAgent:
         return result
 
 
-def to_result(job: dict[str, Any], text: str, battery: dict[str, Any] | None) -> dict[str, Any]:
-    """A Result from the shell side's output: benchmark_model's lines plus embench-* lines."""
+def detect_from_paths(root: str, paths: list[str]) -> dict[str, dict[str, Any]]:
+    """Detection in the Python agent's shape from the readable files the phone's shell listed."""
+    supplies = [p.split("/")[-2] for p in paths if p.endswith("/current_now")]
+    zones = [p for p in paths if p.endswith("/temp")]
+    base = root.rstrip("/")
+    out: dict[str, dict[str, Any]] = {}
+    if supplies:
+        supply = "battery" if "battery" in supplies else supplies[0]
+        out["battery"] = {"found": True, "kind": "power", "label": supply, "supply": supply}
+    else:
+        out["battery"] = {"found": False, "why": f"no readable {base}/sys/class/power_supply/*/current_now"}
+    if zones:
+        out["thermal"] = {"found": True, "kind": "temperature", "label": f"{len(zones)} zones"}
+    else:
+        out["thermal"] = {"found": False, "why": f"no readable {base}/sys/class/thermal/thermal_zone*/temp"}
+    return out
+
+
+def to_result(job: dict[str, Any], text: str, battery: dict[str, Any] | None, external: bool = False) -> dict[str, Any]:
+    """A Result from the shell side's output: benchmark_model's lines plus embench-* lines. With a
+    battery source or an external meter it has telemetry: the edges, and the battery's samples."""
     edges: dict[str, float] = {}
+    walls: dict[str, float] = {}
     raw_samples: list[tuple[float, float, float]] = []
     statuses: list[str] = []
     exit_code: int | None = None
@@ -155,8 +197,13 @@ def to_result(job: dict[str, Any], text: str, battery: dict[str, Any] | None) ->
     bm_lines = []
     for line in text.splitlines():
         word = line.split()
-        if line.startswith("embench-edge ") and len(word) == 3:
+        if line.startswith("embench-edge ") and len(word) in (3, 4):
             edges[word[1]] = float(word[2])
+            if len(word) == 4:
+                try:
+                    walls[word[1]] = parse_unix_time(word[3])
+                except ValueError:
+                    pass  # a `date` without %N: no wall clock, so no external meter alignment
         elif line.startswith("embench-sample ") and len(word) == 4:
             try:
                 raw_samples.append((float(word[1]), float(word[2]), float(word[3])))
@@ -202,37 +249,40 @@ def to_result(job: dict[str, Any], text: str, battery: dict[str, Any] | None) ->
         result["window_ns"] = int(window_s * 1e9)
         edges["window_end"] = edges["bm_end"]
         edges["window_start"] = edges["bm_end"] - window_s  # estimated: benchmark_model marks no edges
-    if battery is not None:
-        result["telemetry"] = _telemetry(edges, raw_samples, statuses, ticks, battery)
+    if battery is not None or external:
+        result["telemetry"] = _telemetry(edges, walls, raw_samples, statuses, ticks, battery)
     return result
 
 
-def _telemetry(edges: dict[str, float], raw: list[tuple[float, float, float]], statuses: list[str],
-               ticks: int | None, spec: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    options = spec.get("options") or {}
-    unit = options.get("current_unit")
-    errors = []
-    if not raw:
-        errors.append("battery: no samples (current_now unreadable on the phone?)")
-    if any(s.lower().startswith("charging") for s in statuses):
-        errors.append(
-            "battery: charging during the run; battery power is not the phone's draw (unplug, or set battery_unplug)"
-        )
-    return {
+def _telemetry(edges: dict[str, float], walls: dict[str, float], raw: list[tuple[float, float, float]],
+               statuses: list[str], ticks: int | None, spec: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    tel: dict[str, Any] = {
         "clock": "uptime",
-        "edges": {name: {"t": t, "counters": {}} for name, t in edges.items()},
-        "sources": [
-            {
-                "source": "battery",
-                "label": options.get("supply", "battery"),
-                "kind": "power",
-                "unit": "W",
-                "rate_hz": float(spec.get("rate_hz") or 4.0),
-                "facts_start": {"status": statuses[0] if statuses else None},
-                "facts": {"status": statuses[-1] if statuses else None},
-                "samples": [[t, battery_watts(c, v, unit)] for t, c, v in raw],
-            }
-        ],
-        "errors": errors,
+        "edges": {name: {"t": t, "wall": walls.get(name), "counters": {}} for name, t in edges.items()},
+        "sources": [],
+        "errors": [],
         "sampler_cpu_seconds": ticks / CLOCK_TICKS if ticks is not None else None,
     }
+    if spec is None:
+        return tel
+    options = spec.get("options") or {}
+    unit = options.get("current_unit")
+    if not raw:
+        tel["errors"].append("battery: no samples (current_now unreadable on the phone?)")
+    if any(s.lower().startswith("charging") for s in statuses):
+        tel["errors"].append(
+            "battery: charging during the run; battery power is not the phone's draw (unplug, or set battery_unplug)"
+        )
+    tel["sources"].append(
+        {
+            "source": "battery",
+            "label": options.get("supply", "battery"),
+            "kind": "power",
+            "unit": "W",
+            "rate_hz": float(spec.get("rate_hz") or 4.0),
+            "facts_start": {"status": statuses[0] if statuses else None},
+            "facts": {"status": statuses[-1] if statuses else None},
+            "samples": [[t, battery_watts(c, v, unit)] for t, c, v in raw],
+        }
+    )
+    return tel

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,13 @@ class PythonAgent:
             self._remote = self.transport.ensure_file(AGENT_FILE, sha256_file(AGENT_FILE))
         return self._remote
 
-    def probe(self, libraries: dict[str, str] | None = None, timeout: float = 60.0) -> dict[str, Any]:
-        """Device facts, the runtimes it has, and whether each delegate library loads."""
-        args = [f"{name}={lib}" for name, lib in sorted((libraries or {}).items())]
+    def probe(
+        self, libraries: dict[str, str] | None = None, timeout: float = 60.0, roots: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Device facts, the runtimes it has, whether each delegate library loads, and which telemetry
+        sources are readable under / and under each of `roots`."""
+        args = [arg for root in roots for arg in ("--root", root)]
+        args += [f"{name}={lib}" for name, lib in sorted((libraries or {}).items())]
         try:
             res = self.transport.run([self.python, self._path(), "probe", *args], timeout=timeout)
         except FileNotFoundError as exc:  # the local transport could not even start the interpreter

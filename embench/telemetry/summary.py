@@ -8,6 +8,9 @@ from typing import Any
 from .energy import counter_delta, integrate, mean_power, net_joules, per_inference
 
 NO_POWER = "no power source"
+# Samples from a meter on the host are placed on the device's clock within ± an uncertainty (half
+# the best probe's round trip); more than this share of the window, and they are not used.
+MAX_ALIGN_SHARE = 0.02
 
 
 def _window(tel: dict[str, Any], start: str, end: str) -> tuple[float, float] | None:
@@ -47,6 +50,11 @@ def summarize_telemetry(result: dict[str, Any], inferences: int) -> dict[str, An
                        samples_in_window=energy.samples_in_window)  # fmt: skip
             if energy.sparse:
                 out["energy_note"] = f"{src['source']} power samples too sparse (coverage {energy.coverage:.0%})"
+                continue
+            uncertainty = (src.get("facts") or {}).get("clock_uncertainty_s")  # a meter on the host
+            if uncertainty is not None and uncertainty > MAX_ALIGN_SHARE * energy.seconds:
+                out["energy_note"] = (f"{src['source']} clock alignment ±{uncertainty * 1e3:.0f} ms is too coarse"
+                                      f" for a {energy.seconds:.2f} s window")  # fmt: skip
                 continue
             idle_w = _idle_watts(samples, idle)
             out.update(joules=energy.joules, watts=energy.watts, idle_watts=idle_w, energy_note="")

@@ -1,0 +1,57 @@
+"""What `embench devices` says about telemetry: the sources the agent found on a device, set against
+the ones its inventory entry names. Pure: the agent's probe does the reading."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..inventory import Device
+
+HOST_SIDE = ("external",)
+
+
+def probe_roots(device: Device) -> list[str]:
+    """The folders to look under: / and every other `root` the device's telemetry entries name."""
+    roots = ["/"]
+    for t in device.telemetry:
+        if t.source not in HOST_SIDE and t.root not in roots:
+            roots.append(t.root)
+    return roots
+
+
+def _entry(name: str, root: str, found: dict[str, Any]) -> str:
+    parts = [f"source: {name}"]
+    if root != "/":
+        parts.append(f"root: {root}")
+    if name == "battery" and found.get("supply") not in (None, "battery"):
+        parts.append(f"options: {{supply: {found['supply']}}}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def telemetry_lines(
+    device: Device, detected: dict[str, dict[str, dict[str, Any]]], meters: dict[str, str | None]
+) -> list[str]:
+    """Found sources, configured sources that cannot be read, the YAML to add the missing ones, and
+    the external meters on the host (label → why it could not start, or None)."""
+    configured = {(t.source, t.root) for t in device.telemetry}
+    found, missing, broken = [], [], []
+    for root, sources in detected.items():
+        where = "" if root == "/" else f" under {root}"
+        for name, info in sources.items():
+            if info.get("found"):
+                found.append(f"{name} ({info.get('label')}){where}")
+                if (name, root) not in configured:
+                    missing.append(_entry(name, root, info))
+            elif (name, root) in configured:
+                broken.append(f"{name}: {info.get('why')}")
+    lines = [
+        f"telemetry found: {', '.join(found)}"
+        if found
+        else "telemetry found: none (results will say 'no power source')"
+    ]
+    for label, why in meters.items():
+        lines.append(f"telemetry on the host: {why}" if why else f"telemetry on the host: external meter {label!r}")
+    lines += [f"telemetry NOT readable: {b}" for b in broken]
+    if missing:
+        lines.append(f"to use them, add to this device: telemetry: [{', '.join(missing)}]")
+    return lines
