@@ -183,6 +183,21 @@ def test_result_from_shell_output_with_battery() -> None:
     assert tel["joules_per_inference"] == pytest.approx(1.755 * 1.03966 / 1000)
 
 
+def test_edges_carry_the_wall_clock_for_an_external_meter() -> None:
+    lines = ["embench-edge idle_start 100.00 1795389953.500000000", "embench-edge idle_end 100.50 1795389954.%N"]
+    lines += [
+        *fixture("android_cpu_gr802.txt").splitlines(),
+        "embench-edge bm_end 102.00 1795389955.5",
+        "embench-exit 0",
+    ]
+    # no battery source, but a meter on the host: edges only, no samples
+    tel = to_result(_job("cpu"), "\n".join(lines), None, external=True)["telemetry"]
+    assert tel["sources"] == [] and tel["edges"]["idle_start"]["wall"] == pytest.approx(1795389953.5)
+    assert tel["edges"]["idle_end"]["wall"] is None  # a `date` without %N: that edge cannot align
+    assert tel["edges"]["bm_end"]["wall"] - tel["edges"]["bm_end"]["t"] == pytest.approx(1795389853.5)
+    assert "telemetry" not in to_result(_job("cpu"), "\n".join(lines), None)  # nothing measures power
+
+
 def test_charging_phone_is_said_so() -> None:
     lines = ["embench-battery Charging", "embench-edge idle_start 1", "embench-edge idle_end 1.5"]
     lines += [*fixture("android_cpu_gr802.txt").splitlines(), "embench-edge bm_end 3", "embench-exit 0"]

@@ -1,5 +1,6 @@
-"""Power and thermal telemetry: energy maths here (energy.py); the readers sample on the device,
-inside the agent (device_agents/python/embench_agent.py), because the agent is one file."""
+"""Power and thermal telemetry: energy maths here (energy.py, clock.py); the readers sample on the
+device, inside the agent (device_agents/python/embench_agent.py), because the agent is one file;
+the one reader on the host is an external meter (external.py)."""
 
 from .energy import Energy, counter_delta, integrate, mean_power, net_joules, per_inference
 from .summary import NO_POWER, summarize_telemetry
