@@ -115,7 +115,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         for name, lib in info.get("delegates", {}).items():
             state = "loads" if lib["loadable"] else f"not loadable ({lib.get('error')})"
             print(f"{'':23s} delegate {name}: {lib['library']} {state}")
-        meters = [ExternalMeter(device.name, t.options) for t in device.telemetry if t.source == "external"]
+        meters = [ExternalMeter(device.name, t.options) for t in device.meters()]
         for line in telemetry_lines(device, info.get("telemetry") or {}, {m.label: m.check() for m in meters}):
             print(f"{'':23s} {line}")
     return EXIT_OK

@@ -50,6 +50,7 @@ TelemetrySourceName = Literal[
     "hwmon", "ina3221", "battery", "rapl", "thermal", "cpufreq", "apex", "pi_pmic", "pi_throttled", "pi_temp",
     "external",
 ]  # fmt: skip
+EXTERNAL = "external"  # the one source read on the host, not by the agent
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,10 @@ class Device:
             return f"device {self.name!r} does not offer delegate {delegate!r} (its delegates: {self.delegates})"
         return None
 
+    def meters(self) -> list[TelemetrySource]:
+        """The external meters on the host; the other sources are read on the device."""
+        return [t for t in self.telemetry if t.source == EXTERNAL]
+
     def delegate_library(self, delegate: str) -> str | None:
         return self.delegate_libraries.get(delegate, DEFAULT_DELEGATE_LIBRARIES.get(delegate))
 
@@ -203,7 +208,7 @@ def _resolve_paths(inv: Inventory, dev: Device) -> Device:
         dev = dataclasses.replace(dev, adb=adb)
     telemetry = [
         dataclasses.replace(t, options={**t.options, "cwd": str(inv.resolve(t.options.get("cwd", ".")))})
-        if t.source == "external" else t
+        if t.source == EXTERNAL else t
         for t in dev.telemetry
     ]  # fmt: skip
     return dataclasses.replace(dev, telemetry=telemetry)
@@ -238,7 +243,7 @@ def _check_device(dev: Device, i: int, where: Located) -> None:
     for j, delegate in enumerate(dev.delegates or []):
         _check_delegate_name(delegate, f"{at}.delegates[{j}]", where, dev.delegate_libraries)
     for j, source in enumerate(dev.telemetry):
-        if source.source == "external":
+        if source.source == EXTERNAL:
             _check_external(source, f"{at}.telemetry[{j}]", where)
 
 

@@ -91,9 +91,7 @@ class DeviceRunner:
         """The device's external meters, reading on the host for its whole queue; one that cannot
         start is a warning, and the jobs run without it."""
         meters = []
-        for source in self.device.telemetry:
-            if source.source != "external":
-                continue
+        for source in self.device.meters():
             meter = ExternalMeter(self.device.name, source.options)
             try:
                 meter.start()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TransportError
-from ..inventory import Device
+from ..inventory import EXTERNAL, Device
 from ..telemetry.battery import battery_watts
 from ..telemetry.clock import parse_unix_time
 from ..transports.base import Transport
@@ -152,7 +152,7 @@ class BenchmarkModelAgent:
             bat_dir, period = "-", 1.0
         adb = self.device.adb
         argv = command_line(job, bm, adb.cpu_mask if adb else None)
-        external = any(t["source"] == "external" for t in job.get("telemetry") or [])
+        external = any(t["source"] == EXTERNAL for t in job.get("telemetry") or [])
         idle = float(job["run"].get("idle_seconds", 1.0)) if battery is not None or external else 0.0
         started = time.time()
         res = self.transport.run(["sh", sh, bat_dir, f"{period:g}", f"{idle:g}", "--", *argv], timeout=timeout)

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..inventory import Device
-
-HOST_SIDE = ("external",)
+from ..inventory import EXTERNAL, Device
 
 
 def probe_roots(device: Device) -> list[str]:
     """The folders to look under: / and every other `root` the device's telemetry entries name."""
     roots = ["/"]
     for t in device.telemetry:
-        if t.source not in HOST_SIDE and t.root not in roots:
+        if t.source != EXTERNAL and t.root not in roots:
             roots.append(t.root)
     return roots
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any
 
 from ..errors import TransportError
+from ..inventory import EXTERNAL
 from ..transports.base import Transport
 from .clock import ClockOffset, best_offset, edge_shift, parse_unix_time, to_device_clock
 
@@ -235,7 +236,7 @@ def attach(result: dict[str, Any], meters: list[ExternalMeter], transport: Trans
         raw = meter.take(t0, t1)
         rate = (len(raw) - 1) / (raw[-1][0] - raw[0][0]) if len(raw) > 1 and raw[-1][0] > raw[0][0] else 0.0
         tel.setdefault("sources", []).insert(0, {
-            "source": "external",
+            "source": EXTERNAL,
             "label": meter.label,
             "kind": "power",
             "unit": "W",
