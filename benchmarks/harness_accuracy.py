@@ -32,6 +32,7 @@ from embench.agents import PythonAgent
 from embench.inventory import Device
 from embench.transports.local import LocalTransport
 from embench.zoo import Zoo
+from embench_agent.protocol import DelegateSpec, Job, ModelRef, Result, RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,23 +77,23 @@ print((clock() - t) / n)
 """
 
 
-def agent_job(path: Path, runtime: str, delegate: str, runs: int) -> dict[str, Any]:
-    return {
-        "schema": 1,
-        "job_id": "bench",
-        "model": {"name": path.stem, "path": str(path), "format": path.suffix[1:], "precision": "fp32"},
-        "runtime": runtime,
-        "delegate": {"name": delegate},
-        "threads": 1,
-        "run": {"warmup_runs": 5, "min_runs": runs, "min_seconds": 0.0, "max_seconds": 120.0},
-        "seed": 0,
-    }
+def agent_job(path: Path, runtime: str, delegate: str, runs: int) -> Job:
+    return Job(
+        job_id="bench",
+        device="host",
+        model=ModelRef(name=path.stem, path=str(path), format=path.suffix[1:], precision="fp32"),
+        runtime=runtime,
+        delegate=DelegateSpec(delegate),
+        threads=1,
+        run=RunSpec(warmup_runs=5, min_runs=runs, min_seconds=0.0, max_seconds=120.0),
+    )
 
 
-def embench_run(path: Path, runtime: str, delegate: str, runs: int) -> dict[str, Any]:
-    result = PythonAgent(LocalTransport(Device(name="host"))).run(agent_job(path, runtime, delegate, runs), timeout=300)
-    if result["status"] not in ("ok", "fallback"):
-        raise SystemExit(f"embench job on {path} ended {result['status']}: {result.get('message')}")
+def embench_run(path: Path, runtime: str, delegate: str, runs: int) -> Result:
+    host = Device(name="host")
+    result = PythonAgent(LocalTransport(host), host).run(agent_job(path, runtime, delegate, runs), timeout=300)
+    if not result.measured:
+        raise SystemExit(f"embench job on {path} ended {result.status}: {result.message}")
     return result
 
 
@@ -126,7 +127,7 @@ def agreement(zoo: Zoo, models: list[str], rounds: int, runs: int) -> None:
             random.shuffle(tools)  # interleave so drift hits all three alike
             for tool in tools:
                 if tool == "embench":
-                    samples = embench_run(artifact.path, "litert", "xnnpack", runs)["samples_ns"]
+                    samples = embench_run(artifact.path, "litert", "xnnpack", runs).samples_ns
                     ours.append(statistics.median(samples) / 1e6)
                 elif tool == "litert-benchmark":
                     ref.append(litert_benchmark(artifact.path, runs))
@@ -178,7 +179,7 @@ def overhead(rounds: int, runs: int) -> None:
                 for which in order:
                     if which == 0:
                         r = embench_run(path, runtime, delegate, runs)
-                        ours.append(r["window_ns"] / len(r["samples_ns"]))
+                        ours.append((r.window_ns or 0) / len(r.samples_ns))
                     else:
                         bare.append(py(code, path, runs, *extra))
                 ratios.append(ours[-1] / bare[-1])

@@ -12,15 +12,16 @@ from pathlib import Path
 
 from . import __version__
 from .agents import make_agent
-from .agents.python_agent import AGENT_FILE
+from .agents.bundle import bundled_agent
 from .errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EmbenchError, TransportError
-from .inventory import DEFAULT_DELEGATE_LIBRARIES, Inventory, load_inventory
+from .inventory import Device, Inventory, load_inventory
 from .plan import make_plan
+from .runtimes import RUNTIMES
 from .store import Store, resolve_store_path
 from .telemetry.detect import probe_roots, telemetry_lines
 from .telemetry.external import ExternalMeter
 from .transports import open_transport
-from .zoo import EDGETPU_COMPILER, KERAS_FORMATS, Zoo, sha256_file
+from .zoo import EDGETPU_COMPILER, KERAS_FORMATS, Zoo
 
 REPO_ZOO = Path(__file__).resolve().parents[1] / "models" / "zoo.yaml"
 DEFAULT_REPORTS = Path("reports")
@@ -91,34 +92,40 @@ def cmd_devices(args: argparse.Namespace) -> int:
     for device in inventory.devices:
         transport = open_transport(device)
         try:
-            libraries = {name: device.delegate_library(name) or "" for name in DEFAULT_DELEGATE_LIBRARIES}
-            libraries.update(device.delegate_libraries)
-            info = make_agent(device, transport).probe(libraries, timeout=args.timeout, roots=probe_roots(device))
+            info = make_agent(device, transport).probe(_all_libraries(device), timeout=args.timeout,
+                                                       roots=probe_roots(device))  # fmt: skip
         except TransportError as exc:
             print(f"{device.name:16s} {device.transport:6s} UNREACHABLE: {exc}")
             continue
         finally:
             transport.close()
         if args.json:
-            print(json.dumps({"device": device.name, **info}))
+            print(json.dumps({"device": device.name, **info.to_dict()}))
             continue
-        f = info["facts"]
-        mem = f"{f['mem_total_kb'] / 1048576:.1f} GiB" if f.get("mem_total_kb") else "?"
-        print(
-            f"{device.name:16s} {device.transport:6s} reachable · {f.get('board') or f.get('cpu')} · {f.get('cores')} cores · {mem}"
-        )
-        print(f"{'':23s} {f.get('os')} · kernel {f.get('kernel')} · Python {f.get('python')}")
-        for name, rt in info["runtimes"].items():
-            detail = rt.get("error") or f"{rt.get('package')} {rt.get('version')}"
-            extra = f" · providers {', '.join(rt['providers'])}" if rt.get("providers") else ""
+        f = info.facts
+        mem = f"{f.mem_total_kb / 1048576:.1f} GiB" if f.mem_total_kb else "?"
+        print(f"{device.name:16s} {device.transport:6s} reachable · {f.board or f.cpu} · {f.cores} cores · {mem}")
+        print(f"{'':23s} {f.os} · kernel {f.kernel} · Python {f.python}")
+        for name, rt in info.runtimes.items():
+            detail = rt.error or f"{rt.package} {rt.version}"
+            extra = f" · providers {', '.join(rt.providers)}" if rt.providers else ""
             print(f"{'':23s} {name}: {detail}{extra}")
-        for name, lib in info.get("delegates", {}).items():
-            state = "loads" if lib["loadable"] else f"not loadable ({lib.get('error')})"
-            print(f"{'':23s} delegate {name}: {lib['library']} {state}")
+        for name, lib in info.delegates.items():
+            state = "loads" if lib.loadable else f"not loadable ({lib.error})"
+            print(f"{'':23s} delegate {name}: {lib.library} {state}")
         meters = [ExternalMeter(device.name, t.options) for t in device.meters()]
-        for line in telemetry_lines(device, info.get("telemetry") or {}, {m.label: m.check() for m in meters}):
+        for line in telemetry_lines(device, info.telemetry, {m.label: m.check() for m in meters}):
             print(f"{'':23s} {line}")
     return EXIT_OK
+
+
+def _all_libraries(device: Device) -> dict[str, str]:
+    """Every delegate library any runtime may load on this device, to check whether each loads."""
+    out = {}
+    for rt in RUNTIMES.values():
+        names = [*rt.DELEGATES, *(device.delegate_libraries if rt.CUSTOM_LIBRARIES else ())]
+        out.update({name: lib for name in names if (lib := rt.library(name, device.delegate_libraries))})
+    return out
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
@@ -128,10 +135,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
     plan = make_plan(inventory, zoo)
     needed: dict[str, set[str]] = {}
     for job in plan.jobs:
-        artifact = zoo.artifact(job.model, job.format, job.precision)
+        artifact = zoo.artifact(*job.artifact_key)
         if artifact is not None:
             needed.setdefault(job.device, set()).add(artifact.sha256)
-    agent_sha = sha256_file(AGENT_FILE)
+    _, agent_sha = bundled_agent()
     for device in inventory.selected_devices():
         transport = open_transport(device)
         try:

@@ -9,48 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from embench_agent.protocol import RunSpec, SourceSpec
+from embench_agent.telemetry import HOST_SOURCES, source_names
+
+from .runtimes import RUNTIMES, runtime
+from .transports import TRANSPORTS
+from .transports.adb import AdbConfig
+from .transports.ssh import SshConfig
 from .yamlschema import INTERNAL, Located, build, compose
 
-Runtime = Literal["litert", "onnxruntime"]
 Precision = Literal["fp32", "fp16", "int8"]
-TransportName = Literal["local", "ssh", "adb"]
-
-# LiteRT delegates by name; external ones load a library (default path below, overridable per device).
-LITERT_DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi", "hexagon", "edgetpu")
-DEFAULT_DELEGATE_LIBRARIES = {
-    "edgetpu": "libedgetpu.so.1",
-    "gpu": "libtensorflowlite_gpu_delegate.so",
-    "hexagon": "libhexagon_interface.so",
-}
-ORT_PROVIDERS = (
-    "CPUExecutionProvider",
-    "XnnpackExecutionProvider",
-    "CUDAExecutionProvider",
-    "TensorrtExecutionProvider",
-    "ROCMExecutionProvider",
-    "MIGraphXExecutionProvider",
-    "OpenVINOExecutionProvider",
-    "DnnlExecutionProvider",
-    "CoreMLExecutionProvider",
-    "NnapiExecutionProvider",
-    "QNNExecutionProvider",
-    "SNPEExecutionProvider",
-    "ArmNNExecutionProvider",
-    "ACLExecutionProvider",
-    "RknpuExecutionProvider",
-    "VitisAIExecutionProvider",
-    "DmlExecutionProvider",
-    "WebGpuExecutionProvider",
-    "CANNExecutionProvider",
-    "AzureExecutionProvider",
-)
-# Telemetry readers run on the device, inside the agent (device_agents/python/embench_agent.py: SOURCES),
-# except `external`: a meter read on the host (embench/telemetry/external.py).
-TelemetrySourceName = Literal[
-    "hwmon", "ina3221", "battery", "rapl", "thermal", "cpufreq", "apex", "pi_pmic", "pi_throttled", "pi_temp",
-    "external",
-]  # fmt: skip
-EXTERNAL = "external"  # the one source read on the host, not by the agent
+EXTERNAL = HOST_SOURCES[0]  # the one telemetry source read on the host (telemetry/external.py), not by the agent
 
 
 @dataclass(frozen=True)
@@ -70,43 +39,10 @@ class RunPolicy:
     idle_seconds: float = 1.0
     op_profiling: bool = False
 
-
-@dataclass(frozen=True)
-class TelemetrySource:
-    """One power or thermal source read on the device while a job runs."""
-
-    source: TelemetrySourceName
-    root: str = "/"
-    rate_hz: float | None = None
-    options: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SshConfig:
-    """Where a board is reached over SSH (used by the ssh transport)."""
-
-    host: str
-    port: int = 22
-    user: str | None = None
-    key_file: str | None = None
-    known_hosts: str | None = None
-    accept_unknown_host_key: bool = False
-    connect_timeout: float = 10.0
-    keepalive_seconds: int = 15
-
-
-@dataclass(frozen=True)
-class AdbConfig:
-    """Where a phone is reached over ADB (used by the adb transport)."""
-
-    serial: str
-    key_file: str | None = None
-    agent: Literal["benchmark_model", "python"] = "benchmark_model"
-    benchmark_model: str | None = None
-    cpu_mask: str | None = None
-    battery_unplug: bool = False
-    connect_timeout: float = 10.0
-    auth_timeout: float = 30.0
+    def spec(self) -> RunSpec:
+        """What the agent needs of it (the rest is the runner's)."""
+        return RunSpec(self.warmup_runs, self.min_runs, self.min_seconds, self.max_seconds, self.idle_seconds,
+                       self.op_profiling)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -114,15 +50,15 @@ class Device:
     """One device of the lab."""
 
     name: str
-    transport: TransportName = "local"
+    transport: str = "local"  # a key of transports.TRANSPORTS
     labels: dict[str, str] = field(default_factory=dict)
     python: str | None = None
     workdir: str | None = None
-    runtimes: list[Runtime] | None = None
+    runtimes: list[str] | None = None
     delegates: list[str] | None = None
     delegate_libraries: dict[str, str] = field(default_factory=dict)
     delegate_options: dict[str, dict[str, str]] = field(default_factory=dict)
-    telemetry: list[TelemetrySource] = field(default_factory=list)
+    telemetry: list[SourceSpec] = field(default_factory=list)
     ssh: SshConfig | None = None
     adb: AdbConfig | None = None
 
@@ -134,16 +70,22 @@ class Device:
             return f"device {self.name!r} does not offer delegate {delegate!r} (its delegates: {self.delegates})"
         return None
 
-    def meters(self) -> list[TelemetrySource]:
+    def meters(self) -> list[SourceSpec]:
         """The external meters on the host; the other sources are read on the device."""
         return [t for t in self.telemetry if t.source == EXTERNAL]
 
-    def delegate_library(self, delegate: str) -> str | None:
-        return self.delegate_libraries.get(delegate, DEFAULT_DELEGATE_LIBRARIES.get(delegate))
+    def delegate_library(self, runtime_name: str, delegate: str) -> str | None:
+        """The shared library this device loads for a delegate of a runtime, or None (built in)."""
+        return runtime(runtime_name).library(delegate, self.delegate_libraries)
+
+    @property
+    def agent_kind(self) -> str:
+        """Which on-device agent times this device's jobs (a key of agents.AGENTS)."""
+        return self.adb.agent if self.adb is not None else "python"
 
 
 def _default_delegates() -> dict[str, list[str]]:
-    return {"litert": ["xnnpack"], "onnxruntime": ["CPUExecutionProvider"]}
+    return {name: list(rt.DEFAULT_DELEGATES) for name, rt in RUNTIMES.items()}
 
 
 @dataclass(frozen=True)
@@ -152,7 +94,7 @@ class Sweep:
 
     models: list[str]
     precisions: list[Precision] = field(default_factory=lambda: ["fp32"])
-    runtimes: list[Runtime] = field(default_factory=lambda: ["litert", "onnxruntime"])
+    runtimes: list[str] = field(default_factory=lambda: list(RUNTIMES))
     delegates: dict[str, list[str]] = field(default_factory=_default_delegates)
     threads: list[int] = field(default_factory=lambda: [1])
     devices: list[str] | None = None
@@ -230,24 +172,48 @@ def _check(inv: Inventory, where: Located) -> None:
     _check_sweep(inv, where, names)
 
 
+def _one_of(name: str, known: list[str], path: str, where: Located, what: str) -> None:
+    if name not in known:
+        hint = difflib.get_close_matches(name, known, n=1)
+        fix = f"did you mean {hint[0]!r}?" if hint else "known: " + ", ".join(known)
+        raise where.error(path, f"unknown {what} {name!r}", fix)
+
+
 def _check_device(dev: Device, i: int, where: Located) -> None:
     at = f"devices[{i}]"
     if not dev.name.strip():
         raise where.error(f"{at}.name", "empty device name", "give the device a name")
-    if dev.transport == "ssh" and dev.ssh is None:
-        raise where.error(f"{at}.transport", "transport 'ssh' needs an ssh: section", "add ssh: {host: ..., user: ...}")
-    if dev.transport == "adb" and dev.adb is None:
-        raise where.error(f"{at}.transport", "transport 'adb' needs an adb: section", "add adb: {serial: ...}")
-    if dev.transport == "adb" and dev.adb is not None:
+    _one_of(dev.transport, list(TRANSPORTS), f"{at}.transport", where, "transport")
+    config_key = TRANSPORTS[dev.transport].CONFIG_KEY
+    if config_key and getattr(dev, config_key) is None:
+        raise where.error(
+            f"{at}.transport", f"transport {dev.transport!r} needs an {config_key}: section",
+            f"add {config_key}: (docs/inventory.md)",
+        )  # fmt: skip
+    if dev.adb is not None:
         _check_adb(dev.adb, at, where)
+    for j, name in enumerate(dev.runtimes or []):
+        _one_of(name, list(RUNTIMES), f"{at}.runtimes[{j}]", where, "runtime")
     for j, delegate in enumerate(dev.delegates or []):
-        _check_delegate_name(delegate, f"{at}.delegates[{j}]", where, dev.delegate_libraries)
+        _one_of(delegate, _all_delegates(dev.delegate_libraries), f"{at}.delegates[{j}]", where, "delegate")
     for j, source in enumerate(dev.telemetry):
+        _one_of(source.source, sorted(source_names()), f"{at}.telemetry[{j}].source", where, "telemetry source")
         if source.source == EXTERNAL:
             _check_external(source, f"{at}.telemetry[{j}]", where)
 
 
-def _check_external(source: TelemetrySource, at: str, where: Located) -> None:
+def _all_delegates(libraries: dict[str, str]) -> list[str]:
+    """Every delegate name the runtimes accept, and the custom ones a device's libraries define."""
+    names = [d for rt in RUNTIMES.values() for d in rt.DELEGATES]
+    return names + [name for name in libraries if name not in names]
+
+
+def _delegates_of(name: str, libraries: dict[str, str]) -> list[str]:
+    rt = runtime(name)
+    return list(rt.DELEGATES) + (list(libraries) if rt.CUSTOM_LIBRARIES else [])
+
+
+def _check_external(source: SourceSpec, at: str, where: Located) -> None:
     command, entry_point = source.options.get("command"), source.options.get("entry_point")
     if bool(command) == bool(entry_point):
         raise where.error(
@@ -292,34 +258,21 @@ def _check_adb(adb: AdbConfig, at: str, where: Located) -> None:
             )
 
 
-def _check_delegate_name(name: str, path: str, where: Located, libraries: dict[str, str]) -> None:
-    known = list(LITERT_DELEGATES) + list(ORT_PROVIDERS) + list(libraries)
-    if name not in known:
-        hint = difflib.get_close_matches(name, known, n=1)
-        fix = f"did you mean {hint[0]!r}?" if hint else "known: " + ", ".join(known)
-        raise where.error(path, f"unknown delegate {name!r}", fix)
-
-
 def _check_sweep(inv: Inventory, where: Located, device_names: set[str]) -> None:
     sweep = inv.sweep
     libraries = {k: v for d in inv.devices for k, v in d.delegate_libraries.items()}
     for key in ("models", "precisions", "runtimes", "threads"):
         if not getattr(sweep, key):
             raise where.error(f"sweep.{key}", "empty list", f"list at least one entry under sweep.{key}")
-    for runtime, names in sweep.delegates.items():
-        if runtime not in ("litert", "onnxruntime"):
-            raise where.error(f"sweep.delegates.{runtime}", f"unknown runtime {runtime!r}", "use litert or onnxruntime")
-        allowed = (list(LITERT_DELEGATES) + list(libraries)) if runtime == "litert" else list(ORT_PROVIDERS)
-        for j, name in enumerate(names):
-            if name not in allowed:
-                hint = difflib.get_close_matches(name, allowed, n=1)
-                fix = f"did you mean {hint[0]!r}?" if hint else "known: " + ", ".join(allowed)
-                raise where.error(f"sweep.delegates.{runtime}[{j}]", f"unknown {runtime} delegate {name!r}", fix)
-    for runtime in sweep.runtimes:
-        if not sweep.delegates.get(runtime):
-            raise where.error(
-                "sweep.delegates", f"no delegates listed for runtime {runtime!r}", f"add {runtime}: [...]"
-            )
+    for j, name in enumerate(sweep.runtimes):
+        _one_of(name, list(RUNTIMES), f"sweep.runtimes[{j}]", where, "runtime")
+    for name, delegates in sweep.delegates.items():
+        _one_of(name, list(RUNTIMES), f"sweep.delegates.{name}", where, "runtime")
+        for j, delegate in enumerate(delegates):
+            _one_of(delegate, _delegates_of(name, libraries), f"sweep.delegates.{name}[{j}]", where, f"{name} delegate")
+    for name in sweep.runtimes:
+        if not sweep.delegates.get(name):
+            raise where.error("sweep.delegates", f"no delegates listed for runtime {name!r}", f"add {name}: [...]")
     for j, threads in enumerate(sweep.threads):
         if threads < 1:
             raise where.error(f"sweep.threads[{j}]", "thread counts must be ≥ 1", "use 1, 2, 4, ...")

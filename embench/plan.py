@@ -6,17 +6,16 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from .inventory import Device, Inventory, RunPolicy
-from .zoo import Zoo, artifact_name, model_format
-
-JOB_SCHEMA = 1
+from .runtimes import runtime
+from .zoo import Zoo, artifact_name
 
 
 @dataclass(frozen=True)
-class Job:
-    """One measurement: model × precision × runtime × delegate × threads on one device."""
+class PlannedJob:
+    """One measurement the sweep asks for: model × precision × runtime × delegate × threads on one
+    device. The runner turns it into the agent's Job (embench_agent.protocol) once its file is known."""
 
     device: str
     model: str
@@ -38,52 +37,50 @@ class Job:
     def label(self) -> str:
         return f"{self.device}/{self.model}/{self.precision}/{self.runtime}:{self.delegate}/t{self.threads}"
 
-    def key(self) -> dict[str, Any]:
-        """The fields a report groups by."""
-        return {
-            k: getattr(self, k) for k in ("device", "model", "precision", "format", "runtime", "delegate", "threads")
-        }
+    def plan_row(self) -> dict[str, str | int]:
+        """What the store keeps of the plan (runs.plan_json): the fields a report groups by, and the id."""
+        fields = ("device", "model", "precision", "format", "runtime", "delegate", "threads")
+        return {**{k: getattr(self, k) for k in fields}, "job_id": self.job_id}
+
+    @property
+    def artifact_key(self) -> tuple[str, str, str]:
+        """(model, format, precision): which zoo file it runs."""
+        return self.model, self.format, self.precision
 
 
 @dataclass(frozen=True)
 class Plan:
-    jobs: list[Job]
-    skipped: list[str]
+    jobs: list[PlannedJob]
 
 
 def make_plan(inventory: Inventory, zoo: Zoo) -> Plan:
-    """All jobs of the sweep, in a fixed order; combinations the zoo cannot provide are listed as skipped."""
+    """All jobs of the sweep, in a fixed order; combinations the zoo cannot provide are left out."""
     sweep = inventory.sweep
-    where = inventory.where
     for i, model in enumerate(sweep.models):
         if model not in zoo.names:
             msg = f"unknown model {model!r}"
             fix = f"models in {zoo.manifest_path}: {', '.join(zoo.names)}"
-            if where is not None:
-                raise where.error(f"sweep.models[{i}]", msg, fix)
+            if inventory.where is not None:
+                raise inventory.where.error(f"sweep.models[{i}]", msg, fix)
             raise KeyError(f"{msg}; {fix}")
-    jobs: list[Job] = []
-    skipped: list[str] = []
+    jobs: list[PlannedJob] = []
     for device in inventory.selected_devices():
         for model in sweep.models:
             available = set(zoo.artifacts_of(model))
             for precision in sweep.precisions:
-                for runtime in sweep.runtimes:
-                    for delegate in sweep.delegates[runtime]:
-                        fmt = model_format(runtime, delegate)
-                        if artifact_name(fmt, precision) not in available:
-                            note = (
-                                f"{model} has no {fmt} {precision} file: {runtime}:{delegate} × {precision} not planned"
-                            )
-                            if note not in skipped:
-                                skipped.append(note)
-                            continue
-                        jobs.extend(_jobs_for(device, model, precision, fmt, runtime, delegate, inventory))
-    return Plan(jobs, skipped)
+                for name in sweep.runtimes:
+                    for delegate in sweep.delegates[name]:
+                        fmt = runtime(name).file_format(delegate)
+                        if artifact_name(fmt, precision) in available:
+                            jobs.extend(_jobs_for(device, model, precision, fmt, name, delegate, inventory))
+    return Plan(jobs)
 
 
 def _jobs_for(
-    device: Device, model: str, precision: str, fmt: str, runtime: str, delegate: str, inv: Inventory
-) -> list[Job]:
+    device: Device, model: str, precision: str, fmt: str, runtime_name: str, delegate: str, inv: Inventory
+) -> list[PlannedJob]:
     sweep = inv.sweep
-    return [Job(device.name, model, precision, fmt, runtime, delegate, t, sweep.run, sweep.seed) for t in sweep.threads]
+    return [
+        PlannedJob(device.name, model, precision, fmt, runtime_name, delegate, t, sweep.run, sweep.seed)
+        for t in sweep.threads
+    ]

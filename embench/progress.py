@@ -9,16 +9,18 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from .plan import Job
+from embench_agent.protocol import Job, Result
+
+from .events import SweepListener
+from .plan import PlannedJob
 from .stats import summarize
-from .sweep import Reporter
 
 
-class QuietReporter(Reporter):
+class QuietReporter(SweepListener):
     """For cron: says nothing while running (the summary and errors still print)."""
 
 
-class ProgressReporter(Reporter):
+class ProgressReporter(SweepListener):
     """done / total, the device and job now running, elapsed and ETA."""
 
     def __init__(self) -> None:
@@ -56,29 +58,28 @@ class ProgressReporter(Reporter):
     def planned(self, total: int, already_done: int) -> None:
         self._sweep = self.progress.add_task("sweep", total=total, completed=already_done, now="")
 
-    def started(self, job: Job) -> None:
+    def started(self, planned: PlannedJob) -> None:
+        p = planned
         with self._lock:
-            self._running[job.device] = (
-                f"{job.device}: {job.model} {job.precision} {job.runtime}:{job.delegate} t{job.threads}"
-            )
+            self._running[p.device] = f"{p.device}: {p.model} {p.precision} {p.runtime}:{p.delegate} t{p.threads}"
             self.progress.update(self._sweep, now=" | ".join(self._running.values()))
 
-    def finished(self, job: Job, result: dict[str, Any]) -> None:
+    def finished(self, planned: PlannedJob, job: Job, result: Result) -> None:
         with self._lock:
-            self._running.pop(job.device, None)
+            self._running.pop(planned.device, None)
             self.progress.update(self._sweep, advance=1, now=" | ".join(self._running.values()))
             task = self.progress.tasks[self._sweep]
             if not self.console.is_terminal:
                 # A log file gets one plain line per job instead of a live bar.
-                summary = summarize(result.get("samples_ns") or [])
+                summary = summarize(result.samples_ns)
                 median = f" median {summary.median:.3f} ms" if summary else ""
                 print(
-                    f"[{task.completed:.0f}/{task.total:.0f}] {job.label}: {result['status']}{median}", file=sys.stderr
+                    f"[{task.completed:.0f}/{task.total:.0f}] {planned.label}: {result.status}{median}", file=sys.stderr
                 )
-            elif result["status"] not in ("ok", "fallback", "unsupported"):
-                self.progress.console.print(f"[red]{job.label}: {result['status']}[/]: {result.get('message')}")
+            elif not result.succeeded:
+                self.progress.console.print(f"[red]{planned.label}: {result.status}[/]: {result.message}")
 
-    def device_failed(self, device: str, message: str) -> None:
+    def device_failed(self, device: str, message: str, not_run: int) -> None:
         with self._lock:
             self._running.pop(device, None)
             if self.console.is_terminal:
@@ -87,5 +88,5 @@ class ProgressReporter(Reporter):
                 print(f"{device}: {message}", file=sys.stderr)
 
 
-def make_reporter(quiet: bool) -> Reporter:
+def make_reporter(quiet: bool) -> SweepListener:
     return QuietReporter() if quiet else ProgressReporter()

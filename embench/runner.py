@@ -5,43 +5,35 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from embench_agent.protocol import RETRYABLE, Cooldown, DelegateSpec, Job, ModelRef, Probe, Result, SourceSpec
 
 from .agents import Agent, host_result, make_agent
 from .errors import DeviceUnreachable, TransportError
+from .events import SweepListener
 from .inventory import Device, RunPolicy
-from .plan import Job
+from .plan import PlannedJob
+from .runtimes import runtime
 from .telemetry import external
 from .telemetry.external import ExternalMeter, MeterError
 from .transports import Transport, open_transport
 from .zoo import Artifact
 
-RETRYABLE = ("crashed", "timeout")
 THERMAL_SOURCES = ("thermal", "apex", "pi_temp")
-
-
-@dataclass
-class Events:
-    """Callbacks the runner reports through (progress bars, the store)."""
-
-    started: Callable[[Job], None] = lambda job: None
-    finished: Callable[[Job, dict[str, Any], dict[str, Any]], None] = lambda job, spec, result: None
-    device_failed: Callable[[Device, str, int], None] = lambda device, message, not_run: None
-    warning: Callable[[Device, str], None] = lambda device, message: None
+ArtifactKey = tuple[str, str, str]
 
 
 @dataclass
 class DeviceRunner:
     device: Device
-    jobs: list[Job]
-    artifacts: dict[tuple[str, str, str], Artifact]
-    events: Events
+    jobs: list[PlannedJob]
+    artifacts: dict[ArtifactKey, Artifact]
+    events: SweepListener
     stop: threading.Event = field(default_factory=threading.Event)
     transport: Transport | None = None
-    probe: dict[str, Any] = field(default_factory=dict)
-    unavailable: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    probe: Probe = field(default_factory=lambda: Probe(agent_version="?"))
+    unavailable: dict[ArtifactKey, str] = field(default_factory=dict)
     meters: list[ExternalMeter] = field(default_factory=list)
 
     def run(self) -> None:
@@ -55,37 +47,39 @@ class DeviceRunner:
                 self.probe = agent.probe(self._libraries())
                 if self.device.adb is not None and self.device.adb.battery_unplug:
                     unplugged = self._dumpsys_battery("unplug")
-                thermal = [dataclasses.asdict(t) for t in self.device.telemetry if t.source in THERMAL_SOURCES]
+                thermal = [t for t in self.device.telemetry if t.source in THERMAL_SOURCES]
                 idle_c = agent.temperature(thermal) if thermal else None
             except TransportError as exc:
-                self.events.device_failed(self.device, str(exc), len(self.jobs))
+                self.events.device_failed(self.device.name, str(exc), len(self.jobs))
                 return
-            cooldown: dict[str, Any] | None = None
-            for n, job in enumerate(self.jobs):
-                if self.stop.is_set():
-                    return
-                if n:
-                    cooldown = self.cool_down(agent, job.run, thermal, idle_c)
-                self.events.started(job)
-                spec = self.job_spec(job)
-                try:
-                    result = self.run_one(agent, job, spec)
-                except TransportError as exc:
-                    not_run = len(self.jobs) - n - 1
-                    self.events.finished(job, spec, host_result(spec, "failed", str(exc), attempts=job.run.retries + 1))
-                    self.events.device_failed(self.device, str(exc), not_run)
-                    return
-                if self.stop.is_set() and result["status"] in RETRYABLE:
-                    return  # killed by the interrupt: not a result; --resume runs it again
-                if cooldown is not None:
-                    result["cooldown"] = cooldown
-                self.events.finished(job, spec, result)
+            self._queue(agent, thermal, idle_c)
         finally:
             if unplugged:
                 self._dumpsys_battery("reset")  # always: also after a failure or an interrupt
             for meter in self.meters:
                 meter.stop()
             self.transport.close()
+
+    def _queue(self, agent: Agent, thermal: list[SourceSpec], idle_c: float | None) -> None:
+        cooldown: Cooldown | None = None
+        for n, planned in enumerate(self.jobs):
+            if self.stop.is_set():
+                return
+            if n:
+                cooldown = self.cool_down(agent, planned.run, thermal, idle_c)
+            self.events.started(planned)
+            job = self.job_spec(planned)
+            try:
+                job, result = self.run_one(agent, planned, job)
+            except TransportError as exc:
+                not_run = len(self.jobs) - n - 1
+                lost = host_result(job, "failed", str(exc), attempts=planned.run.retries + 1)
+                self.events.finished(planned, job, lost)
+                self.events.device_failed(self.device.name, str(exc), not_run)
+                return
+            if self.stop.is_set() and result.status in RETRYABLE:
+                return  # killed by the interrupt: not a result; --resume runs it again
+            self.events.finished(planned, job, dataclasses.replace(result, cooldown=cooldown))
 
     def _start_meters(self) -> list[ExternalMeter]:
         """The device's external meters, reading on the host for its whole queue; one that cannot
@@ -96,7 +90,7 @@ class DeviceRunner:
             try:
                 meter.start()
             except MeterError as exc:
-                self.events.warning(self.device, str(exc))
+                self.events.warning(self.device.name, str(exc))
                 continue
             meters.append(meter)
         return meters
@@ -107,27 +101,24 @@ class DeviceRunner:
         try:
             res = self.transport.run(["dumpsys", "battery", what], timeout=30)
         except TransportError as exc:
-            self.events.warning(self.device, f"dumpsys battery {what} failed: {exc}")
+            self.events.warning(self.device.name, f"dumpsys battery {what} failed: {exc}")
             return False
         if res.returncode != 0:
             self.events.warning(
-                self.device, f"dumpsys battery {what} exited with {res.returncode}: {res.stderr_tail(200)}"
+                self.device.name, f"dumpsys battery {what} exited with {res.returncode}: {res.stderr_tail(200)}"
             )
         return res.returncode == 0
 
-    def cool_down(
-        self, agent: Agent, run: RunPolicy, thermal: list[dict[str, Any]], idle_c: float | None
-    ) -> dict[str, Any]:
+    def cool_down(self, agent: Agent, run: RunPolicy, thermal: list[SourceSpec], idle_c: float | None) -> Cooldown:
         """Wait between jobs: until the device is back near its idle temperature (or under
         cooldown_below_c), at most cooldown_max_seconds; a fixed cooldown_seconds where no
         temperature is readable."""
         start = time.monotonic()
         first = agent.temperature(thermal) if thermal and idle_c is not None else None
-        if first is None:
+        if first is None or idle_c is None:
             if run.cooldown_seconds:
                 self.stop.wait(run.cooldown_seconds)
-            return {"gated_on": "fixed", "waited_s": time.monotonic() - start}
-        assert idle_c is not None
+            return Cooldown(gated_on="fixed", waited_s=time.monotonic() - start)
         target = idle_c + run.cooldown_margin_c
         if run.cooldown_below_c is not None:
             target = max(target, run.cooldown_below_c)
@@ -135,103 +126,71 @@ class DeviceRunner:
         while now_c > target and time.monotonic() - start < run.cooldown_max_seconds and not self.stop.is_set():
             self.stop.wait(1.0)
             now_c = agent.temperature(thermal) or now_c
-        waited = time.monotonic() - start
-        out = {"gated_on": "temperature", "waited_s": waited, "start_c": first, "end_c": now_c, "target_c": target}
-        if now_c > target:
-            out["capped"] = True  # still hot after cooldown_max_seconds: the next job starts warm
-        return out
+        # Still hot after cooldown_max_seconds: `capped`, and the next job starts warm.
+        return Cooldown(gated_on="temperature", waited_s=time.monotonic() - start, start_c=first, end_c=now_c,
+                        target_c=target, capped=now_c > target)  # fmt: skip
 
     def _libraries(self) -> dict[str, str]:
         """Delegate libraries the jobs will load, to check on the device first."""
         out = {}
         for job in self.jobs:
-            library = self.device.delegate_library(job.delegate)
-            if job.runtime == "litert" and job.delegate not in ("cpu", "xnnpack") and library:
+            library = self.device.delegate_library(job.runtime, job.delegate)
+            if library:
                 out[job.delegate] = library
         return out
 
-    def cannot_run(self, job: Job) -> str | None:
+    def cannot_run(self, job: PlannedJob) -> str | None:
         """Why this device cannot run the job (from the inventory and the probe), or None."""
-        key = (job.model, job.format, job.precision)
-        why_not = self.device.offers(job.runtime, job.delegate) or self.unavailable.get(key)
+        why_not = self.device.offers(job.runtime, job.delegate) or self.unavailable.get(job.artifact_key)
         if why_not:
             return why_not
-        name = self.device.name
-        runtime = self.probe.get("runtimes", {}).get(job.runtime, {})
-        if runtime.get("error"):
-            return f"device {name!r}: {runtime['error']}"
-        if job.runtime == "litert" and job.delegate not in ("cpu", "xnnpack"):
-            lib = self.probe.get("delegates", {}).get(job.delegate)
-            if lib is None:
-                return (
-                    f"device {name!r}: delegate {job.delegate!r} has no library; set delegate_libraries.{job.delegate}"
-                )
-            if not lib.get("loadable"):
-                return f"device {name!r}: delegate {job.delegate!r}: cannot load {lib['library']}: {lib.get('error')}"
-        providers = runtime.get("providers")
-        if job.runtime == "onnxruntime" and providers is not None and job.delegate not in providers:
-            return f"device {name!r}: onnxruntime {runtime.get('version')} has no {job.delegate} (available: {', '.join(providers)})"
-        return None
+        probed = self.probe.runtimes.get(job.runtime)
+        if probed is None:
+            return f"device {self.device.name!r}: the agent knows no runtime {job.runtime!r}"
+        return runtime(job.runtime).cannot_run(self.device.name, job.delegate, probed, self.probe.delegates)
 
-    def job_spec(self, job: Job) -> dict[str, Any]:
-        """The Job JSON the agent reads (DESIGN.md contract), before the model path is known."""
-        artifact = self.artifacts.get((job.model, job.format, job.precision))
-        delegate: dict[str, Any] = {"name": job.delegate}
-        if job.runtime == "litert" and job.delegate not in ("cpu", "xnnpack"):
-            delegate["library"] = self.device.delegate_library(job.delegate)
-        delegate["options"] = dict(self.device.delegate_options.get(job.delegate, {}))
-        run = job.run
-        return {
-            "schema": 1,
-            "job_id": job.job_id,
-            "device": job.device,
-            "model": {
-                "name": job.model,
-                "path": None,
-                "sha256": artifact.sha256 if artifact else None,
-                "size": artifact.size if artifact else None,
-                "format": job.format,
-                "precision": job.precision,
-            },
-            "runtime": job.runtime,
-            "delegate": delegate,
-            "threads": job.threads,
-            "run": {
-                "warmup_runs": run.warmup_runs,
-                "min_runs": run.min_runs,
-                "min_seconds": run.min_seconds,
-                "max_seconds": run.max_seconds,
-                "idle_seconds": run.idle_seconds,
-                "op_profiling": run.op_profiling,
-            },
-            "telemetry": [dataclasses.asdict(t) for t in self.device.telemetry],
-            "seed": job.seed,
-        }
+    def job_spec(self, job: PlannedJob) -> Job:
+        """The Job the agent reads (embench_agent.protocol), before the model's path on the device is known."""
+        artifact = self.artifacts.get(job.artifact_key)
+        return Job(
+            job_id=job.job_id,
+            device=job.device,
+            model=ModelRef(name=job.model, format=job.format, precision=job.precision,
+                           sha256=artifact.sha256 if artifact else None, size=artifact.size if artifact else None),
+            runtime=job.runtime,
+            delegate=DelegateSpec(name=job.delegate, library=self.device.delegate_library(job.runtime, job.delegate),
+                                  options=dict(self.device.delegate_options.get(job.delegate, {}))),
+            threads=job.threads,
+            run=job.run.spec(),
+            telemetry=tuple(self.device.telemetry),
+            seed=job.seed,
+        )  # fmt: skip
 
-    def run_one(self, agent: Agent, job: Job, spec: dict[str, Any]) -> dict[str, Any]:
-        """Run one job (with retries); raises TransportError once the device is lost for good."""
-        why_not = self.cannot_run(job)
+    def run_one(self, agent: Agent, planned: PlannedJob, job: Job) -> tuple[Job, Result]:
+        """Run one job (with retries): the job as sent (its model placed on the device) and its Result;
+        raises TransportError once the device is lost for good."""
+        why_not = self.cannot_run(planned)
         if why_not:
-            return host_result(spec, "unsupported", why_not + "; not attempted")
+            return job, host_result(job, "unsupported", why_not + "; not attempted")
         assert self.transport is not None
-        artifact = self.artifacts[(job.model, job.format, job.precision)]
-        attempts = 0
+        artifact = self.artifacts[planned.artifact_key]
+        attempts, policy = 0, planned.run
         while True:
             attempts += 1
             before = self.transport.pushed_bytes
             try:
-                spec["model"]["path"] = self.transport.ensure_file(artifact.path, artifact.sha256)
+                path = self.transport.ensure_file(artifact.path, artifact.sha256)
+                placed = dataclasses.replace(job, model=dataclasses.replace(job.model, path=path))
                 host_start = time.time()
-                result = agent.run(spec, timeout=job.run.timeout_seconds)
+                result = agent.run(placed, timeout=policy.timeout_seconds)
                 if self.meters:
-                    external.attach(result, self.meters, self.transport, host_start, time.time())
+                    result = external.attach(result, self.meters, self.transport, host_start, time.time())
             except DeviceUnreachable:
-                if attempts > job.run.retries or self.stop.is_set():
+                if attempts > policy.retries or self.stop.is_set():
                     raise
-                self.stop.wait(min(5.0, job.run.cooldown_seconds or 1.0))
+                self.stop.wait(min(5.0, policy.cooldown_seconds or 1.0))
                 continue
-            result["pushed_bytes"] = self.transport.pushed_bytes - before
-            if result["status"] not in RETRYABLE or attempts > job.run.retries or self.stop.is_set():
-                result["attempts"] = attempts
-                return result
-            self.stop.wait(min(5.0, job.run.cooldown_seconds or 1.0))
+            if result.status not in RETRYABLE or attempts > policy.retries or self.stop.is_set():
+                pushed = self.transport.pushed_bytes - before
+                return placed, dataclasses.replace(result, attempts=attempts, pushed_bytes=pushed)
+            self.stop.wait(min(5.0, policy.cooldown_seconds or 1.0))

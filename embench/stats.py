@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats as sps
 
+from embench_agent.protocol import Aggregate
+
 CV_WARN = 0.10
 
 
@@ -98,25 +100,27 @@ def speedup(baseline_median: float, median: float) -> float:
     return baseline_median / median
 
 
-def summarize_aggregate(aggregate: dict[str, float]) -> Summary | None:
+def summarize_aggregate(aggregate: Aggregate) -> Summary | None:
     """Summary of a tool's own aggregate (benchmark_model: count, min, max, avg, std in µs; newer
     builds add p5 / median / p95). Without per-run samples there is no CI; where the tool prints no
     median the mean stands in for it (the report says so)."""
-    count, avg = aggregate.get("count"), aggregate.get("avg")
-    if not count or avg is None:
+    if not aggregate.count or aggregate.avg is None:
         return None
-    ms = {k: float(v) / 1e3 for k, v in aggregate.items() if k not in ("count", "unit") and v is not None}
-    mean, sd = ms["avg"], ms.get("std", math.nan)
+
+    def ms(value: float | None) -> float:
+        return value / 1e3 if value is not None else math.nan
+
+    mean, sd = ms(aggregate.avg), ms(aggregate.std)
     return Summary(
-        n=int(count),
-        median=ms.get("median", mean),
+        n=int(aggregate.count),
+        median=ms(aggregate.median) if aggregate.median is not None else mean,
         ci_low=math.nan,
         ci_high=math.nan,
         p90=math.nan,
-        p95=ms.get("p95", math.nan),
+        p95=ms(aggregate.p95),
         p99=math.nan,
-        min=ms.get("min", math.nan),
-        max=ms.get("max", math.nan),
+        min=ms(aggregate.min),
+        max=ms(aggregate.max),
         mean=mean,
         sd=sd,
         cv=sd / mean if mean else math.nan,

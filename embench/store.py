@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from embench_agent.protocol import Job, ProtocolError, Result
+
 from .errors import StoreError
 
-SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 1  # the tables; the Job/Result JSON has its own (embench_agent.protocol)
 DEFAULT_STORE = Path("results") / "embench.sqlite"
 
 _DDL = """
@@ -78,6 +81,14 @@ def resolve_store_path(cli: str | None, inventory_value: Path | None = None) -> 
 
 
 @dataclass(frozen=True)
+class StoredResult:
+    """One job of a run as stored: the Job as sent and its Result (with every raw sample)."""
+
+    job: Job
+    result: Result
+
+
+@dataclass(frozen=True)
 class RunInfo:
     run_id: str
     started_unix: float
@@ -111,10 +122,10 @@ class Store:
     def _check_schema(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) != SCHEMA_VERSION:
+            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(STORE_SCHEMA_VERSION),))
+        elif int(row[0]) != STORE_SCHEMA_VERSION:
             raise StoreError(
-                f"{self.path} has schema version {row[0]}; this embench reads {SCHEMA_VERSION}; use a new --store file"
+                f"{self.path} has schema version {row[0]}; this embench reads {STORE_SCHEMA_VERSION}; use a new --store file"
             )
 
     def close(self) -> None:
@@ -180,47 +191,38 @@ class Store:
     def done_job_ids(self, run_id: str) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT job_id FROM results WHERE run_id=?", (run_id,))}
 
-    def add_result(self, run_id: str, job: dict[str, Any], result: dict[str, Any]) -> None:
-        """Store one result and all its samples in one transaction."""
-        samples = list(result.get("samples_ns") or [])
-        body = {k: v for k, v in result.items() if k != "samples_ns"}
-        runtime = result.get("runtime") or {}
+    def add_result(self, run_id: str, job: Job, result: Result) -> None:
+        """Store one result and all its samples in one transaction (the samples in their own table)."""
+        samples = result.samples_ns
+        body = dataclasses.replace(result, samples_ns=())
+        runtime_version = result.runtime.version if result.runtime is not None else None
         row = (
-            run_id,
-            job["job_id"],
-            job["device"],
-            job["model"]["name"],
-            job["model"]["precision"],
-            job["model"]["format"],
-            job["runtime"],
-            job["delegate"]["name"],
-            job["threads"],
-            result["status"],
-            result.get("message"),
-            job["model"].get("sha256"),
-            runtime.get("version") if isinstance(runtime, dict) else None,
-            result.get("init_ms"),
-            result.get("first_inference_ms"),
-            result.get("peak_rss_kb"),
-            result.get("window_ns"),
-            len(samples),
-            int(result.get("attempts", 1)),
-            result.get("started_unix"),
-            result.get("ended_unix"),
-            json.dumps(job, sort_keys=True),
-            json.dumps(body, sort_keys=True),
-        )
+            run_id, job.job_id, job.device, job.model.name, job.model.precision, job.model.format, job.runtime,
+            job.delegate.name, job.threads, result.status, result.message, job.model.sha256, runtime_version,
+            result.init_ms, result.first_inference_ms, result.peak_rss_kb, result.window_ns, len(samples),
+            result.attempts, result.started_unix, result.ended_unix, job.to_json(), body.to_json(),
+        )  # fmt: skip
         with self._lock, self._db:
             self._db.execute(f"INSERT INTO results VALUES ({','.join('?' * len(row))})", row)
             self._db.executemany(
                 "INSERT INTO samples VALUES (?,?,?,?)",
-                ((run_id, job["job_id"], i, int(ns)) for i, ns in enumerate(samples)),
+                ((run_id, job.job_id, i, int(ns)) for i, ns in enumerate(samples)),
             )
 
-    def results(self, run_id: str) -> list[dict[str, Any]]:
-        cur = self._db.execute("SELECT * FROM results WHERE run_id=? ORDER BY started_unix", (run_id,))
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+    def results(self, run_id: str) -> list[StoredResult]:
+        """Every stored result of a run, read back through the contract's classes, samples included."""
+        samples = self.samples(run_id)
+        out = []
+        rows = self._db.execute(
+            "SELECT job_id, job_json, result_json FROM results WHERE run_id=? ORDER BY started_unix", (run_id,)
+        )
+        for job_id, job_json, result_json in rows:
+            try:
+                job, result = Job.from_json(job_json), Result.from_json(result_json)
+            except ProtocolError as exc:
+                raise StoreError(f"{self.path}: run {run_id}, job {job_id}: unreadable stored result ({exc})") from None
+            out.append(StoredResult(job, dataclasses.replace(result, samples_ns=tuple(samples.get(job_id, ())))))
+        return out
 
     def samples(self, run_id: str) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}

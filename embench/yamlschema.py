@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -70,8 +72,10 @@ def _describe(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (list, dict):
-        return f"a {'list' if origin is list else 'mapping'}"
+    if origin in (list, tuple):
+        return "a list"
+    if origin in (dict, collections.abc.Mapping):
+        return "a mapping"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
     return f"a {getattr(tp, '__name__', str(tp))}"
@@ -89,17 +93,17 @@ def _convert(node: yaml.Node | None, tp: Any, where: Located, path: str) -> Any:
         raise where.error(path, "missing value", f"give {_describe(tp)}")
     if dataclasses.is_dataclass(tp):
         return _dataclass(node, tp, where, path)
-    if origin is list:
+    if origin in (list, tuple):
         if not isinstance(node, yaml.SequenceNode):
             raise where.error(path, f"expected a list, got {_kind(node)}", "write it as [a, b] or '- a' lines")
-        (item_tp,) = typing.get_args(tp)
+        item_tp = typing.get_args(tp)[0]
         out = []
         for i, item in enumerate(node.value):
             sub = f"{path}[{i}]"
             where.lines[sub] = item.start_mark.line + 1
             out.append(_convert(item, item_tp, where, sub))
-        return out
-    if origin is dict:
+        return out if origin is list else tuple(out)
+    if origin in (dict, collections.abc.Mapping):
         if not isinstance(node, yaml.MappingNode):
             raise where.error(path, f"expected a mapping, got {_kind(node)}", "write it as key: value lines")
         _, value_tp = typing.get_args(tp)
@@ -134,7 +138,9 @@ def _scalar(node: yaml.Node, tp: Any, where: Located, path: str) -> Any:
     if tp is Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
+    if tp is float and isinstance(value, float) and not math.isfinite(value):
+        raise where.error(path, f"{value!r} is not a finite number", "write a number")
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return node.value
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
@@ -148,6 +154,16 @@ def _construct(node: yaml.ScalarNode) -> Any:
         return loader.construct_object(node, deep=True)
     finally:
         loader.dispose()
+
+
+def _check_bounds(value: Any, meta: Any, where: Located, path: str) -> None:
+    """The ranges a field's metadata sets (min, above, max: as in embench_agent.protocol)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    for key, ok, rule in (("min", value >= meta.get("min", value), "≥"), ("above", value > meta.get("above", value - 1), ">"),
+                          ("max", value <= meta.get("max", value), "≤")):  # fmt: skip
+        if key in meta and not ok:
+            raise where.error(path, f"{value!r} is out of range", f"use a value {rule} {meta[key]}")
 
 
 def _dataclass(node: yaml.Node, tp: Any, where: Located, path: str) -> Any:
@@ -167,6 +183,7 @@ def _dataclass(node: yaml.Node, tp: Any, where: Located, path: str) -> Any:
         if key in values:
             raise where.error(sub, "key given twice", "keep one")
         values[key] = _convert(value_node, hints[key], where, sub)
+        _check_bounds(values[key], fields[key].metadata, where, sub)
     for name, field in fields.items():
         missing = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         if missing and name not in values:

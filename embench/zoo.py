@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -19,13 +20,6 @@ SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "tflite_edgetpu": ".tflite"}
 # What Keras builds directly; Edge TPU files are compiled from the int8 file by edgetpu_compiler.
 KERAS_FORMATS = {"tflite": FORMATS["tflite"], "onnx": FORMATS["onnx"]}
 EDGETPU_COMPILER = "edgetpu_compiler"
-
-
-def model_format(runtime: str, delegate: str) -> str:
-    """Which file a runtime and delegate run: the Edge TPU needs a model compiled for it."""
-    if runtime == "onnxruntime":
-        return "onnx"
-    return "tflite_edgetpu" if delegate == "edgetpu" else "tflite"
 
 
 def artifact_name(fmt: str, precision: str) -> str:
@@ -75,6 +69,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
 def _tool_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for dist in ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx"):
@@ -108,6 +103,8 @@ class Zoo:
                     )
         self.build_dir = (manifest_path.parent / self.manifest.build_dir).resolve()
         self.index_path = self.build_dir / "index.json"
+        self._index: dict[str, Any] | None = None  # read once, kept in step with every write
+        self._hashes: dict[tuple[Path, int, int], str] = {}  # supplied files: (path, mtime, size) → sha256
 
     # -- what exists -----------------------------------------------------------------------
 
@@ -134,20 +131,24 @@ class Zoo:
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     def _read_index(self) -> dict[str, Any]:
+        if self._index is not None:
+            return self._index
         try:
-            return dict(json.loads(self.index_path.read_text()))
+            self._index = dict(json.loads(self.index_path.read_text()))
         except FileNotFoundError:
-            return {}
+            self._index = {}
         except (OSError, ValueError) as exc:
             raise ZooError(
                 f"{self.index_path}: unreadable build index ({exc}); delete it and run `embench models build`"
             ) from None
+        return self._index
 
     def _write_index(self, index: dict[str, Any]) -> None:
         self.build_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.index_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(index, indent=2, sort_keys=True))
         os.replace(tmp, self.index_path)
+        self._index = index
 
     def artifact(self, model: str, fmt: str, precision: str) -> Artifact | None:
         """The built (or supplied) file, or None if it still has to be built."""
@@ -162,7 +163,11 @@ class Zoo:
                 raise ZooError(
                     f"{self.manifest_path}: models.{model}.files.{name}: {path} does not exist; fix the path"
                 )
-            return Artifact(model, fmt, precision, path, sha256_file(path), path.stat().st_size)
+            st = path.stat()
+            key = (path, st.st_mtime_ns, st.st_size)
+            if key not in self._hashes:
+                self._hashes[key] = sha256_file(path)
+            return Artifact(model, fmt, precision, path, self._hashes[key], st.st_size)
         record = self._read_index().get(f"{model}/{name}")
         if not record or record.get("build_key") != self.build_key(model, name):
             return None
@@ -177,7 +182,8 @@ class Zoo:
     def record(self, model: str, fmt: str, precision: str, path: Path) -> Artifact:
         """Add a freshly built file to the index (checksum, size, build key)."""
         name = artifact_name(fmt, precision)
-        index = self._read_index()
+        self._index = None  # another process may have built other files since
+        index = dict(self._read_index())
         sha = sha256_file(path)
         index[f"{model}/{name}"] = {
             "file": path.name,

@@ -5,36 +5,18 @@ Imports TensorFlow, so only `embench models build` (or a sweep that needs a miss
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from embench_agent.capture import captured_stderr_fd
+
 from .errors import ZooError
 from .zoo import EDGETPU_COMPILER, SUFFIX, Artifact, Zoo, artifact_name
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[dict[str, str]]:
-    """Hide TensorFlow's C++ chatter on fd 2; hand it back so a failure can show it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    box = {"text": ""}
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield box
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            box["text"] = tmp.read().decode("utf-8", "replace")
 
 
 def _import_tf() -> tuple[Any, Any]:
@@ -153,7 +135,8 @@ def edgetpu_missing(zoo: Zoo, model: str) -> str:
 
 def _build_keras(zoo: Zoo, model: str, wanted: list[tuple[str, str]], on_step: Callable[[str], None]) -> list[Artifact]:
     built: list[Artifact] = []
-    with tempfile.TemporaryDirectory(prefix=f"embench-build-{model}-") as tmp, _quiet_native_stderr() as log:
+    # TensorFlow's C++ chatter on fd 2 is hidden (it would tear the progress bar); shown on failure.
+    with tempfile.TemporaryDirectory(prefix=f"embench-build-{model}-") as tmp, captured_stderr_fd() as log:
         try:
             builder = _Builder(zoo, model, Path(tmp))
             for fmt, precision in wanted:
@@ -170,6 +153,6 @@ def _build_keras(zoo: Zoo, model: str, wanted: list[tuple[str, str]], on_step: C
         except ZooError:
             raise
         except Exception as exc:  # noqa: BLE001 - converter errors come in many types; report them all alike
-            tail = " | ".join(log["text"].strip().splitlines()[-3:])
+            tail = " | ".join(log.text.strip().splitlines()[-3:])
             raise ZooError(f"building {model}: {type(exc).__name__}: {exc} {tail}".strip()) from None
     return built

@@ -16,9 +16,8 @@ from embench.transports import Transport
 from embench.zoo import KERAS_FORMATS, Zoo
 
 REPO = Path(__file__).resolve().parents[1]
-AGENT = REPO / "device_agents" / "python" / "embench_agent.py"
+AGENT_PACKAGE = REPO / "device_agents" / "python" / "embench_agent"
 LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
-sys.path.insert(0, str(AGENT.parent))  # lets tests import the agent's helpers directly
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +58,7 @@ def agent_pids() -> list[int]:
                 cmd = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if any(part.endswith(b"embench_agent.py") for part in cmd) and b"run" in cmd:
+            if any(p.endswith(b".pyz") and b"embench_agent" in p for p in cmd) and b"run" in cmd:
                 pids.append(int(entry.name))
     return pids
 

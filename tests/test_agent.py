@@ -5,41 +5,42 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import embench_agent  # type: ignore[import-not-found]
 import numpy as np
 import pytest
-from conftest import AGENT, agent_pids, fast_run
+from conftest import AGENT_PACKAGE, agent_pids, fast_run
 
 from embench.agents import PythonAgent
 from embench.inventory import Device
 from embench.transports.local import LocalTransport
 from embench.zoo import Zoo
+from embench_agent.protocol import DelegateSpec, Job, ModelRef, Result, RunSpec
+from embench_agent.timing import make_inputs
 
 
-def job(path: Path, runtime: str, delegate: str, threads: int = 1, **run: Any) -> dict[str, Any]:
-    d: dict[str, Any] = {"name": delegate}
-    if delegate == "edgetpu":
-        d["library"] = "libedgetpu.so.1"
-    return {
-        "schema": 1,
-        "job_id": "test-job",
-        "device": "host",
-        "model": {"name": path.stem, "path": str(path), "format": path.suffix[1:], "precision": "fp32"},
-        "runtime": runtime,
-        "delegate": d,
-        "threads": threads,
-        "run": {k: v for k, v in fast_run(**run).items() if k != "timeout_seconds"},
-        "seed": 0,
-    }
+def job(path: Path, runtime: str, delegate: str, threads: int = 1, **run: Any) -> Job:
+    policy = {k: v for k, v in fast_run(**run).items() if k != "timeout_seconds"}
+    return Job(
+        job_id="test-job",
+        device="host",
+        model=ModelRef(name=path.stem, path=str(path), format=path.suffix[1:], precision="fp32"),
+        runtime=runtime,
+        delegate=DelegateSpec(delegate, library="libedgetpu.so.1" if delegate == "edgetpu" else None),
+        threads=threads,
+        run=RunSpec.from_dict(policy),
+    )
 
 
-def run(spec: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
-    return PythonAgent(LocalTransport(Device(name="host"))).run(spec, timeout=timeout)
+HOST = Device(name="host")
+
+
+def run(spec: Job, timeout: float = 60) -> Result:
+    return PythonAgent(LocalTransport(HOST), HOST).run(spec, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -57,78 +58,78 @@ def tiny(zoo_path: Path) -> dict[str, Path]:
 @pytest.mark.parametrize("delegate", ["cpu", "xnnpack"])
 def test_litert_measures(tiny: dict[str, Path], artifact: str, delegate: str) -> None:
     result = run(job(tiny[artifact], "litert", delegate, min_runs=20))
-    assert result["status"] in ("ok", "fallback"), result.get("message")
-    assert len(result["samples_ns"]) >= 20
-    assert all(s > 0 for s in result["samples_ns"])
-    assert result["init_ms"] > 0 and result["first_inference_ms"] > 0
-    assert result["peak_rss_kb"] > 10_000
-    assert result["runtime"]["name"] == "litert" and result["runtime"]["version"]
-    d = result["delegation"]
-    assert d["total_nodes"] > 10
+    assert result.status in ("ok", "fallback"), result.message
+    assert len(result.samples_ns) >= 20
+    assert all(s > 0 for s in result.samples_ns)
+    assert result.init_ms and result.init_ms > 0 and result.first_inference_ms and result.first_inference_ms > 0
+    assert result.peak_rss_kb and result.peak_rss_kb > 10_000
+    assert result.runtime and result.runtime.name == "litert" and result.runtime.version
+    d = result.delegation
+    assert d and d.total_nodes and d.delegated_nodes is not None and d.total_nodes > 10
     if delegate == "cpu":
-        assert result["status"] == "ok" and d["delegated_nodes"] == 0
+        assert result.status == "ok" and d.delegated_nodes == 0
     else:
-        assert d["delegated_nodes"] > 0
+        assert d.delegated_nodes > 0
         # partial placement must be reported as such, never as plain ok
-        assert (result["status"] == "fallback") == (d["delegated_nodes"] < d["total_nodes"])
+        assert (result.status == "fallback") == (d.delegated_nodes < d.total_nodes)
 
 
 def test_run_policy_is_obeyed(tiny: dict[str, Path]) -> None:
     result = run(job(tiny["tflite-fp32"], "litert", "xnnpack", min_runs=7, min_seconds=0.0, warmup_runs=0))
-    assert len(result["samples_ns"]) == 7
+    assert len(result.samples_ns) == 7
     capped = run(job(tiny["tflite-fp32"], "litert", "xnnpack", min_runs=10**9, min_seconds=0.3, max_seconds=0.3))
-    assert 0.3 <= capped["window_ns"] / 1e9 < 0.6
+    assert capped.window_ns is not None and 0.3 <= capped.window_ns / 1e9 < 0.6
 
 
 def test_onnxruntime_ok(tiny: dict[str, Path]) -> None:
     result = run(job(tiny["onnx-fp32"], "onnxruntime", "CPUExecutionProvider", threads=2))
-    assert result["status"] == "ok", result.get("message")
-    assert result["delegation"]["actual_providers"] == ["CPUExecutionProvider"]
-    assert len(result["samples_ns"]) >= 5
+    assert result.status == "ok", result.message
+    assert result.delegation and result.delegation.actual_providers == ("CPUExecutionProvider",)
+    assert len(result.samples_ns) >= 5
 
 
 def test_seeded_inputs_are_reproducible() -> None:
-    a = embench_agent.make_inputs(np, [([1, 4], np.int8), ([2, 3], np.float32)], 7)
-    b = embench_agent.make_inputs(np, [([1, 4], np.int8), ([2, 3], np.float32)], 7)
+    a = make_inputs(np, [([1, 4], np.int8), ([2, 3], np.float32)], 7)
+    b = make_inputs(np, [([1, 4], np.int8), ([2, 3], np.float32)], 7)
     assert a[0].dtype == np.int8 and a[1].shape == (2, 3)
     assert all((x == y).all() for x, y in zip(a, b, strict=True))
 
 
 def test_unsupported_edgetpu(tiny: dict[str, Path]) -> None:
     result = run(job(tiny["tflite-int8"], "litert", "edgetpu"))
-    assert result["status"] == "unsupported"
-    assert "libedgetpu.so.1" in result["message"]
-    assert not result.get("samples_ns")  # nothing was timed
+    assert result.status == "unsupported"
+    assert result.message and "libedgetpu.so.1" in result.message
+    assert not result.samples_ns  # nothing was timed
 
 
 def test_unsupported_ort_provider_is_not_silently_cpu(tiny: dict[str, Path]) -> None:
     result = run(job(tiny["onnx-fp32"], "onnxruntime", "CUDAExecutionProvider"))
     # ORT itself would run this on the CPU; the agent must refuse to call that a CUDA result.
-    assert result["status"] == "unsupported"
-    assert "CUDAExecutionProvider" in result["message"]
-    assert result["delegation"]["actual_providers"] == ["CPUExecutionProvider"]
-    assert "samples_ns" not in result
+    assert result.status == "unsupported"
+    assert result.message and "CUDAExecutionProvider" in result.message
+    assert result.delegation and result.delegation.actual_providers == ("CPUExecutionProvider",)
+    assert result.samples_ns == ()
 
 
 def test_failed_on_corrupt_model(zoo_path: Path) -> None:
     result = run(job(zoo_path.parent / "corrupt.tflite", "litert", "xnnpack"))
-    assert result["status"] == "failed" and result["error"] == "model_load"
-    assert result["message"].startswith(f"cannot load model {zoo_path.parent / 'corrupt.tflite'}: ")
+    assert result.status == "failed" and result.error == "model_load"
+    assert result.message and result.message.startswith(f"cannot load model {zoo_path.parent / 'corrupt.tflite'}: ")
 
 
 def test_timeout_kills_the_agent(tiny: dict[str, Path]) -> None:
     t0 = time.monotonic()
     result = run(job(tiny["tflite-fp32"], "litert", "xnnpack", min_seconds=30, max_seconds=30), timeout=2)
-    assert result["status"] == "timeout"
-    assert "2 s" in result["message"]
+    assert result.status == "timeout"
+    assert result.message and "2 s" in result.message
     assert time.monotonic() - t0 < 10
 
 
 def test_crashed_when_the_agent_is_killed_by_a_signal(tiny: dict[str, Path]) -> None:
     before = set(agent_pids())
-    box: dict[str, Any] = {}
+    box: dict[str, Result] = {}
     worker = threading.Thread(
-        target=lambda: box.update(run(job(tiny["tflite-fp32"], "litert", "xnnpack", min_seconds=20, max_seconds=20)))
+        target=lambda: box.update(r=run(job(tiny["tflite-fp32"], "litert", "xnnpack", min_seconds=20, max_seconds=20)))
     )
     worker.start()
     deadline = time.monotonic() + 20
@@ -140,21 +141,28 @@ def test_crashed_when_the_agent_is_killed_by_a_signal(tiny: dict[str, Path]) -> 
     time.sleep(1.0)  # let it reach the timed loop
     os.kill(new[0], signal.SIGKILL)
     worker.join(30)
-    assert box["status"] == "crashed"
-    assert "SIGKILL" in box["message"]
+    assert box["r"].status == "crashed"
+    assert "SIGKILL" in (box["r"].message or "")
 
 
 def test_probe_reports_runtimes() -> None:
-    info = PythonAgent(LocalTransport(Device(name="host"))).probe()
-    assert info["runtimes"]["litert"]["version"]
-    assert "CPUExecutionProvider" in info["runtimes"]["onnxruntime"]["providers"]
-    assert info["facts"]["cores"] >= 1
+    info = PythonAgent(LocalTransport(HOST), HOST).probe({})
+    assert info.runtimes["litert"].version
+    assert "CPUExecutionProvider" in (info.runtimes["onnxruntime"].providers or ())
+    assert info.facts.cores and info.facts.cores >= 1
 
 
 def test_agent_runs_on_python_3_8() -> None:
-    """Boards run old Pythons: the agent file must need nothing newer than 3.8."""
+    """Boards run old Pythons: the agent package must need nothing newer than 3.8."""
     out = subprocess.run(
-        ["vermin", "--no-tips", "--violations", "-t=3.8-", "--eval-annotations", str(AGENT)],
+        [
+            str(Path(sys.executable).parent / "vermin"),
+            "--no-tips",
+            "--violations",
+            "-t=3.8-",
+            "--eval-annotations",
+            str(AGENT_PACKAGE),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -168,5 +176,5 @@ def test_peak_rss_is_the_agents_own_not_its_parents(tiny: dict[str, Path]) -> No
     ballast[::4096] = b"\x01" * len(ballast[::4096])  # touch every page: the parent's peak is now > 600 MB
     result = run(job(tiny["tflite-fp32"], "litert", "xnnpack"))
     del ballast
-    assert result["status"] in ("ok", "fallback")
-    assert 10_000 < result["peak_rss_kb"] < 400_000
+    assert result.status in ("ok", "fallback")
+    assert result.peak_rss_kb is not None and 10_000 < result.peak_rss_kb < 400_000

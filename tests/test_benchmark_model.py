@@ -3,7 +3,6 @@ and the whole phone path through the stand-in phone."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from embench.agents.benchmark_model import command_line, to_result
 from embench.agents.bm_parse import clean_lines, parse_output, status_of
 from embench.agents.phone import parse_getprop
 from embench.telemetry import summarize_telemetry
-from embench.telemetry.battery import battery_watts, current_unit
+from embench_agent.protocol import Aggregate, DelegateSpec, Delegation, Job, ModelRef, Result, RunSpec, SourceSpec
+from embench_agent.telemetry.units import battery_watts, current_unit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmark_model"
 
@@ -30,38 +30,41 @@ def fixture(name: str) -> str:
 
 def test_cpu_run_on_a_phone() -> None:
     parsed = parse_output(fixture("android_cpu_gr802.txt"), "cpu")
-    assert parsed["timed"] == {
-        "count": 1000,
-        "first": 1040,
-        "curr": 1018,
-        "min": 1012,
-        "max": 1190,
-        "avg": 1039.66,
-        "std": 22,
-    }
-    assert parsed["warmup"]["count"] == 478
-    assert parsed["init_ms"] == pytest.approx(17.851)
-    assert parsed["timing_first inference"] == 2104
+    assert parsed.timed == Aggregate(
+        **{
+            "count": 1000,
+            "first": 1040,
+            "curr": 1018,
+            "min": 1012,
+            "max": 1190,
+            "avg": 1039.66,
+            "std": 22,
+        }
+    )
+    assert parsed.warmup is not None and parsed.warmup.count == 478
+    assert parsed.init_ms == pytest.approx(17.851)
+    assert parsed.timings["first inference"] == 2104
     assert status_of(parsed, "cpu") == ("ok", None)
 
 
 def test_gpu_fully_delegated() -> None:
     parsed = parse_output(fixture("android_gpu_full_tf43541.txt"), "gpu")
-    assert parsed["delegation"]["actual"] == "full"
-    assert parsed["timed"]["avg"] == 119375 and parsed["timed"]["count"] == 50
-    assert parsed["init_ms"] == pytest.approx(870.557)
+    assert parsed.delegation.actual == "full"
+    assert parsed.timed is not None and parsed.timed.avg == 119375 and parsed.timed.count == 50
+    assert parsed.init_ms == pytest.approx(870.557)
     assert status_of(parsed, "gpu") == ("ok", None)
 
 
 def test_partial_delegation_is_fallback() -> None:
     nnapi = parse_output(fixture("android_nnapi_partial_notes.txt"), "nnapi")
-    assert nnapi["delegation"] == {"requested": "nnapi", "actual": "partial", "delegate_kernels": 11}
+    assert nnapi.delegation == Delegation(requested="nnapi", actual="partial", delegate_kernels=11)
     # No count= line in that excerpt: timings come from the summary line, but no aggregate -> failed.
-    assert nnapi["timing_inference (avg)"] == 143630
+    assert nnapi.timings["inference (avg)"] == 143630
     xnn = parse_output(fixture("pi_xnnpack_partial_devicefarm.txt"), "xnnpack")
     status, message = status_of(xnn, "xnnpack")
     assert status == "fallback" and "22 delegate kernels" in str(message)
-    assert xnn["memory_kind"] == "peak" and xnn["memory_overall_mb"] == pytest.approx(64.8633)
+    assert xnn.memory is not None and xnn.memory.kind == "peak"
+    assert xnn.memory.overall_mb == pytest.approx(64.8633)
     # The same output asked about the GPU: its only line about the GPU is a refusal -> unsupported.
     gpu_status, gpu_message = status_of(parse_output(fixture("pi_xnnpack_partial_devicefarm.txt"), "gpu"), "gpu")
     assert gpu_status == "unsupported" and "GPU acceleration is unsupported" in str(gpu_message)
@@ -69,53 +72,49 @@ def test_partial_delegation_is_fallback() -> None:
 
 def test_replacing_lines_count_nodes_of_the_requested_delegate_only() -> None:
     parsed = parse_output(fixture("app_gpu_partial_replacing_forum.txt"), "gpu")
-    assert parsed["delegation"]["delegated_nodes"] == 29 and parsed["delegation"]["total_nodes"] == 65
-    assert parsed["delegation"]["actual"] == "partial"
-    xnn = parse_output(fixture("app_gpu_partial_replacing_forum.txt"), "xnnpack")["delegation"]
-    assert (xnn["delegated_nodes"], xnn["total_nodes"]) == (25, 37)  # the last XNNPACK line wins
+    assert parsed.delegation.delegated_nodes == 29 and parsed.delegation.total_nodes == 65
+    assert parsed.delegation.actual == "partial"
+    xnn = parse_output(fixture("app_gpu_partial_replacing_forum.txt"), "xnnpack").delegation
+    assert (xnn.delegated_nodes, xnn.total_nodes) == (25, 37)  # the last XNNPACK line wins
 
 
 def test_logcat_output_and_a_delegate_that_took_nothing() -> None:
     text = fixture("android_nnapi_none_logcat_tf56301.txt")
     assert "Min num runs: [50]" in clean_lines(text)
     parsed = parse_output(text, "nnapi")
-    assert parsed["delegation"]["actual"] == "none"
+    assert parsed.delegation.actual == "none"
     assert status_of(parsed, "nnapi")[0] == "failed"  # that capture ends before any timing
 
 
 def test_info_prefixed_output_with_percentiles() -> None:
     parsed = parse_output(fixture("am62x_xnnpack_info_prefix_ti.txt"), "xnnpack")
-    assert parsed["timed"]["median"] == 899281 and parsed["timed"]["p95"] == 904305
-    assert parsed["warmup"] == {"count": 1, "curr": 905463, "p5": 905463, "median": 905463, "p95": 905463}
-    assert parsed["memory_kind"] == "delta" and parsed["memory_overall_mb"] == pytest.approx(150.141)
+    assert parsed.timed is not None and parsed.timed.median == 899281 and parsed.timed.p95 == 904305
+    assert parsed.warmup == Aggregate(count=1, curr=905463, p5=905463, median=905463, p95=905463)
+    assert parsed.memory is not None and parsed.memory.kind == "delta"
+    assert parsed.memory.overall_mb == pytest.approx(150.141)
     assert status_of(parsed, "xnnpack")[0] == "fallback"
 
 
 def test_memory_delta_and_default_xnnpack() -> None:
     parsed = parse_output(fixture("pi_int8_xnnpack999.txt"), "cpu")
-    assert parsed["memory_init_mb"] == pytest.approx(8.97656)
-    assert parsed["timed"]["avg"] == pytest.approx(55043.2)
+    assert parsed.memory is not None and parsed.memory.init_mb == pytest.approx(8.97656)
+    assert parsed.timed is not None and parsed.timed.avg == pytest.approx(55043.2)
 
 
 # -- command lines ----------------------------------------------------------------------------------
 
 
-def _job(delegate: str, **options: str) -> dict:
-    return {
-        "job_id": "j1",
-        "device": "phone",
-        "model": {
-            "name": "m",
-            "path": "/data/local/tmp/embench/cache/abc.tflite",
-            "format": "tflite",
-            "precision": "fp32",
-        },
-        "runtime": "litert",
-        "delegate": {"name": delegate, "options": options},
-        "threads": 4,
-        "run": {"warmup_runs": 3, "min_runs": 50, "min_seconds": 1.5, "max_seconds": 20.0, "idle_seconds": 0.5},
-        "telemetry": [],
-    }
+def _job(delegate: str, op_profiling: bool = False, **options: str) -> Job:
+    return Job(
+        job_id="j1",
+        device="phone",
+        model=ModelRef(name="m", path="/data/local/tmp/embench/cache/abc.tflite", format="tflite", precision="fp32"),
+        runtime="litert",
+        delegate=DelegateSpec(delegate, options=options),
+        threads=4,
+        run=RunSpec(warmup_runs=3, min_runs=50, min_seconds=1.5, max_seconds=20.0, idle_seconds=0.5,
+                    op_profiling=op_profiling),
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -145,9 +144,7 @@ def test_command_line_per_delegate(delegate: str, options: dict[str, str], expec
 
 
 def test_command_line_pinning_and_op_profiling() -> None:
-    job = _job("cpu")
-    job["run"]["op_profiling"] = True
-    argv = command_line(job, "bm", cpu_mask="f0")
+    argv = command_line(_job("cpu", op_profiling=True), "bm", cpu_mask="f0")
     assert argv[:3] == ["taskset", "f0", "bm"]
     assert "--enable_op_profiling=true" in argv
 
@@ -169,18 +166,17 @@ def test_result_from_shell_output_with_battery() -> None:
     lines += ["embench-edge bm_end 102.00", "embench-sampler-ticks 3"]
     lines += [f"embench-sample {100 + 0.25 * i:.2f} -450000 3900000" for i in range(9)]
     lines += ["embench-battery Discharging", "embench-exit 0"]
-    spec = {"source": "battery", "root": "/", "rate_hz": 4.0, "options": {}}
-    job = _job("cpu")
-    result = to_result(job, "\n".join(lines), spec)
-    assert result["status"] == "ok"
-    assert result["aggregate"]["avg"] == 1039.66
-    assert result["window_ns"] == pytest.approx(1000 * 1039.66 * 1e3)
-    edges = result["telemetry"]["edges"]
-    assert edges["window_start"]["t"] == pytest.approx(102.0 - 1.03966)
-    assert result["telemetry"]["sampler_cpu_seconds"] == pytest.approx(0.03)
+    spec = SourceSpec("battery", "/", 4.0)
+    result = to_result(_job("cpu"), "\n".join(lines), spec)
+    assert result.status == "ok"
+    assert result.aggregate is not None and result.aggregate.avg == 1039.66
+    assert result.window_ns == pytest.approx(1000 * 1039.66 * 1e3)
+    assert result.telemetry is not None
+    assert result.telemetry.edges["window_start"].t == pytest.approx(102.0 - 1.03966)
+    assert result.telemetry.sampler_cpu_seconds == pytest.approx(0.03)
     tel = summarize_telemetry(result, 1000)
-    assert tel["watts"] == pytest.approx(1.755)
-    assert tel["joules_per_inference"] == pytest.approx(1.755 * 1.03966 / 1000)
+    assert tel.watts == pytest.approx(1.755)
+    assert tel.joules_per_inference == pytest.approx(1.755 * 1.03966 / 1000)
 
 
 def test_edges_carry_the_wall_clock_for_an_external_meter() -> None:
@@ -191,18 +187,19 @@ def test_edges_carry_the_wall_clock_for_an_external_meter() -> None:
         "embench-exit 0",
     ]
     # no battery source, but a meter on the host: edges only, no samples
-    tel = to_result(_job("cpu"), "\n".join(lines), None, external=True)["telemetry"]
-    assert tel["sources"] == [] and tel["edges"]["idle_start"]["wall"] == pytest.approx(1795389953.5)
-    assert tel["edges"]["idle_end"]["wall"] is None  # a `date` without %N: that edge cannot align
-    assert tel["edges"]["bm_end"]["wall"] - tel["edges"]["bm_end"]["t"] == pytest.approx(1795389853.5)
-    assert "telemetry" not in to_result(_job("cpu"), "\n".join(lines), None)  # nothing measures power
+    tel = to_result(_job("cpu"), "\n".join(lines), None, external=True).telemetry
+    assert tel is not None and tel.sources == () and tel.edges["idle_start"].wall == pytest.approx(1795389953.5)
+    assert tel.edges["idle_end"].wall is None  # a `date` without %N: that edge cannot align
+    bm_end = tel.edges["bm_end"]
+    assert bm_end.wall is not None and bm_end.wall - bm_end.t == pytest.approx(1795389853.5)
+    assert to_result(_job("cpu"), "\n".join(lines), None).telemetry is None  # nothing measures power
 
 
 def test_charging_phone_is_said_so() -> None:
     lines = ["embench-battery Charging", "embench-edge idle_start 1", "embench-edge idle_end 1.5"]
     lines += [*fixture("android_cpu_gr802.txt").splitlines(), "embench-edge bm_end 3", "embench-exit 0"]
-    result = to_result(_job("cpu"), "\n".join(lines), {"source": "battery", "options": {}})
-    assert any("charging" in e for e in result["telemetry"]["errors"])
+    result = to_result(_job("cpu"), "\n".join(lines), SourceSpec("battery"))
+    assert result.telemetry is not None and any("charging" in e for e in result.telemetry.errors)
 
 
 def test_getprop_parsing() -> None:
@@ -262,19 +259,21 @@ def test_sweep_with_benchmark_model_on_the_standin_phone(tmp_path: Path, zoo_pat
     # dumpsys battery unplug before the jobs, reset after them although one failed.
     assert calls == ["battery unplug", "battery reset"]
     db = sqlite3.connect(tmp_path / "results.db")
-    rows = {r[0]: (r[1], json.loads(r[2])) for r in db.execute("SELECT delegate, status, result_json FROM results")}
+    query = "SELECT delegate, status, result_json FROM results"
+    rows = {r[0]: (r[1], Result.from_json(r[2])) for r in db.execute(query)}
     status, result = rows["cpu"]
-    assert status == "ok" and result["agent"] == "benchmark_model"
-    assert result["command_line"].startswith("taskset 1 ")
-    assert "--use_xnnpack=false" in result["command_line"] and "--num_threads=2" in result["command_line"]
-    assert result["device_facts"]["soc"] == "SM8550"
+    assert status == "ok" and result.agent == "benchmark_model"
+    assert result.command_line and result.command_line.startswith("taskset 1 ")
+    assert "--use_xnnpack=false" in result.command_line and "--num_threads=2" in result.command_line
+    assert result.device_facts.soc == "SM8550"
     # Idle 0.45 A × 3.9 V = 1.755 W; running 3.51 W; the window is benchmark_model's 1000 × 1039.66 µs.
-    tel = summarize_telemetry(result, int(result["aggregate"]["count"]))
-    assert tel["idle_watts"] == pytest.approx(1.755, rel=0.01)
-    assert tel["watts"] == pytest.approx(3.51, rel=0.02)
-    assert tel["per_inference_basis"] == "net of idle"
-    assert tel["joules_per_inference"] == pytest.approx(1.755 * 1.03966 / 1000, rel=0.05)
-    assert result["telemetry"]["sampler_cpu_seconds"] is not None
+    assert result.aggregate is not None
+    tel = summarize_telemetry(result, int(result.aggregate.count))
+    assert tel.idle_watts == pytest.approx(1.755, rel=0.01)
+    assert tel.watts == pytest.approx(3.51, rel=0.02)
+    assert tel.per_inference_basis == "net of idle"
+    assert tel.joules_per_inference == pytest.approx(1.755 * 1.03966 / 1000, rel=0.05)
+    assert result.telemetry is not None and result.telemetry.sampler_cpu_seconds is not None
     assert rows["gpu"][0] == "failed"
     report = embench("report", "--store", str(tmp_path / "results.db"), "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert report.returncode == 0, report.stderr
@@ -291,19 +290,20 @@ def test_external_meter_on_a_phone_whose_clock_is_far_off(tmp_path: Path, zoo_pa
     assert res.returncode == 3, res.stderr  # the gpu job fails on purpose, as above
     db = sqlite3.connect(tmp_path / "results.db")
     (result_json,) = db.execute("SELECT result_json FROM results WHERE delegate='cpu'").fetchone()
-    result = json.loads(result_json)
-    tel = result["telemetry"]
-    external, battery = tel["sources"]
-    assert external["source"] == "external" and battery["source"] == "battery"
-    assert external["facts"]["clock_offset_s"] == pytest.approx(1000.0, abs=0.05)
-    assert all(edge["wall"] - edge["t"] > 1000 for edge in tel["edges"].values() if edge["wall"] is not None)
-    s = summarize_telemetry(result, int(result["aggregate"]["count"]))
+    result = Result.from_json(result_json)
+    tel = result.telemetry
+    assert tel is not None and result.aggregate is not None
+    external, battery = tel.sources
+    assert external.source == "external" and battery.source == "battery"
+    assert external.facts["clock_offset_s"] == pytest.approx(1000.0, abs=0.05)
+    assert all(edge.wall - edge.t > 1000 for edge in tel.edges.values() if edge.wall is not None)
+    s = summarize_telemetry(result, int(result.aggregate.count))
     # the same profile as the battery's own samples: idle 1.755 W, running 3.51 W
-    assert s["power_source"] == "external:meter.py"
-    assert s["idle_watts"] == pytest.approx(1.755, rel=0.01)
-    assert s["watts"] == pytest.approx(3.51, rel=0.02)
-    assert s["joules_per_inference"] == pytest.approx(1.755 * 1.03966 / 1000, rel=0.05)
-    assert not tel["errors"]
+    assert s.power_source == "external:meter.py"
+    assert s.idle_watts == pytest.approx(1.755, rel=0.01)
+    assert s.watts == pytest.approx(3.51, rel=0.02)
+    assert s.joules_per_inference == pytest.approx(1.755 * 1.03966 / 1000, rel=0.05)
+    assert not tel.errors
 
 
 def test_devices_detects_the_phones_battery(tmp_path: Path, zoo_path: Path) -> None:

@@ -3,12 +3,10 @@ sweep on the host whose meter follows the known power curve (SSH and ADB: test_s
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import embench, fast_run, write_inventory
@@ -18,6 +16,7 @@ from powertree import energy, power_tree
 from embench.telemetry import integrate, summarize_telemetry
 from embench.telemetry.clock import ClockOffset, best_offset, edge_shift, parse_unix_time, to_device_clock
 from embench.telemetry.external import ExternalMeter, MeterError, parse_sample
+from embench_agent.protocol import Edge, Result, SourceTrace, Telemetry
 
 METER = Path(__file__).resolve().parent / "meter.py"
 
@@ -37,10 +36,10 @@ def test_the_shortest_round_trip_gives_the_offset() -> None:
 
 def test_samples_move_from_host_wall_time_onto_the_device_clock() -> None:
     # device wall − sampler clock, over the edges that carry both: (1005 − 5 + 1007.002 − 7) / 2
-    edges = {"a": {"t": 5.0, "wall": 1005.0}, "b": {"t": 7.0, "wall": 1007.002}, "c": {"t": 9.0}}
+    edges = {"a": Edge(5.0, 1005.0), "b": Edge(7.0, 1007.002), "c": Edge(9.0)}
     shift = edge_shift(edges)
     assert shift == pytest.approx(1000.001)
-    assert edge_shift({"a": {"t": 5.0}}) is None
+    assert edge_shift({"a": Edge(5.0)}) is None
     moved = to_device_clock([(10.0, 2.0), (10.5, 3.0)], ClockOffset(990.0, 0.001, 5), 1000.001)
     assert moved == [pytest.approx((-0.001, 2.0)), pytest.approx((0.499, 3.0))]  # 10 + 990 − 1000.001
 
@@ -61,15 +60,17 @@ def test_meter_lines() -> None:
 
 
 def test_a_coarse_clock_alignment_is_not_used() -> None:
-    samples = [[t / 10, 2.0] for t in range(0, 41)]
-    edges = {"idle_start": {"t": 0.0}, "idle_end": {"t": 1.0}, "window_start": {"t": 2.0}, "window_end": {"t": 4.0}}
-    source = {"source": "external", "label": "m", "kind": "power", "samples": samples,
-              "facts": {"clock_uncertainty_s": 0.030}}  # fmt: skip
-    result = {"telemetry": {"edges": edges, "sources": [source]}}
-    assert summarize_telemetry(result, 10)["joules"] == pytest.approx(4.0)  # ±30 ms on a 2 s window: 1.5%
-    source["facts"] = {"clock_uncertainty_s": 0.050}
-    s = summarize_telemetry(result, 10)
-    assert "joules" not in s and s["energy_note"] == "external clock alignment ±50 ms is too coarse for a 2.00 s window"
+    samples = tuple((t / 10, 2.0) for t in range(0, 41))
+    edges = {"idle_start": Edge(0.0), "idle_end": Edge(1.0), "window_start": Edge(2.0), "window_end": Edge(4.0)}
+
+    def result(uncertainty: float) -> Result:
+        source = SourceTrace(source="external", label="m", kind="power", unit="W", samples=samples,
+                             facts={"clock_uncertainty_s": uncertainty})  # fmt: skip
+        return Result(job_id="j", status="ok", telemetry=Telemetry(edges=edges, sources=(source,)))
+
+    assert summarize_telemetry(result(0.030), 10).joules == pytest.approx(4.0)  # ±30 ms on a 2 s window: 1.5%
+    s = summarize_telemetry(result(0.050), 10)
+    assert not s.has_energy and s.energy_note == "external clock alignment ±50 ms is too coarse for a 2.00 s window"
 
 
 # ---------------------------------------------------------------------------- the meter process
@@ -128,54 +129,58 @@ def test_meters_that_cannot_start_say_which_and_why(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- a sweep on the host
 
 
-def _sweep(tmp_path: Path, zoo_path: Path, telemetry: list[dict[str, object]]) -> tuple[int, str, dict[str, Any]]:
+def _sweep(tmp_path: Path, zoo_path: Path, telemetry: list[dict[str, object]]) -> tuple[int, str, Result, int]:
     """Sweep one tiny model on the host; the exit code, stderr, and its result (with `n`: inferences)."""
     sweep = {"models": ["tiny"], "runtimes": ["litert"], "run": fast_run(min_seconds=2.0, max_seconds=2.2)}
     inv = write_inventory(tmp_path, zoo_path, sweep, [{"name": "host", "telemetry": telemetry}])
     out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
     row = sqlite3.connect(str(tmp_path / "s.sqlite")).execute("SELECT result_json, n_samples FROM results").fetchone()
-    return out.returncode, out.stderr, {**json.loads(row[0]), "n": row[1]}
+    return out.returncode, out.stderr, Result.from_json(row[0]), int(row[1])
 
 
 def test_sweep_with_an_external_meter_beside_the_board_rail(zoo_path: Path, tmp_path: Path) -> None:
     with power_tree(tmp_path / "root") as root:
         telemetry = [{"source": "hwmon", "root": str(root)},
                      {"source": "external", "options": {"command": meter_command("curve", "--header")}}]  # fmt: skip
-        code, stderr, result = _sweep(tmp_path, zoo_path, telemetry)
+        code, stderr, result, n = _sweep(tmp_path, zoo_path, telemetry)
     assert code == 0, stderr
-    tel = result["telemetry"]
-    external, hwmon = tel["sources"]
-    assert external["source"] == "external" and hwmon["source"] == "hwmon"  # the meter at the supply comes first
-    t0, t1 = tel["edges"]["window_start"]["t"], tel["edges"]["window_end"]["t"]
-    i0, i1 = tel["edges"]["idle_start"]["t"], tel["edges"]["idle_end"]["t"]
-    facts = external["facts"]
+    tel = result.telemetry
+    assert tel is not None
+    external, hwmon = tel.sources
+    assert external.source == "external" and hwmon.source == "hwmon"  # the meter at the supply comes first
+    t0, t1 = tel.edges["window_start"].t, tel.edges["window_end"].t
+    i0, i1 = tel.edges["idle_start"].t, tel.edges["idle_end"].t
+    facts = external.facts
     assert abs(facts["clock_offset_s"]) < 0.05 and facts["clock_uncertainty_s"] < 0.02 and facts["skipped_lines"] == 1
-    s = summarize_telemetry(result, result["n"])
-    assert s["power_source"] == "external:meter.py"
+    s = summarize_telemetry(result, n)
+    assert s.power_source == "external:meter.py"
     # stamped on the host's wall clock, moved onto the agent's monotonic clock: the known curve within 2%
-    assert s["joules"] == pytest.approx(energy(t0, t1), rel=0.02)
-    assert s["idle_watts"] == pytest.approx(energy(i0, i1) / (i1 - i0), rel=0.03)
-    assert s["samples_in_window"] >= 80 and s["coverage"] > 0.97  # 50 Hz
-    rail = integrate([(t, w) for t, w in hwmon["samples"]], t0, t1)
-    assert rail.joules == pytest.approx(s["joules"], rel=0.03)  # and the board's own rail agrees
-    assert not tel["errors"]
+    assert s.joules == pytest.approx(energy(t0, t1), rel=0.02)
+    assert s.idle_watts == pytest.approx(energy(i0, i1) / (i1 - i0), rel=0.03)
+    assert s.samples_in_window >= 80 and s.coverage > 0.97  # 50 Hz
+    rail = integrate(list(hwmon.samples), t0, t1)
+    assert rail.joules == pytest.approx(s.joules, rel=0.03)  # and the board's own rail agrees
+    assert not tel.errors
 
 
 def test_a_meter_that_cannot_start_is_a_warning_and_the_jobs_run(zoo_path: Path, tmp_path: Path) -> None:
-    code, stderr, result = _sweep(tmp_path, zoo_path, [{"source": "external", "options": {"command": "no-such-meter"}}])
+    code, stderr, result, n = _sweep(
+        tmp_path, zoo_path, [{"source": "external", "options": {"command": "no-such-meter"}}]
+    )
     assert code == 0, stderr
     assert (
         "  device host: warning: external meter 'no-such-meter': cannot start `no-such-meter`: No such file" in stderr
     )
-    assert result["status"] in ("ok", "fallback")
-    assert summarize_telemetry(result, result["n"])["energy_note"] == "no power source"
+    assert result.status in ("ok", "fallback")
+    assert summarize_telemetry(result, n).energy_note == "no power source"
 
 
 def test_a_meter_that_dies_mid_sweep_is_recorded(zoo_path: Path, tmp_path: Path) -> None:
     command = meter_command("curve", "--exit-after", "0.5")
-    code, stderr, result = _sweep(tmp_path, zoo_path, [{"source": "external", "options": {"command": command}}])
+    code, stderr, result, n = _sweep(tmp_path, zoo_path, [{"source": "external", "options": {"command": command}}])
     assert code == 0, stderr
-    errors = result["telemetry"]["errors"]
-    assert errors == [f"external meter.py: `{command}` exited with code 4: meter: lost the USB connection"]
-    s = summarize_telemetry(result, result["n"])
-    assert "joules" not in s and s["energy_note"].startswith("external power samples too sparse")
+    assert result.telemetry is not None
+    errors = result.telemetry.errors
+    assert errors == (f"external meter.py: `{command}` exited with code 4: meter: lost the USB connection",)
+    s = summarize_telemetry(result, n)
+    assert not s.has_energy and s.energy_note.startswith("external power samples too sparse")

@@ -22,6 +22,7 @@ from sshd import Board, keygen, make_board, world_readable_dir
 from embench.inventory import Device, SshConfig
 from embench.telemetry import integrate, summarize_telemetry
 from embench.transports.ssh import SshTransport
+from embench_agent.protocol import Result
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, not this checkout's: boards bring their own Python
 SWEEP = {
@@ -72,7 +73,7 @@ def results(store: Path, run: int = -1) -> list[dict[str, Any]]:
     db = sqlite3.connect(str(store))
     run_id = db.execute("SELECT run_id FROM runs ORDER BY started_unix").fetchall()[run][0]
     rows = db.execute("SELECT device, model, runtime, status, result_json FROM results WHERE run_id=?", (run_id,))
-    return [{"device": d, "model": m, "runtime": r, "status": s, **json.loads(j)} for d, m, r, s, j in rows]
+    return [{**json.loads(j), "device": d, "model": m, "runtime": r, "status": s} for d, m, r, s, j in rows]
 
 
 def test_sweep_over_two_boards_and_the_host(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
@@ -275,14 +276,17 @@ def test_prune_cache(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> Non
     cache.mkdir(parents=True, exist_ok=True)
     stale = cache / ("0" * 64 + ".tflite")
     stale.write_bytes(b"old model" * 100)
+    for made in (cache.parent, cache, stale):  # the board's login owns its cache, whichever test made it first
+        shutil.chown(made, b.user)
     inv = write_inventory(
         tmp_path, zoo_path, {**SWEEP, "models": ["tiny"], "precisions": ["fp32"]}, [ssh_device(b, lab)]
     )
-    assert embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path).returncode == 0
+    first = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
     out = embench("cache", "prune", str(inv), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("pi-b: removed ") and not stale.exists()
-    assert {p.suffix for p in cache.iterdir()} == {".tflite", ".onnx", ".py"}  # the two models and the agent it needs
+    assert {p.suffix for p in cache.iterdir()} == {".tflite", ".onnx", ".pyz"}  # the two models and the agent it needs
     again = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
     assert again.returncode == 0 and "pushed" not in again.stdout
 
@@ -306,8 +310,10 @@ def test_energy_over_ssh_matches_the_known_power_curve(lab: dict[str, Any], zoo_
     t0, t1 = edges["window_start"]["t"], edges["window_end"]["t"]
     external, board = row["telemetry"]["sources"]
     assert abs(external["facts"]["clock_offset_s"]) < 0.05 and external["facts"]["clock_uncertainty_s"] < 0.02
-    s = summarize_telemetry(row, 1)
-    assert s["power_source"] == "external:meter.py" and s["joules"] == pytest.approx(energy(t0, t1), rel=0.02)
+    s = summarize_telemetry(
+        Result.from_dict({k: v for k, v in row.items() if k not in ("device", "model", "runtime")}), 1
+    )
+    assert s.power_source == "external:meter.py" and s.joules == pytest.approx(energy(t0, t1), rel=0.02)
     on_board = integrate([(t, w) for t, w in board["samples"]], t0, t1)
     assert on_board.joules == pytest.approx(energy(t0, t1), rel=0.02)
     assert on_board.samples_in_window >= 30 and not row["telemetry"]["errors"]

@@ -19,6 +19,7 @@ from conftest import embench, fast_run, write_inventory
 from embench.inventory import load_inventory
 from embench.plan import make_plan
 from embench.zoo import Zoo
+from embench_agent.protocol import Result
 
 ALL_STATUSES_SWEEP = {
     "models": ["tiny", "squeezenet", "corrupt"],
@@ -192,8 +193,8 @@ def test_device_that_does_not_offer_a_delegate_is_not_attempted(zoo_path: Path, 
     out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     rows = dict(_db(tmp_path / "s.sqlite").execute("SELECT delegate, result_json FROM results").fetchall())
-    skipped = json.loads(rows["xnnpack"])
-    assert skipped["status"] == "unsupported" and "not attempted" in skipped["message"] and skipped["agent"] == "host"
+    skipped = Result.from_json(rows["xnnpack"])
+    assert skipped.status == "unsupported" and "not attempted" in str(skipped.message) and skipped.agent == "host"
 
 
 def test_devices_lists_reachability_facts_and_runtimes(zoo_path: Path, tmp_path: Path) -> None:

@@ -9,13 +9,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import embench_agent  # type: ignore[import-not-found]
 import pytest
 from conftest import agent_pids, embench, fast_run, write_inventory
 from meter import command as meter_command
 from powertree import RAPL_RANGE_UJ, energy, power_tree, put
 
 from embench.telemetry import NO_POWER, summarize_telemetry, throttle_flags
+from embench_agent.protocol import Result, SourceProbe, SourceSpec, SourceTrace, Telemetry
+from embench_agent.telemetry import detect_sources
+from embench_agent.telemetry.power import BatteryPower, HwmonPower, Ina3221Power
+from embench_agent.telemetry.sampler import Sampler
+from embench_agent.telemetry.thermal import ApexTemp
+from embench_agent.telemetry.vcgencmd import parse_measure_temp, parse_pmic_adc, parse_throttled
 
 
 @pytest.fixture
@@ -24,7 +29,7 @@ def board_tree(tmp_path: Path) -> Iterator[Path]:
         yield root
 
 
-def _run(zoo_path: Path, tmp_path: Path, telemetry: list[dict[str, object]] | None) -> dict[str, object]:
+def _run(zoo_path: Path, tmp_path: Path, telemetry: list[dict[str, object]] | None) -> tuple[Result, int]:
     device: dict[str, object] = {"name": "host", "transport": "local"}
     if telemetry is not None:
         device["telemetry"] = telemetry
@@ -37,36 +42,37 @@ def _run(zoo_path: Path, tmp_path: Path, telemetry: list[dict[str, object]] | No
     out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     row = sqlite3.connect(str(tmp_path / "s.sqlite")).execute("SELECT result_json, n_samples FROM results").fetchone()
-    return {"result": json.loads(row[0]), "n": row[1]}
+    return Result.from_json(row[0]), int(row[1])
 
 
 def test_energy_matches_the_known_power_curve(zoo_path: Path, tmp_path: Path, board_tree: Path) -> None:
     telemetry = [{"source": "hwmon", "root": str(board_tree)}, {"source": "thermal", "root": str(board_tree)},
                  {"source": "cpufreq", "root": str(board_tree)}]  # fmt: skip
-    got = _run(zoo_path, tmp_path, telemetry)
-    result, n = got["result"], got["n"]
-    assert isinstance(result, dict) and isinstance(n, int)
-    tel = result["telemetry"]
-    t0, t1 = tel["edges"]["window_start"]["t"], tel["edges"]["window_end"]["t"]
-    i0, i1 = tel["edges"]["idle_start"]["t"], tel["edges"]["idle_end"]["t"]
+    result, n = _run(zoo_path, tmp_path, telemetry)
+    tel = result.telemetry
+    assert tel is not None
+    t0, t1 = tel.edges["window_start"].t, tel.edges["window_end"].t
+    i0, i1 = tel.edges["idle_start"].t, tel.edges["idle_end"].t
     assert 2.0 <= t1 - t0 < 2.5 and 0.9 <= i1 - i0 < 1.5 and i1 <= t0
     s = summarize_telemetry(result, n)
     # gross energy over the device-clock window vs the exact integral: within 2%
-    assert s["joules"] == pytest.approx(energy(t0, t1), rel=0.02)
-    assert s["watts"] == pytest.approx(energy(t0, t1) / (t1 - t0), rel=0.02)
-    assert s["idle_watts"] == pytest.approx(energy(i0, i1) / (i1 - i0), rel=0.03)
+    assert s.joules == pytest.approx(energy(t0, t1), rel=0.02)
+    assert s.watts == pytest.approx(energy(t0, t1) / (t1 - t0), rel=0.02)
+    assert s.idle_watts == pytest.approx(energy(i0, i1) / (i1 - i0), rel=0.03)
     exact_idle_j = energy(i0, i1) / (i1 - i0) * (t1 - t0)
     # net = gross − idle × window; its error is bounded by the two tolerances above
     tolerance = 0.02 * energy(t0, t1) + 0.03 * exact_idle_j
-    assert s["net_joules"] == pytest.approx(energy(t0, t1) - exact_idle_j, abs=tolerance)
-    assert s["net_joules"] == pytest.approx(s["joules"] - s["idle_watts"] * (t1 - t0))
-    basis = s["net_joules"] if s["net_joules"] >= 0 else s["joules"]  # net, unless the baseline was above the run
-    assert s["joules_per_inference"] == pytest.approx(basis / n)
-    assert (s["per_inference_basis"] == "net of idle") == (s["net_joules"] >= 0)
-    assert s["samples_in_window"] >= 30 and s["coverage"] > 0.97  # INA2xx at 20 Hz
-    assert 45.0 <= s["thermal_max_c"] <= 65.0 and s["trip_c"] == 85.0
-    assert s["freq_min_mhz"] == 1800.0
-    assert 0 < s["sampler_cpu_seconds"] < 0.25 * (t1 - i0)  # the sampler's own cost, measured
+    assert s.net_joules == pytest.approx(energy(t0, t1) - exact_idle_j, abs=tolerance)
+    assert s.net_joules == pytest.approx(s.joules - s.idle_watts * (t1 - t0))
+    basis = s.net_joules if s.net_joules >= 0 else s.joules  # net, unless the baseline was above the run
+    assert s.joules_per_inference == pytest.approx(basis / n)
+    assert (s.per_inference_basis == "net of idle") == (s.net_joules >= 0)
+    assert s.samples_in_window >= 30 and s.coverage > 0.97  # INA2xx at 20 Hz
+    assert 45.0 <= s.max_c["thermal"] <= 65.0 and s.trip_c == 85.0
+    assert s.freq_min_mhz == 1800.0
+    assert s.sampler_cpu_seconds is not None and 0 < s.sampler_cpu_seconds < 0.25 * (
+        t1 - i0
+    )  # the sampler's own cost, measured
     out = embench("report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "r"), cwd=tmp_path)
     paths = dict(line.split(None, 1) for line in out.stdout.splitlines())
     assert Path(paths["energy"]).read_bytes()[:4] == b"\x89PNG"
@@ -75,28 +81,26 @@ def test_energy_matches_the_known_power_curve(zoo_path: Path, tmp_path: Path, bo
     header = next(x for x in lines if x.startswith("| device |")).split("|")
     row = next(x for x in lines if x.startswith("| host | tiny |")).split("|")
     cell = row[header.index(" mJ / inference ")].strip()
-    assert float(cell) == pytest.approx(s["joules_per_inference"] * 1e3, rel=0.01, abs=1e-3)  # as computed from samples
+    assert float(cell) == pytest.approx(s.joules_per_inference * 1e3, rel=0.01, abs=1e-3)  # as computed from samples
 
 
 def test_rapl_counter_with_wraparound(zoo_path: Path, tmp_path: Path, board_tree: Path) -> None:
-    got = _run(zoo_path, tmp_path, [{"source": "rapl", "root": str(board_tree)}])
-    result, n = got["result"], got["n"]
-    assert isinstance(result, dict) and isinstance(n, int)
-    edges = result["telemetry"]["edges"]
-    t0, t1 = edges["window_start"]["t"], edges["window_end"]["t"]
+    result, n = _run(zoo_path, tmp_path, [{"source": "rapl", "root": str(board_tree)}])
+    assert result.telemetry is not None
+    edges = result.telemetry.edges
+    t0, t1 = edges["window_start"].t, edges["window_end"].t
     assert energy(t0, t1) * 1e6 < RAPL_RANGE_UJ
     s = summarize_telemetry(result, n)
     # read at the two edges, wrapped or not (end < start), the delta is the window's energy: within 3%
-    assert s["joules"] == pytest.approx(energy(t0, t1), rel=0.03)
-    assert s["power_source"] == "rapl:package-0" and s["per_inference_basis"] == "gross"
+    assert s.joules == pytest.approx(energy(t0, t1), rel=0.03)
+    assert s.power_source == "rapl:package-0" and s.per_inference_basis == "gross"
 
 
 def test_no_telemetry_says_no_power_source(zoo_path: Path, tmp_path: Path) -> None:
-    got = _run(zoo_path, tmp_path, None)
-    result = got["result"]
-    assert isinstance(result, dict) and "telemetry" not in result
+    result, _ = _run(zoo_path, tmp_path, None)
+    assert result.telemetry is None
     s = summarize_telemetry(result, 10)
-    assert s["energy_note"] == NO_POWER and "joules" not in s
+    assert s.energy_note == NO_POWER and not s.has_energy
     out = embench("report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "r"), cwd=tmp_path)
     md = Path(dict(line.split(None, 1) for line in out.stdout.splitlines())["markdown"]).read_text()
     assert "| no power source |" in md
@@ -110,11 +114,11 @@ def test_battery_units_and_sign(tmp_path: Path) -> None:
     put(bat / "voltage_now", 3_900_000)  # µV
     put(bat / "status", "Discharging")
     put(bat / "current_now", -450_000)  # µA, negative while discharging (Pixel-style sign)
-    reader = embench_agent.BatteryPower(str(tmp_path), {})
+    reader = BatteryPower(str(tmp_path), {})
     assert reader.read() == pytest.approx(0.45 * 3.9)
     put(bat / "current_now", 450)  # mA, positive (vendors differ)
     assert reader.read() == pytest.approx(0.45 * 3.9)
-    forced = embench_agent.BatteryPower(str(tmp_path), {"current_unit": "uA"})
+    forced = BatteryPower(str(tmp_path), {"current_unit": "uA"})
     assert forced.read() == pytest.approx(0.00045 * 3.9)  # the per-device override wins
     assert reader.facts() == {"status": "Discharging"}
 
@@ -127,12 +131,12 @@ def test_jetson_ina3221_uses_vdd_in_only(tmp_path: Path) -> None:
         put(hw / f"in{n}_input", mv)
         put(hw / f"curr{n}_input", ma)
     put(hw / "in7_label", "sum of shunt voltages")
-    reader = embench_agent.Ina3221Power(str(tmp_path), {})
+    reader = Ina3221Power(str(tmp_path), {})
     assert reader.read() == pytest.approx(6.0)  # VDD_IN alone: 5 V × 1.2 A, sub-rails not added
-    cpu = embench_agent.Ina3221Power(str(tmp_path), {"rail": "VDD_CPU_GPU_CV"})
+    cpu = Ina3221Power(str(tmp_path), {"rail": "VDD_CPU_GPU_CV"})
     assert cpu.read() == pytest.approx(2.0)
     with pytest.raises(LookupError):
-        embench_agent.Ina3221Power(str(tmp_path), {"rail": "NC"})
+        Ina3221Power(str(tmp_path), {"rail": "NC"})
 
 
 # JetPack 4 (L4T 32) layout of NVIDIA's own ina3221x IIO driver: rail names per channel and power in mW.
@@ -166,7 +170,7 @@ def jp4_tree(root: Path, board: str) -> dict[str, float]:
 @pytest.mark.parametrize("board,total", [("nano", "POM_5V_IN"), ("xavier-nx", "VDD_IN"), ("tx2", "VDD_IN")])
 def test_jetson_jetpack4_iio_reads_the_total_rail_alone(tmp_path: Path, board: str, total: str) -> None:
     watts = jp4_tree(tmp_path, board)
-    reader = embench_agent.Ina3221Power(str(tmp_path), {})
+    reader = Ina3221Power(str(tmp_path), {})
     assert reader.label == total and reader.read() == pytest.approx(watts[total])  # sub-rails not added
     # in_power missing (some L4T releases): voltage × current of the same channel
     for power_file in tmp_path.glob("sys/bus/i2c/drivers/ina3221x/*/iio:device*/in_power*_input"):
@@ -179,35 +183,35 @@ def test_jetson_without_a_total_rail_needs_its_parallel_rails_named(tmp_path: Pa
     with pytest.raises(
         LookupError, match=r"no total rail \(VDD_IN or POM_5V_IN\) among CPU, CV, GPU, SOC, SYS5V, VDDRQ"
     ):
-        embench_agent.Ina3221Power(str(tmp_path), {})
+        Ina3221Power(str(tmp_path), {})
     rails = "GPU,CPU,SOC,CV,VDDRQ,SYS5V"
-    reader = embench_agent.Ina3221Power(str(tmp_path), {"rails": rails})
+    reader = Ina3221Power(str(tmp_path), {"rails": rails})
     assert reader.read() == pytest.approx(sum(watts.values())) and reader.label == rails.replace(",", "+")
     with pytest.raises(LookupError, match="no INA3221 rail VDD_GPU"):
-        embench_agent.Ina3221Power(str(tmp_path), {"rails": "VDD_GPU,CPU"})
+        Ina3221Power(str(tmp_path), {"rails": "VDD_GPU,CPU"})
 
 
 def test_jetson_total_rail_is_never_summed_with_sub_rails(tmp_path: Path) -> None:
     jp4_tree(tmp_path, "xavier-nx")
     with pytest.raises(LookupError, match="VDD_IN is the board's total: never add sub-rails to it"):
-        embench_agent.Ina3221Power(str(tmp_path), {"rails": "VDD_IN,VDD_SOC"})
+        Ina3221Power(str(tmp_path), {"rails": "VDD_IN,VDD_SOC"})
 
 
 def test_telemetry_sources_are_detected(tmp_path: Path) -> None:
     jp4_tree(tmp_path / "jetson", "xavier-nx")
     with power_tree(tmp_path / "board") as board:
-        found = embench_agent.detect_sources(str(board))
-    assert {name for name, info in found.items() if info["found"]} == {"hwmon", "rapl", "thermal", "cpufreq"}
-    assert found["hwmon"]["label"] == "ina226" and "no INA3221 rails" in found["ina3221"]["why"]
-    jetson = embench_agent.detect_sources(str(tmp_path / "jetson"))
-    assert jetson["ina3221"] == {"found": True, "kind": "power", "label": "VDD_IN"}
+        found = detect_sources(str(board))
+    assert {name for name, info in found.items() if info.found} == {"hwmon", "rapl", "thermal", "cpufreq"}
+    assert found["hwmon"].label == "ina226" and "no INA3221 rails" in str(found["ina3221"].why)
+    jetson = detect_sources(str(tmp_path / "jetson"))
+    assert jetson["ina3221"] == SourceProbe(found=True, kind="power", label="VDD_IN")
     laptop = tmp_path / "laptop/sys/class/power_supply"
     put(laptop / "AC/type", "Mains")
     put(laptop / "BAT0/type", "Battery")
     put(laptop / "BAT0/current_now", 1_200_000)
     put(laptop / "BAT0/voltage_now", 11_400_000)
-    battery = embench_agent.detect_sources(str(tmp_path / "laptop"))["battery"]
-    assert battery == {"found": True, "kind": "power", "label": "BAT0", "supply": "BAT0"}
+    battery = detect_sources(str(tmp_path / "laptop"))["battery"]
+    assert battery == SourceProbe(found=True, kind="power", label="BAT0", supply="BAT0")
 
 
 def test_devices_lists_the_sources_it_finds_and_the_yaml_to_add(zoo_path: Path, tmp_path: Path) -> None:
@@ -229,7 +233,8 @@ def test_devices_lists_the_sources_it_finds_and_the_yaml_to_add(zoo_path: Path, 
     assert f"telemetry NOT readable: rapl: no readable {empty}/sys/class/powercap/intel-rapl:0/energy_uj" in lines
     add = next(line for line in lines if line.startswith("to use them, add to this device:"))
     assert f"{{source: hwmon, root: {board}}}" in add and f"{{source: thermal, root: {board}}}" not in add
-    assert as_json["telemetry"][str(board)]["cpufreq"] == {"found": True, "kind": "frequency", "label": "2 cpus"}
+    cpufreq = {"found": True, "kind": "frequency", "label": "2 cpus", "supply": None, "why": None}
+    assert as_json["telemetry"][str(board)]["cpufreq"] == cpufreq
     assert "telemetry on the host: external meter 'meter.py'" in lines
     assert ("telemetry on the host: external meter 'joulescope.sh': `./meters/joulescope.sh` is not an executable"
             " program on this host") in lines  # fmt: skip
@@ -240,48 +245,49 @@ def test_hwmon_ina_without_power_input_and_apex(tmp_path: Path) -> None:
     put(hw / "name", "ina219")
     put(hw / "in1_input", 5100)  # mV
     put(hw / "curr1_input", 800)  # mA
-    assert embench_agent.HwmonPower(str(tmp_path), {}).read() == pytest.approx(4.08)
+    assert HwmonPower(str(tmp_path), {}).read() == pytest.approx(4.08)
     put(tmp_path / "sys/class/apex/apex_0/temp", 52300)
-    assert embench_agent.ApexTemp(str(tmp_path), {}).read() == pytest.approx(52.3)
+    assert ApexTemp(str(tmp_path), {}).read() == pytest.approx(52.3)
     with pytest.raises(LookupError, match="no INA2xx"):
-        embench_agent.HwmonPower(str(tmp_path / "empty"), {})
+        HwmonPower(str(tmp_path / "empty"), {})
 
 
 def test_missing_source_is_reported_not_fatal(tmp_path: Path) -> None:
-    sampler = embench_agent.Sampler([{"source": "rapl", "root": str(tmp_path)}, {"source": "nope"}])
+    sampler = Sampler([SourceSpec("rapl", str(tmp_path)), SourceSpec("nope")])
     out = sampler.stop()
-    assert out["sources"] == [] and len(out["errors"]) == 2 and "energy_uj" in out["errors"][0]
+    assert out.sources == () and len(out.errors) == 2 and "energy_uj" in out.errors[0]
 
 
 # ---------------------------------------------------------------------------- throttling
 
 
-def _src(
-    kind: str, source: str, values: list[float], start: dict[str, object], end: dict[str, object]
-) -> dict[str, object]:
-    return {"kind": kind, "source": source, "samples": [[i * 0.1, v] for i, v in enumerate(values)],
-            "facts_start": start, "facts": end}  # fmt: skip
+def _src(kind: str, source: str, values: list[float], start: dict[str, object], end: dict[str, object]) -> Result:
+    trace = SourceTrace(source=source, label=source, kind=kind, unit="", facts_start=start, facts=end,
+                        samples=tuple((i * 0.1, v) for i, v in enumerate(values)))  # fmt: skip
+    return Result(job_id="j", status="ok", telemetry=Telemetry(sources=(trace,)))
+
+
+NOTHING = Result(job_id="j", status="ok")
 
 
 def test_throttle_flags_each_sign() -> None:
     steady = [1_000_000] * 100
-    hot = {"telemetry": {"sources": [_src("temperature", "thermal", [60.0, 86.5], {"trip_c": 85.0}, {"trip_c": 85.0})]}}
+    hot = _src("temperature", "thermal", [60.0, 86.5], {"trip_c": 85.0}, {"trip_c": 85.0})
     assert throttle_flags(hot, steady) == ["thermal reached its 85 °C trip point (86.5 °C)"]
-    cool = {"telemetry": {"sources": [_src("temperature", "thermal", [50.0], {"cooling_states": {"cooling_device0": 0}},
-                                           {"cooling_states": {"cooling_device0": 2}})]}}  # fmt: skip
+    cool = _src("temperature", "thermal", [50.0], {"cooling_states": {"cooling_device0": 0}},
+                {"cooling_states": {"cooling_device0": 2}})  # fmt: skip
     assert throttle_flags(cool, steady) == ["cooling engaged: cooling_device0"]
-    capped = {"telemetry": {"sources": [_src("frequency", "cpufreq", [1800.0], {"max_mhz": [2400.0, 2400.0]},
-                                             {"max_mhz": [2400.0, 1500.0]})]}}  # fmt: skip
+    capped = _src("frequency", "cpufreq", [1800.0], {"max_mhz": [2400.0, 2400.0]}, {"max_mhz": [2400.0, 1500.0]})
     assert throttle_flags(capped, steady) == ["max CPU frequency lowered during the run on cpu 1"]
     slowing = [1_000_000] * 50 + [1_200_000] * 50
-    assert throttle_flags({}, slowing) == ["latency drifted +20% from the first to the last tenth of the window"]
-    assert throttle_flags({}, steady) == [] and throttle_flags({}, [1, 2, 3]) == []
+    assert throttle_flags(NOTHING, slowing) == ["latency drifted +20% from the first to the last tenth of the window"]
+    assert throttle_flags(NOTHING, steady) == [] and throttle_flags(NOTHING, [1, 2, 3]) == []
 
 
 def test_hot_run_is_flagged_in_every_table(zoo_path: Path, tmp_path: Path, board_tree: Path) -> None:
     put(board_tree / "sys/class/thermal/thermal_zone0/trip_point_0_temp", 50000)  # the curve peaks at 65 °C
-    got = _run(zoo_path, tmp_path, [{"source": "thermal", "root": str(board_tree)}])
-    assert isinstance(got["result"], dict)
+    result, _ = _run(zoo_path, tmp_path, [{"source": "thermal", "root": str(board_tree)}])
+    assert result.telemetry is not None and result.telemetry.sources[0].source == "thermal"
     out = embench("report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "r"), cwd=tmp_path)
     md = Path(dict(line.split(None, 1) for line in out.stdout.splitlines())["markdown"]).read_text()
     results, compat = md.split("## Compatibility")
@@ -321,21 +327,23 @@ def test_cooldown_waits_for_the_temperature(zoo_path: Path, tmp_path: Path) -> N
         stop.set()
         heater.join()
     assert out.returncode == 0, out.stderr
-    rows = [json.loads(r[0]) for r in sqlite3.connect(str(tmp_path / "s.sqlite")).execute(
+    rows = [Result.from_json(r[0]) for r in sqlite3.connect(str(tmp_path / "s.sqlite")).execute(
         "SELECT result_json FROM results ORDER BY started_unix")]  # fmt: skip
-    assert "cooldown" not in rows[0]
-    cool = rows[1]["cooldown"]
-    assert cool["gated_on"] == "temperature" and cool["target_c"] == pytest.approx(43.0)
-    assert cool["start_c"] == pytest.approx(70.0) and cool["end_c"] <= 43.0 and 1.0 <= cool["waited_s"] < 10
+    assert rows[0].cooldown is None
+    cool = rows[1].cooldown
+    assert cool is not None and cool.gated_on == "temperature" and cool.target_c == pytest.approx(43.0)
+    assert cool.start_c == pytest.approx(70.0) and cool.end_c is not None and cool.end_c <= 43.0
+    assert 1.0 <= cool.waited_s < 10
 
 
 def test_cooldown_falls_back_to_a_fixed_pause(zoo_path: Path, tmp_path: Path) -> None:
     sweep = {"models": ["tiny"], "runtimes": ["litert"], "threads": [1, 2], "run": fast_run(cooldown_seconds=0.4)}
     inv = write_inventory(tmp_path, zoo_path, sweep)
     assert embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path).returncode == 0
-    rows = [json.loads(r[0]) for r in sqlite3.connect(str(tmp_path / "s.sqlite")).execute(
+    rows = [Result.from_json(r[0]) for r in sqlite3.connect(str(tmp_path / "s.sqlite")).execute(
         "SELECT result_json FROM results ORDER BY started_unix")]  # fmt: skip
-    assert rows[1]["cooldown"]["gated_on"] == "fixed" and rows[1]["cooldown"]["waited_s"] >= 0.4
+    cool = rows[1].cooldown
+    assert cool is not None and cool.gated_on == "fixed" and cool.waited_s >= 0.4
 
 
 # ---------------------------------------------------------------------------- Raspberry Pi (vcgencmd)
@@ -344,7 +352,7 @@ PI = Path(__file__).parent / "fixtures" / "pi"  # captured outputs; README.md th
 
 
 def test_pmic_read_adc_real_pi5_output() -> None:
-    rails = embench_agent.parse_pmic_adc((PI / "pmic_read_adc_pi5.txt").read_text())
+    rails = parse_pmic_adc((PI / "pmic_read_adc_pi5.txt").read_text())
     assert len(rails) == 12  # every rail with both a voltage and a current
     assert rails["VDD_CORE"] == (0.90659250, 1.42880000)
     assert "EXT5V" not in rails and "BATT" not in rails  # voltage only: there is no total input rail
@@ -353,12 +361,12 @@ def test_pmic_read_adc_real_pi5_output() -> None:
 
 
 def test_get_throttled_and_measure_temp() -> None:
-    bits = embench_agent.parse_throttled((PI / "get_throttled.txt").read_text())
+    bits = parse_throttled((PI / "get_throttled.txt").read_text())
     assert bits == 0x50005  # under-voltage now + throttled now + both since boot
-    assert embench_agent.parse_throttled("throttled=0x0") == 0
-    assert embench_agent.parse_measure_temp("temp=48.8'C") == 48.8
-    flags = throttle_flags({"telemetry": {"sources": [{"kind": "throttle", "source": "pi_throttled",
-                                                        "samples": [[0.0, 0], [1.0, bits]]}]}}, [1_000_000] * 50)  # fmt: skip
+    assert parse_throttled("throttled=0x0") == 0
+    assert parse_measure_temp("temp=48.8'C") == 48.8
+    assert bits is not None
+    flags = throttle_flags(_src("throttle", "pi_throttled", [0.0, bits], {}, {}), [1_000_000] * 50)
     assert flags == ["throttle bits set: 0x50005"]
 
 
@@ -379,9 +387,9 @@ def test_pi_sources_end_to_end_with_a_stand_in_vcgencmd(zoo_path: Path, tmp_path
     opts = {"vcgencmd": str(stand_in)}
     got = _run(zoo_path, tmp_path, [{"source": "pi_pmic", "options": opts}, {"source": "pi_throttled", "options": opts},
                                     {"source": "pi_temp", "options": opts}])  # fmt: skip
-    result, n = got["result"], got["n"]
-    assert isinstance(result, dict) and isinstance(n, int) and not result["telemetry"]["errors"]
+    result, n = got
+    assert result.telemetry is not None and not result.telemetry.errors
     s = summarize_telemetry(result, n)
-    assert s["power_source"] == "pi_pmic:pi5-pmic" and s["watts"] == pytest.approx(2.94798, rel=1e-4)
-    assert s["pi_temp_max_c"] == 48.8
+    assert s.power_source == "pi_pmic:pi5-pmic" and s.watts == pytest.approx(2.94798, rel=1e-4)
+    assert s.max_c["pi_temp"] == 48.8
     assert "throttle bits set: 0x50005" in throttle_flags(result, [1_000_000] * 50)

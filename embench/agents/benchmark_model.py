@@ -3,22 +3,38 @@ delegate, the shell side's battery samples and window edges, and a Result like t
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+
+from embench_agent.protocol import (
+    DeviceFacts,
+    Edge,
+    Job,
+    LibraryProbe,
+    Probe,
+    Result,
+    RuntimeInfo,
+    RuntimeProbe,
+    SourceProbe,
+    SourceSpec,
+    SourceTrace,
+    Telemetry,
+)  # fmt: skip
+from embench_agent.telemetry.units import battery_watts
 
 from ..errors import TransportError
 from ..inventory import EXTERNAL, Device
-from ..telemetry.battery import battery_watts
+from ..runtimes import RUNTIMES
 from ..telemetry.clock import parse_unix_time
 from ..transports.base import Transport
 from ..zoo import sha256_file
+from .base import host_result
 from .bm_parse import parse_output, status_of
 from .phone import phone_facts
 from .python_agent import parse_result
-from .results import RESULT_SCHEMA, host_result
 
 SHELL_SIDE = Path(__file__).resolve().parents[2] / "device_agents" / "android" / "embench_bm.sh"
 AGENT_VERSION = "1"
@@ -32,26 +48,25 @@ DELEGATE_FLAGS = {
 CLOCK_TICKS = 100  # USER_HZ on Android and Linux
 
 
-def command_line(job: dict[str, Any], binary: str, cpu_mask: str | None = None) -> list[str]:
+def command_line(job: Job, binary: str, cpu_mask: str | None = None) -> list[str]:
     """The benchmark_model argv for one job (with `taskset MASK` in front when pinned)."""
-    delegate = job["delegate"]["name"]
-    run = job["run"]
+    delegate, run = job.delegate.name, job.run
     argv = [
         binary,
-        f"--graph={job['model']['path']}",
-        f"--num_threads={int(job['threads'])}",
-        f"--warmup_runs={int(run['warmup_runs'])}",
+        f"--graph={job.model.path}",
+        f"--num_threads={job.threads}",
+        f"--warmup_runs={run.warmup_runs}",
         "--warmup_min_secs=0",
-        f"--num_runs={int(run['min_runs'])}",
-        f"--min_secs={float(run['min_seconds']):g}",
-        f"--max_secs={float(run['max_seconds']):g}",
+        f"--num_runs={run.min_runs}",
+        f"--min_secs={run.min_seconds:g}",
+        f"--max_secs={run.max_seconds:g}",
         *DELEGATE_FLAGS[delegate],
     ]
-    options = dict(job["delegate"].get("options") or {})
+    options = dict(job.delegate.options)
     if delegate == "nnapi" and "accelerator_name" in options:
         argv.append(f"--nnapi_accelerator_name={options.pop('accelerator_name')}")
     argv += [f"--{key}={value}" for key, value in sorted(options.items())]
-    if run.get("op_profiling"):
+    if run.op_profiling:
         argv.append("--enable_op_profiling=true")
     argv.append("--report_peak_memory_footprint=true")
     return ["taskset", cpu_mask, *argv] if cpu_mask else argv
@@ -62,10 +77,12 @@ class BenchmarkModelAgent:
 
     NAME = "benchmark_model"
 
-    def __init__(self, transport: Transport, device: Device, binary: Path) -> None:
-        self.transport, self.device, self.binary = transport, device, binary
+    def __init__(self, transport: Transport, device: Device) -> None:
+        if device.adb is None or not device.adb.benchmark_model:
+            raise TransportError(f"device {device.name}: the benchmark_model agent needs adb.benchmark_model")
+        self.transport, self.device, self.binary = transport, device, Path(device.adb.benchmark_model)
         self._remote: tuple[str, str] | None = None
-        self.facts: dict[str, Any] = {}
+        self.facts = DeviceFacts()
 
     def _paths(self) -> tuple[str, str]:
         if self._remote is None:
@@ -79,9 +96,7 @@ class BenchmarkModelAgent:
             self._remote = (bm, sh)
         return self._remote
 
-    def probe(
-        self, libraries: dict[str, str] | None = None, timeout: float = 60.0, roots: Sequence[str] = ()
-    ) -> dict[str, Any]:
+    def probe(self, libraries: Mapping[str, str], timeout: float = 60.0, roots: Sequence[str] = ()) -> Probe:
         bm, _ = self._paths()
         res = self.transport.run(
             ["sh", "-c", f"chmod 755 {shlex.quote(bm)} && test -x {shlex.quote(bm)}"], timeout=timeout
@@ -90,25 +105,23 @@ class BenchmarkModelAgent:
             raise TransportError(
                 f"device {self.device.name}: cannot make {bm} executable on the phone: {res.stderr_tail(200)}"
             )
-        built_in = {"loadable": True, "library": "(built into benchmark_model)"}
+        built_in = LibraryProbe(library="(built into benchmark_model)", loadable=True)
         self.facts = phone_facts(self.transport)
-        return {
-            "agent_version": AGENT_VERSION,
-            "facts": self.facts,
-            "runtimes": {
-                "litert": {"version": f"benchmark_model {self.binary.name}"},
-                "onnxruntime": {
-                    "error": "the benchmark_model agent times LiteRT only; set adb.agent: python for ONNX Runtime"
-                },
-            },
-            "delegates": {
+        others = "the benchmark_model agent times LiteRT only; set adb.agent: python for %s"
+        runtimes = {name: RuntimeProbe(error=others % name) for name in RUNTIMES if name != "litert"}
+        runtimes["litert"] = RuntimeProbe(version=f"benchmark_model {self.binary.name}")
+        return Probe(
+            agent_version=AGENT_VERSION,
+            facts=self.facts,
+            runtimes=runtimes,
+            delegates={
                 **{name: built_in for name in ("gpu", "nnapi", "hexagon")},
-                "edgetpu": {"loadable": False, "library": "libedgetpu.so.1", "error": "not a phone delegate"},
+                "edgetpu": LibraryProbe(library="libedgetpu.so.1", loadable=False, error="not a phone delegate"),
             },
-            "telemetry": self.detect_sources(["/", *(r for r in roots if r != "/")], timeout),
-        }
+            telemetry=self.detect_sources(["/", *(r for r in roots if r != "/")], timeout),
+        )
 
-    def detect_sources(self, roots: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+    def detect_sources(self, roots: list[str], timeout: float) -> dict[str, dict[str, SourceProbe]]:
         """The sources this agent reads (battery, thermal) that the phone's shell finds under each root."""
         script = "".join(
             f"for f in {shlex.quote(r.rstrip('/'))}/sys/class/power_supply/*/current_now"
@@ -124,9 +137,9 @@ class BenchmarkModelAgent:
                 found.setdefault(int(index), []).append(path)
         return {root: detect_from_paths(root, found.get(i, [])) for i, root in enumerate(roots)}
 
-    def temperature(self, sources: list[dict[str, Any]], timeout: float = 30.0) -> float | None:
+    def temperature(self, sources: Sequence[SourceSpec], timeout: float = 30.0) -> float | None:
         """The hottest thermal zone now (°C), read with the shell; None when none is readable."""
-        roots = [s.get("root") or "/" for s in sources if s.get("source") == "thermal"]
+        roots = [s.root or "/" for s in sources if s.source == "thermal"]
         if not roots:
             return None
         globs = " ".join(f"{shlex.quote(r.rstrip('/'))}/sys/class/thermal/thermal_zone*/temp" for r in roots)
@@ -139,150 +152,142 @@ class BenchmarkModelAgent:
                 continue
         return max(values) if values else None
 
-    def run(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def run(self, job: Job, timeout: float) -> Result:
         bm, sh = self._paths()
-        battery = next((t for t in job.get("telemetry") or [] if t["source"] == "battery"), None)
+        battery = next((t for t in job.telemetry if t.source == "battery"), None)
         if battery is not None:
-            options = battery.get("options") or {}
-            bat_dir = (
-                f"{(battery.get('root') or '/').rstrip('/')}/sys/class/power_supply/{options.get('supply', 'battery')}"
-            )
-            period = 1.0 / float(battery.get("rate_hz") or 4.0)
+            supply = battery.options.get("supply", "battery")
+            bat_dir = f"{(battery.root or '/').rstrip('/')}/sys/class/power_supply/{supply}"
+            period = 1.0 / (battery.rate_hz or 4.0)
         else:
             bat_dir, period = "-", 1.0
         adb = self.device.adb
         argv = command_line(job, bm, adb.cpu_mask if adb else None)
-        external = any(t["source"] == EXTERNAL for t in job.get("telemetry") or [])
-        idle = float(job["run"].get("idle_seconds", 1.0)) if battery is not None or external else 0.0
+        external = any(t.source == EXTERNAL for t in job.telemetry)
+        idle = job.run.idle_seconds if battery is not None or external else 0.0
         started = time.time()
         res = self.transport.run(["sh", sh, bat_dir, f"{period:g}", f"{idle:g}", "--", *argv], timeout=timeout)
         if res.timed_out or res.signal_name:
             result = parse_result(job, res, timeout)
         else:
             result = to_result(job, res.stdout.decode("utf-8", "replace"), battery, external)
-        result.update(started_unix=started, ended_unix=time.time(), command_seconds=res.seconds)
-        result["command_line"] = shlex.join(argv)
-        result["device_facts"] = self.facts
-        result.setdefault("stderr_tail", res.stderr_tail())
-        return result
+        return dataclasses.replace(
+            result, started_unix=started, ended_unix=time.time(), command_seconds=res.seconds,
+            command_line=shlex.join(argv), device_facts=self.facts, stderr_tail=result.stderr_tail or res.stderr_tail(),
+        )  # fmt: skip
 
 
-def detect_from_paths(root: str, paths: list[str]) -> dict[str, dict[str, Any]]:
+def detect_from_paths(root: str, paths: list[str]) -> dict[str, SourceProbe]:
     """Detection in the Python agent's shape from the readable files the phone's shell listed."""
     supplies = [p.split("/")[-2] for p in paths if p.endswith("/current_now")]
     zones = [p for p in paths if p.endswith("/temp")]
     base = root.rstrip("/")
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, SourceProbe] = {}
     if supplies:
         supply = "battery" if "battery" in supplies else supplies[0]
-        out["battery"] = {"found": True, "kind": "power", "label": supply, "supply": supply}
+        out["battery"] = SourceProbe(found=True, kind="power", label=supply, supply=supply)
     else:
-        out["battery"] = {"found": False, "why": f"no readable {base}/sys/class/power_supply/*/current_now"}
+        out["battery"] = SourceProbe(found=False, why=f"no readable {base}/sys/class/power_supply/*/current_now")
     if zones:
-        out["thermal"] = {"found": True, "kind": "temperature", "label": f"{len(zones)} zones"}
+        out["thermal"] = SourceProbe(found=True, kind="temperature", label=f"{len(zones)} zones")
     else:
-        out["thermal"] = {"found": False, "why": f"no readable {base}/sys/class/thermal/thermal_zone*/temp"}
+        out["thermal"] = SourceProbe(found=False, why=f"no readable {base}/sys/class/thermal/thermal_zone*/temp")
     return out
 
 
-def to_result(job: dict[str, Any], text: str, battery: dict[str, Any] | None, external: bool = False) -> dict[str, Any]:
-    """A Result from the shell side's output: benchmark_model's lines plus embench-* lines. With a
-    battery source or an external meter it has telemetry: the edges, and the battery's samples."""
-    edges: dict[str, float] = {}
-    walls: dict[str, float] = {}
-    raw_samples: list[tuple[float, float, float]] = []
-    statuses: list[str] = []
-    exit_code: int | None = None
-    ticks = None
-    bm_lines = []
-    for line in text.splitlines():
+class ShellOutput:
+    """The shell side's lines sorted out: edges, battery samples and states, ticks, exit, and the rest
+    (benchmark_model's own output)."""
+
+    def __init__(self, text: str) -> None:
+        self.edges: dict[str, float] = {}
+        self.walls: dict[str, float] = {}
+        self.samples: list[tuple[float, float, float]] = []
+        self.statuses: list[str] = []
+        self.exit_code: int | None = None
+        self.ticks: int | None = None
+        self.bm_lines: list[str] = []
+        for line in text.splitlines():
+            self._take(line)
+
+    def _take(self, line: str) -> None:
         word = line.split()
         if line.startswith("embench-edge ") and len(word) in (3, 4):
-            edges[word[1]] = float(word[2])
+            self.edges[word[1]] = float(word[2])
             if len(word) == 4:
                 try:
-                    walls[word[1]] = parse_unix_time(word[3])
+                    self.walls[word[1]] = parse_unix_time(word[3])
                 except ValueError:
                     pass  # a `date` without %N: no wall clock, so no external meter alignment
         elif line.startswith("embench-sample ") and len(word) == 4:
             try:
-                raw_samples.append((float(word[1]), float(word[2]), float(word[3])))
+                self.samples.append((float(word[1]), float(word[2]), float(word[3])))
             except ValueError:
-                continue
+                pass
         elif line.startswith("embench-battery "):
-            statuses.append(line.split(" ", 1)[1].strip())
+            self.statuses.append(line.split(" ", 1)[1].strip())
         elif line.startswith("embench-sampler-ticks ") and len(word) == 2:
-            ticks = int(word[1])
+            self.ticks = int(word[1])
         elif line.startswith("embench-exit ") and len(word) == 2:
-            exit_code = int(word[1])
+            self.exit_code = int(word[1])
         else:
-            bm_lines.append(line)
-    delegate = job["delegate"]["name"]
-    parsed = parse_output("\n".join(bm_lines), delegate)
-    if exit_code not in (0, None) and "timed" not in parsed:
-        last = (parsed["errors"] or [ln for ln in bm_lines if ln.strip()] or ["no output"])[-1]
-        return host_result(job, "failed", f"benchmark_model exited with code {exit_code}: {last}",
-                           output_tail="\n".join(bm_lines)[-4000:])  # fmt: skip
+            self.bm_lines.append(line)
+
+    @property
+    def output_tail(self) -> str:
+        return "\n".join(self.bm_lines)[-4000:]
+
+
+def to_result(job: Job, text: str, battery: SourceSpec | None, external: bool = False) -> Result:
+    """A Result from the shell side's output: benchmark_model's lines plus embench-* lines. With a
+    battery source or an external meter it has telemetry: the edges, and the battery's samples."""
+    out = ShellOutput(text)
+    delegate = job.delegate.name
+    parsed = parse_output("\n".join(out.bm_lines), delegate)
+    if out.exit_code not in (0, None) and parsed.timed is None:
+        last = (parsed.errors or [ln for ln in out.bm_lines if ln.strip()] or ["no output"])[-1]
+        return host_result(job, "failed", f"benchmark_model exited with code {out.exit_code}: {last}",
+                           output_tail=out.output_tail)  # fmt: skip
     status, message = status_of(parsed, delegate)
-    timed = parsed.get("timed") or {}
-    result: dict[str, Any] = {
-        "schema": RESULT_SCHEMA,
-        "job_id": job["job_id"],
-        "agent": "benchmark_model",
-        "agent_version": AGENT_VERSION,
-        "status": status,
-        "message": message,
-        "runtime": {"name": "litert", "version": "benchmark_model"},
-        "delegation": parsed["delegation"],
-        "samples_ns": [],  # benchmark_model prints aggregates only; they are kept under "aggregate"
-        "aggregate": {"unit": "us", **timed},
-        "warmup": parsed.get("warmup"),
-        "init_ms": parsed.get("init_ms"),
-        "first_inference_ms": parsed["timing_first inference"] / 1e3 if "timing_first inference" in parsed else None,
-        "memory": {k: parsed[k] for k in ("memory_kind", "memory_init_mb", "memory_overall_mb") if k in parsed},
-        "output_tail": "\n".join(bm_lines)[-4000:],
-    }
-    if "memory_overall_mb" in parsed:
-        result["peak_rss_kb"] = int(parsed["memory_overall_mb"] * 1024)
-    if timed.get("count") and timed.get("avg") is not None and "bm_end" in edges:
-        window_s = timed["count"] * timed["avg"] / 1e6
-        result["window_ns"] = int(window_s * 1e9)
-        edges["window_end"] = edges["bm_end"]
-        edges["window_start"] = edges["bm_end"] - window_s  # estimated: benchmark_model marks no edges
-    if battery is not None or external:
-        result["telemetry"] = _telemetry(edges, walls, raw_samples, statuses, ticks, battery)
-    return result
+    aggregate = parsed.timed
+    window_ns = None
+    if aggregate is not None and aggregate.count and aggregate.avg is not None and "bm_end" in out.edges:
+        window_s = aggregate.count * aggregate.avg / 1e6
+        window_ns = int(window_s * 1e9)
+        out.edges["window_end"] = out.edges["bm_end"]
+        out.edges["window_start"] = out.edges["bm_end"] - window_s  # estimated: benchmark_model marks no edges
+    memory = parsed.memory
+    return Result(
+        job_id=job.job_id, agent="benchmark_model", agent_version=AGENT_VERSION, status=status, message=message,
+        runtime=RuntimeInfo("litert", None, "benchmark_model"), delegation=parsed.delegation, aggregate=aggregate,
+        warmup=parsed.warmup, init_ms=parsed.init_ms, first_inference_ms=parsed.first_inference_ms, memory=memory,
+        output_tail=out.output_tail, window_ns=window_ns,
+        peak_rss_kb=int(memory.overall_mb * 1024) if memory is not None and memory.overall_mb is not None else None,
+        telemetry=_telemetry(out, battery) if battery is not None or external else None,
+    )  # fmt: skip
 
 
-def _telemetry(edges: dict[str, float], walls: dict[str, float], raw: list[tuple[float, float, float]],
-               statuses: list[str], ticks: int | None, spec: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
-    tel: dict[str, Any] = {
-        "clock": "uptime",
-        "edges": {name: {"t": t, "wall": walls.get(name), "counters": {}} for name, t in edges.items()},
-        "sources": [],
-        "errors": [],
-        "sampler_cpu_seconds": ticks / CLOCK_TICKS if ticks is not None else None,
-    }
+def _telemetry(out: ShellOutput, spec: SourceSpec | None) -> Telemetry:
+    edges = {name: Edge(t=t, wall=out.walls.get(name)) for name, t in out.edges.items()}
+    cpu = out.ticks / CLOCK_TICKS if out.ticks is not None else None
     if spec is None:
-        return tel
-    options = spec.get("options") or {}
-    unit = options.get("current_unit")
-    if not raw:
-        tel["errors"].append("battery: no samples (current_now unreadable on the phone?)")
-    if any(s.lower().startswith("charging") for s in statuses):
-        tel["errors"].append(
+        return Telemetry(clock="uptime", edges=edges, sampler_cpu_seconds=cpu)
+    errors = []
+    if not out.samples:
+        errors.append("battery: no samples (current_now unreadable on the phone?)")
+    if any(s.lower().startswith("charging") for s in out.statuses):
+        errors.append(
             "battery: charging during the run; battery power is not the phone's draw (unplug, or set battery_unplug)"
         )
-    tel["sources"].append(
-        {
-            "source": "battery",
-            "label": options.get("supply", "battery"),
-            "kind": "power",
-            "unit": "W",
-            "rate_hz": float(spec.get("rate_hz") or 4.0),
-            "facts_start": {"status": statuses[0] if statuses else None},
-            "facts": {"status": statuses[-1] if statuses else None},
-            "samples": [[t, battery_watts(c, v, unit)] for t, c, v in raw],
-        }
+    unit = spec.options.get("current_unit")
+    trace = SourceTrace(
+        source="battery",
+        label=spec.options.get("supply", "battery"),
+        kind="power",
+        unit="W",
+        rate_hz=spec.rate_hz or 4.0,
+        facts_start={"status": out.statuses[0] if out.statuses else None},
+        facts={"status": out.statuses[-1] if out.statuses else None},
+        samples=tuple((t, battery_watts(c, v, unit)) for t, c, v in out.samples),
     )
-    return tel
+    return Telemetry(clock="uptime", edges=edges, sources=(trace,), errors=tuple(errors), sampler_cpu_seconds=cpu)

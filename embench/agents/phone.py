@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+
+from embench_agent.protocol import DeviceFacts
 
 from ..transports.base import Transport
 
@@ -32,11 +33,11 @@ def parse_getprop(text: str) -> dict[str, str]:
     return props
 
 
-def phone_facts(transport: Transport, timeout: float = 30.0) -> dict[str, Any]:
-    """The device facts of a phone: model, SoC, platform, SDK level, ABI (empty where unknown)."""
+def phone_facts(transport: Transport, timeout: float = 30.0) -> DeviceFacts:
+    """The device facts of a phone: model, SoC, platform, SDK level, ABI (None where unknown)."""
     res = transport.run(["getprop"], timeout=timeout)
     props = parse_getprop(res.stdout.decode("utf-8", "replace")) if res.returncode == 0 else {}
-    facts: dict[str, Any] = {key: props[prop] for key, prop in FACT_PROPS.items() if props.get(prop)}
+    facts = {key: props[prop] for key, prop in FACT_PROPS.items() if props.get(prop)}
     if facts.get("android") or facts.get("sdk"):
         facts["os"] = f"Android {facts.get('android', '?')} (SDK {facts.get('sdk', '?')})"
-    return facts
+    return DeviceFacts.from_dict(facts)

@@ -1,46 +1,44 @@
-"""Drive the Python on-device agent: put it on the device, run a job, read its Result."""
+"""Drive the Python on-device agent: put its bundle on the device, run a job, check its Result."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+import sys
+from collections.abc import Mapping, Sequence
+
+from embench_agent.protocol import DeviceFacts, Job, Probe, ProtocolError, Result, SourceSpec, TempReading
 
 from ..errors import TransportError
+from ..inventory import Device
 from ..transports.base import CommandResult, Transport
-from ..zoo import sha256_file
+from .base import host_result
+from .bundle import bundled_agent
 from .phone import phone_facts
-from .results import host_result
-
-AGENT_FILE = Path(__file__).resolve().parents[2] / "device_agents" / "python" / "embench_agent.py"
 
 
 class PythonAgent:
-    """The agent in device_agents/python, run by the device's python3 through a transport."""
+    """The agent package (device_agents/python/embench_agent), bundled into one .pyz and run by the
+    device's python3 through a transport."""
 
     NAME = "python"
 
-    def __init__(self, transport: Transport, python: str = "python3") -> None:
+    def __init__(self, transport: Transport, device: Device) -> None:
         self.transport = transport
-        self.python = python
+        # The host runs the agent with the interpreter embench runs in (a cron job's venv is not on PATH).
+        self.python = device.python or (sys.executable if transport.NAME == "local" else "python3")
         self._remote: str | None = None
-        self.phone: dict[str, Any] = {}  # getprop facts when the device is a phone (ADB)
+        self.phone = DeviceFacts()  # getprop facts when the device is a phone (ADB)
 
     def _path(self) -> str:
         if self._remote is None:
-            if not AGENT_FILE.is_file():
-                raise FileNotFoundError(f"the agent {AGENT_FILE} is missing; reinstall embench from its repository")
-            self._remote = self.transport.ensure_file(AGENT_FILE, sha256_file(AGENT_FILE))
+            local, sha = bundled_agent()
+            self._remote = self.transport.ensure_file(local, sha)
         return self._remote
 
-    def probe(
-        self, libraries: dict[str, str] | None = None, timeout: float = 60.0, roots: Sequence[str] = ()
-    ) -> dict[str, Any]:
-        """Device facts, the runtimes it has, whether each delegate library loads, and which telemetry
-        sources are readable under / and under each of `roots`."""
+    def probe(self, libraries: Mapping[str, str], timeout: float = 60.0, roots: Sequence[str] = ()) -> Probe:
         args = [arg for root in roots for arg in ("--root", root)]
-        args += [f"{name}={lib}" for name, lib in sorted((libraries or {}).items())]
+        args += [f"{name}={lib}" for name, lib in sorted(libraries.items())]
         try:
             res = self.transport.run([self.python, self._path(), "probe", *args], timeout=timeout)
         except FileNotFoundError as exc:  # the local transport could not even start the interpreter
@@ -48,66 +46,66 @@ class PythonAgent:
         if res.timed_out or res.returncode != 0:
             raise TransportError(self._no_python(_why(res, f"{self.python} running the agent")))
         try:
-            info = dict(json.loads(res.stdout.decode("utf-8", "replace").strip().splitlines()[-1]))
-        except (ValueError, IndexError):
-            raise TransportError(
-                self._no_python(f"the agent's probe printed no result: {res.stderr_tail(300)}")
-            ) from None
+            info = Probe.from_json(_last_line(res))
+        except ProtocolError as exc:
+            why = f"the agent's probe printed no probe ({exc}): {res.stderr_tail(300)}"
+            raise TransportError(self._no_python(why)) from None
         if self.transport.NAME == "adb":  # what the agent cannot see from Python on a phone: getprop
             self.phone = phone_facts(self.transport, timeout=timeout)
-            info.setdefault("facts", {}).update(self.phone)
+            info = dataclasses.replace(info, facts=info.facts.merged(self.phone))
         return info
 
-    def temperature(self, sources: list[dict[str, Any]], timeout: float = 30.0) -> float | None:
-        """The device's hottest temperature source now, or None when none is readable."""
-        res = self.transport.run(
-            [self.python, self._path(), "temp"], stdin=json.dumps(sources).encode(), timeout=timeout
-        )
+    def temperature(self, sources: Sequence[SourceSpec], timeout: float = 30.0) -> float | None:
+        stdin = json.dumps([s.to_dict() for s in sources]).encode()
+        res = self.transport.run([self.python, self._path(), "temp"], stdin=stdin, timeout=timeout)
         if res.timed_out or res.returncode != 0:
             return None
         try:
-            value = json.loads(res.stdout.decode("utf-8", "replace").strip().splitlines()[-1]).get("temp_c")
-        except (ValueError, IndexError):
+            return TempReading.from_json(_last_line(res)).temp_c
+        except ProtocolError:
             return None
-        return float(value) if value is not None else None
 
     def _no_python(self, why: str) -> str:
         name = self.transport.device.name
         return f"device {name}: no usable Python ({why}); install python3 ≥ 3.8 on it or set python: for this device"
 
-    def run(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Run one job; always returns a Result (timeouts and crashes included)."""
-        res = self.transport.run(
-            [self.python, self._path(), "run", "-"], stdin=json.dumps(job).encode(), timeout=timeout
-        )
+    def run(self, job: Job, timeout: float) -> Result:
+        res = self.transport.run([self.python, self._path(), "run", "-"], stdin=job.to_json().encode(), timeout=timeout)
         result = parse_result(job, res, timeout)
-        result["command_seconds"] = res.seconds
-        if self.phone:
-            result["device_facts"] = {**(result.get("device_facts") or {}), **self.phone}
-        return result
+        facts = result.device_facts.merged(self.phone)
+        return dataclasses.replace(result, command_seconds=res.seconds, device_facts=facts)
 
 
-def parse_result(job: dict[str, Any], res: CommandResult, timeout: float) -> dict[str, Any]:
-    """The agent's Result, or one made on the host saying how the agent ended."""
+def _last_line(res: CommandResult) -> str:
+    lines = res.stdout.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def parse_result(job: Job, res: CommandResult, timeout: float) -> Result:
+    """The agent's Result checked against the contract, or one made on the host saying how the agent
+    ended (timed out, killed, exited without a result, printed something that is not a Result)."""
     tail = res.stderr_tail()
     if res.timed_out:
         return host_result(job, "timeout", f"no result within {timeout:g} s; the agent was killed", stderr_tail=tail)
     if res.signal_name:
         return host_result(job, "crashed", f"agent killed by {res.signal_name}", stderr_tail=tail)
-    lines = res.stdout.decode("utf-8", "replace").strip().splitlines()
-    if res.returncode == 0 and lines:
-        try:
-            result = json.loads(lines[-1])
-        except ValueError:
-            pass
-        else:
-            if isinstance(result, dict) and result.get("job_id") == job["job_id"]:
-                result["stderr_tail"] = tail
-                return result
-    last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
-    return host_result(
-        job, "crashed", f"agent exited with code {res.returncode} without a result: {last}", stderr_tail=tail
-    )
+    line = _last_line(res)
+    if res.returncode != 0 or not line:
+        last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
+        return host_result(
+            job, "crashed", f"agent exited with code {res.returncode} without a result: {last}", stderr_tail=tail
+        )
+    try:
+        result = Result.from_json(line)
+    except ProtocolError as exc:
+        return host_result(
+            job, "failed", f"device {job.device}: the agent's output is not a valid result: {exc}; its last line:"
+            f" {line[:200]!r}", stderr_tail=tail,
+        )  # fmt: skip
+    if result.job_id != job.job_id:
+        return host_result(job, "failed", f"device {job.device}: the agent answered for job {result.job_id!r},"
+                           f" not {job.job_id!r}", stderr_tail=tail)  # fmt: skip
+    return dataclasses.replace(result, stderr_tail=tail)
 
 
 def _why(res: CommandResult, what: str) -> str:

@@ -16,11 +16,7 @@ def write_report(store: Store, run_id: str | None, out_root: Path) -> dict[str, 
     data = build_report_data(store, run_id)
     out = out_root / data.run.run_id
     out.mkdir(parents=True, exist_ok=True)
-    pngs = {
-        "latency": figures.latency_figure(data),
-        "speedup": figures.speedup_figure(data),
-        "energy": figures.energy_figure(data),
-    }
+    pngs = {figure.name: figure.draw(data) for figure in figures.FIGURES}
     paths = {
         "html": out / "report.html",
         "markdown": out / "report.md",

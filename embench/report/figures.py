@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -105,3 +106,20 @@ def energy_figure(data: ReportData) -> bytes | None:
     """Energy per inference (mJ) of each configuration that had a power source, one panel per model."""
     return _bar_figure(data, "energy_mj", ENERGY_FILL, "energy per inference (mJ)",
                        lambda g: ", ".join(sorted(set(g["energy_basis"]) - {""})))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of the report: its file name (`NAME.png`), its title, and how it is drawn."""
+
+    name: str
+    title: str
+    draw: Callable[[ReportData], bytes | None]
+
+
+# Every figure the report draws, in page order; a new one is a function above and a line here.
+FIGURES = (
+    Figure("latency", "Latency", latency_figure),
+    Figure("speedup", "Speedup over the single-thread CPU baseline", speedup_figure),
+    Figure("energy", "Energy per inference", energy_figure),
+)

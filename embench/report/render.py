@@ -10,6 +10,9 @@ from typing import Any
 
 import pandas as pd
 
+from embench_agent.protocol import STATUSES
+
+from .figures import FIGURES
 from .tables import ReportData
 
 SHOWN = [
@@ -70,16 +73,16 @@ def _heading(data: ReportData) -> str:
 def _environment_rows(data: ReportData) -> list[str]:
     rows = []
     for device, f in data.environment.items():
-        mem = f"{f['mem_total_kb'] / 1048576:.1f} GiB" if f.get("mem_total_kb") else None
+        mem = f"{f.mem_total_kb / 1048576:.1f} GiB" if f.mem_total_kb else None
         parts = [
-            " ".join(str(f[k]) for k in ("manufacturer", "model") if f.get(k)) or None,  # phones (getprop)
-            f"SoC {f['soc']}" if f.get("soc") else (f"platform {f['platform']}" if f.get("platform") else None),
-            f.get("cpu"),
-            f"{f['cores']} cores" if f.get("cores") else None,
+            " ".join(str(v) for v in (f.manufacturer, f.model) if v) or None,  # phones (getprop)
+            f"SoC {f.soc}" if f.soc else (f"platform {f.platform}" if f.platform else None),
+            f.cpu,
+            f"{f.cores} cores" if f.cores else None,
             mem,
-            f.get("os"),
-            f"kernel {f['kernel']}" if f.get("kernel") else None,
-            f"Python {f['python']}" if f.get("python") else None,
+            f.os,
+            f"kernel {f.kernel}" if f.kernel else None,
+            f"Python {f.python}" if f.python else None,
         ]
         rows.append(f"{device}: " + " · ".join(str(p) for p in parts if p))
     return rows
@@ -94,8 +97,8 @@ def markdown(data: ReportData) -> str:
         parts.append("\n## Compatibility\n")
         parts.append(_md_table(data.compatibility, index=True))
     parts.append("\nSpeedup is the baseline's median ÷ this median; the baseline is the single-thread CPU run of the same "
-                 "device, model and precision (LiteRT cpu, else XNNPACK, else ONNX Runtime CPU). Latency figures: "
-                 "`latency.png`, `speedup.png`.\n")  # fmt: skip
+                 "device, model and precision (LiteRT cpu, else XNNPACK, else ONNX Runtime CPU). Figures: "
+                 + ", ".join(f"`{f.name}.png`" for f in FIGURES) + ".\n")  # fmt: skip
     return "\n".join(parts)
 
 
@@ -129,14 +132,11 @@ def _html_table(frame: pd.DataFrame, status_cols: list[str] | None = None) -> st
         cells = []
         for col, value in zip(cols, row):
             key = str(value).split(" ")[0]
-            cls = f' class="{html.escape(key)}"' if col in status_cols and key in _STATUSES else ""
+            cls = f' class="{html.escape(key)}"' if col in status_cols and key in STATUSES else ""
             cells.append(f"<td{cls}>{html.escape(str(value))}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
-
-
-_STATUSES = {"ok", "fallback", "unsupported", "failed", "crashed", "timeout"}
 
 
 def html_page(data: ReportData, figures: dict[str, bytes | None]) -> str:
@@ -151,14 +151,11 @@ def html_page(data: ReportData, figures: dict[str, bytes | None]) -> str:
     ]
     if not data.compatibility.empty:
         parts += ["<h2>Compatibility</h2>", _html_table(data.compatibility.reset_index())]
-    for title, name in (
-        ("Latency", "latency"),
-        ("Speedup over the single-thread CPU baseline", "speedup"),
-        ("Energy per inference", "energy"),
-    ):
-        png = figures.get(name)
+    for figure in FIGURES:
+        png = figures.get(figure.name)
         if png:
             b64 = base64.b64encode(png).decode()
-            parts.append(f"<h2>{title}</h2><img id='{name}' alt='{title}' src='data:image/png;base64,{b64}'>")
+            parts.append(f"<h2>{figure.title}</h2><img id='{figure.name}' alt='{figure.title}'"
+                         f" src='data:image/png;base64,{b64}'>")  # fmt: skip
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from ..stats import CV_WARN, speedup, summarize, summarize_aggregate
-from ..store import RunInfo, Store
-from ..telemetry import summarize_telemetry, throttle_flags
+from embench_agent.protocol import MEASURED, Aggregate, DeviceFacts, Result
+
+from ..runtimes import baseline_order
+from ..stats import CV_WARN, Summary, speedup, summarize, summarize_aggregate
+from ..store import RunInfo, Store, StoredResult
+from ..telemetry import TelemetrySummary, summarize_telemetry, throttle_flags
 
 KEY = ["device", "model", "precision", "runtime", "delegate", "threads"]
 GROUP = ["device", "model", "precision"]
-# The single-thread CPU baseline of a device × model × precision, in order of preference.
-BASELINE_ORDER = [("litert", "cpu"), ("litert", "xnnpack"), ("onnxruntime", "CPUExecutionProvider")]
-STATUS_ORDER = ["ok", "fallback", "unsupported", "failed", "crashed", "timeout"]
 
 
 @dataclass
@@ -28,64 +27,70 @@ class ReportData:
     results: pd.DataFrame  # one row per job, with summary statistics and speedup
     samples: dict[str, list[int]]  # job_id -> raw latency samples (ns)
     compatibility: pd.DataFrame  # GROUP rows × configuration columns -> status
-    environment: dict[str, Any]
+    environment: dict[str, DeviceFacts]
 
 
 def config_label(row: Any) -> str:
     return f"{row['runtime']}:{row['delegate']} t{row['threads']}"
 
 
+def _latency(result: Result) -> Summary | None:
+    """From the raw samples; from the tool's aggregate where there are none (benchmark_model)."""
+    summary = summarize(result.samples_ns)
+    if summary is None and result.aggregate is not None:
+        summary = summarize_aggregate(result.aggregate)
+    return summary
+
+
+def _stats_columns(summary: Summary | None) -> dict[str, float]:
+    if summary is None:
+        return {"n": 0, **{c: math.nan for c in ("median_ms", "ci_low_ms", "ci_high_ms", "p90_ms", "p95_ms", "p99_ms",
+                                                 "min_ms", "mean_ms", "sd_ms", "cv_pct")}}  # fmt: skip
+    return {
+        "n": summary.n, "median_ms": summary.median, "ci_low_ms": summary.ci_low, "ci_high_ms": summary.ci_high,
+        "p90_ms": summary.p90, "p95_ms": summary.p95, "p99_ms": summary.p99, "min_ms": summary.min,
+        "mean_ms": summary.mean, "sd_ms": summary.sd, "cv_pct": 100 * summary.cv,
+    }  # fmt: skip
+
+
+def _telemetry_columns(tel: TelemetrySummary) -> dict[str, Any]:
+    return {
+        "energy_mj": 1e3 * tel.joules_per_inference, "energy_basis": tel.per_inference_basis,
+        "avg_w": tel.watts, "idle_w": tel.idle_watts, "temp_max_c": tel.temp_max_c,
+        "energy_note": tel.energy_note, "power_source": tel.power_source,
+    }  # fmt: skip
+
+
+def _record(stored: StoredResult) -> dict[str, Any]:
+    job, result = stored.job, stored.result
+    summary = _latency(result)
+    tel = (
+        summarize_telemetry(result, summary.n if summary else 0)
+        if result.measured
+        else TelemetrySummary(energy_note="")
+    )
+    return {
+        "device": job.device, "model": job.model.name, "precision": job.model.precision, "runtime": job.runtime,
+        "delegate": job.delegate.name, "threads": job.threads, "job_id": job.job_id, "status": result.status,
+        "message": result.message or "", "runtime_version": result.runtime.version if result.runtime else None,
+        **_stats_columns(summary),
+        "init_ms": result.init_ms, "first_inference_ms": result.first_inference_ms,
+        "peak_rss_mb": result.peak_rss_kb / 1024 if result.peak_rss_kb else math.nan,
+        "delegated": _delegated(result),
+        **_telemetry_columns(tel),
+        "throttled": "; ".join(throttle_flags(result, result.samples_ns)),
+        "basis": _basis(result.aggregate) if result.aggregate is not None and not result.samples_ns else "",
+    }  # fmt: skip
+
+
 def build_report_data(store: Store, run_id: str | None) -> ReportData:
     run = store.find_run(run_id)
-    rows = store.results(run.run_id)
-    samples = store.samples(run.run_id)
-    records = []
-    environment: dict[str, Any] = {}
-    for row in rows:
-        result = json.loads(row["result_json"])
-        facts = result.get("device_facts") or {}
-        if facts and row["device"] not in environment:
-            environment[row["device"]] = facts
-        summary = summarize(samples.get(row["job_id"], []))
-        aggregate = result.get("aggregate") or {}
-        if summary is None and aggregate:
-            summary = summarize_aggregate(aggregate)  # benchmark_model: no per-run samples
-        stats = summary.as_dict() if summary else {}
-        tel = summarize_telemetry(result, summary.n if summary else 0) if row["status"] in ("ok", "fallback") else {}
-        records.append(
-            {
-                **{k: row[k] for k in KEY},
-                "job_id": row["job_id"],
-                "status": row["status"],
-                "message": row["message"] or "",
-                "runtime_version": row["runtime_version"],
-                "n": stats.get("n", 0),
-                "median_ms": stats.get("median", math.nan),
-                "ci_low_ms": stats.get("ci_low", math.nan),
-                "ci_high_ms": stats.get("ci_high", math.nan),
-                "p90_ms": stats.get("p90", math.nan),
-                "p95_ms": stats.get("p95", math.nan),
-                "p99_ms": stats.get("p99", math.nan),
-                "min_ms": stats.get("min", math.nan),
-                "mean_ms": stats.get("mean", math.nan),
-                "sd_ms": stats.get("sd", math.nan),
-                "cv_pct": 100 * stats["cv"] if "cv" in stats else math.nan,
-                "init_ms": row["init_ms"],
-                "first_inference_ms": row["first_inference_ms"],
-                "peak_rss_mb": row["peak_rss_kb"] / 1024 if row["peak_rss_kb"] else math.nan,
-                "delegated": _delegated(result),
-                "energy_mj": 1e3 * tel.get("joules_per_inference", math.nan),
-                "energy_basis": tel.get("per_inference_basis", ""),
-                "avg_w": tel.get("watts", math.nan),
-                "idle_w": tel.get("idle_watts", math.nan),
-                "temp_max_c": max((v for k, v in tel.items() if k.endswith("_max_c")), default=math.nan),
-                "energy_note": tel.get("energy_note", ""),
-                "power_source": tel.get("power_source", ""),
-                "throttled": "; ".join(throttle_flags(result, samples.get(row["job_id"], []))),
-                "basis": _basis(aggregate) if aggregate and not samples.get(row["job_id"]) else "",
-            }
-        )
-    frame = pd.DataFrame.from_records(records, columns=_columns())
+    stored = store.results(run.run_id)
+    environment: dict[str, DeviceFacts] = {}
+    for item in stored:
+        if item.result.device_facts != DeviceFacts():
+            environment.setdefault(item.job.device, item.result.device_facts)
+    frame = pd.DataFrame.from_records([_record(item) for item in stored], columns=_columns())
     if not frame.empty:
         frame = frame.sort_values(KEY, kind="stable").reset_index(drop=True)
         _add_speedups(frame)
@@ -94,6 +99,7 @@ def build_report_data(store: Store, run_id: str | None) -> ReportData:
         frame["speedup"] = pd.Series(dtype=float)
         frame["baseline"] = pd.Series(dtype=str)
         frame["notes"] = pd.Series(dtype=str)
+    samples = {item.job.job_id: list(item.result.samples_ns) for item in stored}
     return ReportData(run, frame, samples, _compatibility(frame), environment)
 
 
@@ -104,21 +110,23 @@ def _columns() -> list[str]:
             "temp_max_c", "energy_note", "power_source", "throttled", "basis"]  # fmt: skip
 
 
-def _delegated(result: dict[str, Any]) -> str:
-    d = result.get("delegation") or {}
-    if d.get("delegated_nodes") is not None and d.get("total_nodes"):
-        return f"{d['delegated_nodes']}/{d['total_nodes']}"
-    return str(d.get("actual") or "")
+def _delegated(result: Result) -> str:
+    d = result.delegation
+    if d is None:
+        return ""
+    if d.delegated_nodes is not None and d.total_nodes:
+        return f"{d.delegated_nodes}/{d.total_nodes}"
+    return d.actual or ""
 
 
 def _add_speedups(frame: pd.DataFrame) -> None:
     frame["speedup"] = math.nan
     frame["baseline"] = ""
-    measured = frame["status"].isin(["ok", "fallback"]) & frame["median_ms"].notna()
+    measured = frame["status"].isin(MEASURED) & frame["median_ms"].notna()
     for _, idx in frame.groupby(GROUP, sort=False).groups.items():
         group = frame.loc[idx]
         base = None
-        for runtime, delegate in BASELINE_ORDER:
+        for runtime, delegate in baseline_order():
             hit = group[
                 (group.runtime == runtime) & (group.delegate == delegate) & (group.threads == 1) & measured[idx]
             ]
@@ -134,9 +142,9 @@ def _add_speedups(frame: pd.DataFrame) -> None:
                 frame.at[i, "baseline"] = label
 
 
-def _basis(aggregate: dict[str, Any]) -> str:
-    where = "median printed by benchmark_model" if "median" in aggregate else "median column holds the MEAN"
-    return f"benchmark_model aggregate of {int(aggregate.get('count', 0))} runs ({where}; no per-run samples, no CI)"
+def _basis(aggregate: Aggregate) -> str:
+    where = "median printed by benchmark_model" if aggregate.median is not None else "median column holds the MEAN"
+    return f"benchmark_model aggregate of {int(aggregate.count)} runs ({where}; no per-run samples, no CI)"
 
 
 def _notes(row: pd.Series) -> str:

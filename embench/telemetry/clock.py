@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from embench_agent.protocol import Edge
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,9 @@ def parse_unix_time(text: str) -> float:
     return float(word)
 
 
-def edge_shift(edges: Mapping[str, Mapping[str, Any]]) -> float | None:
+def edge_shift(edges: Mapping[str, Edge]) -> float | None:
     """Device wall time minus sampler-clock time, averaged over the edges that carry both."""
-    shifts = [float(e["wall"]) - float(e["t"]) for e in edges.values() if e.get("wall") is not None]
+    shifts = [e.wall - e.t for e in edges.values() if e.wall is not None]
     return sum(shifts) / len(shifts) if shifts else None
 
 

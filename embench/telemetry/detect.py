@@ -3,7 +3,9 @@ the ones its inventory entry names. Pure: the agent's probe does the reading."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+
+from embench_agent.protocol import SourceProbe
 
 from ..inventory import EXTERNAL, Device
 
@@ -17,17 +19,17 @@ def probe_roots(device: Device) -> list[str]:
     return roots
 
 
-def _entry(name: str, root: str, found: dict[str, Any]) -> str:
+def _entry(name: str, root: str, found: SourceProbe) -> str:
     parts = [f"source: {name}"]
     if root != "/":
         parts.append(f"root: {root}")
-    if name == "battery" and found.get("supply") not in (None, "battery"):
-        parts.append(f"options: {{supply: {found['supply']}}}")
+    if name == "battery" and found.supply not in (None, "battery"):
+        parts.append(f"options: {{supply: {found.supply}}}")
     return "{" + ", ".join(parts) + "}"
 
 
 def telemetry_lines(
-    device: Device, detected: dict[str, dict[str, dict[str, Any]]], meters: dict[str, str | None]
+    device: Device, detected: Mapping[str, Mapping[str, SourceProbe]], meters: dict[str, str | None]
 ) -> list[str]:
     """Found sources, configured sources that cannot be read, the YAML to add the missing ones, and
     the external meters on the host (label → why it could not start, or None)."""
@@ -36,12 +38,12 @@ def telemetry_lines(
     for root, sources in detected.items():
         where = "" if root == "/" else f" under {root}"
         for name, info in sources.items():
-            if info.get("found"):
-                found.append(f"{name} ({info.get('label')}){where}")
+            if info.found:
+                found.append(f"{name} ({info.label}){where}")
                 if (name, root) not in configured:
                     missing.append(_entry(name, root, info))
             elif (name, root) in configured:
-                broken.append(f"{name}: {info.get('why')}")
+                broken.append(f"{name}: {info.why}")
     lines = [
         f"telemetry found: {', '.join(found)}"
         if found

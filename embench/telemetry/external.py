@@ -10,6 +10,7 @@ and counted. An entry point `module:function` is called as `function(options, st
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import shlex
@@ -23,12 +24,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any
 
+from embench_agent.protocol import Result, SourceTrace
+from embench_agent.telemetry import HOST_SOURCES
+
 from ..errors import TransportError
-from ..inventory import EXTERNAL
 from ..transports.base import Transport
 from .clock import ClockOffset, best_offset, edge_shift, parse_unix_time, to_device_clock
 
 Sample = tuple[float, float]
+EXTERNAL = HOST_SOURCES[0]
 KEEP_BEHIND_S = 5.0  # samples older than this before a job's end are dropped once it has taken its slice
 
 
@@ -216,34 +220,32 @@ def measure_offset(transport: Transport, probes: int = 5, timeout: float = 10.0)
     return best_offset(out)
 
 
-def attach(result: dict[str, Any], meters: list[ExternalMeter], transport: Transport, t0: float, t1: float) -> None:
-    """Put each meter's samples from the job's host-time span [t0, t1] into the result's telemetry,
+def attach(result: Result, meters: list[ExternalMeter], transport: Transport, t0: float, t1: float) -> Result:
+    """The result with each meter's samples from the job's host-time span [t0, t1] in its telemetry,
     on the device's clock, first among the power sources (a meter at the supply measures the whole
     device). Anything that stops it is recorded as a telemetry error, never raised."""
-    tel = result.get("telemetry")
-    if not isinstance(tel, dict):
-        return  # the agent ended before marking any edge: there is no window to put samples in
-    errors = tel.setdefault("errors", [])
-    shift = edge_shift(tel.get("edges") or {})
+    tel = result.telemetry
+    if tel is None:
+        return result  # the agent ended before marking any edge: there is no window to put samples in
+    errors = list(tel.errors)
+    shift = edge_shift(tel.edges)
     try:
         if shift is None:
             raise ValueError("the agent marked no wall-clock edges (update the agent)")
         offset = measure_offset(transport)
     except (ValueError, TransportError) as exc:
         errors.extend(f"external {m.label}: cannot align the device's clock: {exc}" for m in meters)
-        return
-    for meter in reversed(meters):
+        return dataclasses.replace(result, telemetry=dataclasses.replace(tel, errors=tuple(errors)))
+    traces = []
+    for meter in meters:
         raw = meter.take(t0, t1)
         rate = (len(raw) - 1) / (raw[-1][0] - raw[0][0]) if len(raw) > 1 and raw[-1][0] > raw[0][0] else 0.0
-        tel.setdefault("sources", []).insert(0, {
-            "source": EXTERNAL,
-            "label": meter.label,
-            "kind": "power",
-            "unit": "W",
-            "rate_hz": rate,
-            "facts_start": {},
-            "facts": {"clock_offset_s": offset.offset_s, "clock_uncertainty_s": offset.uncertainty_s,
-                      "clock_shift_s": shift, "skipped_lines": meter.skipped_lines},
-            "samples": [list(s) for s in to_device_clock(raw, offset, shift)],
-        })  # fmt: skip
+        traces.append(SourceTrace(
+            source=EXTERNAL, label=meter.label, kind="power", unit="W", rate_hz=rate,
+            facts={"clock_offset_s": offset.offset_s, "clock_uncertainty_s": offset.uncertainty_s,
+                   "clock_shift_s": shift, "skipped_lines": meter.skipped_lines},
+            samples=tuple(to_device_clock(raw, offset, shift)),
+        ))  # fmt: skip
         errors.extend(f"external {meter.label}: {e}" for e in meter.drain_errors())
+    telemetry = dataclasses.replace(tel, sources=(*traces, *tel.sources), errors=tuple(errors))
+    return dataclasses.replace(result, telemetry=telemetry)

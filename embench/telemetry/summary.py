@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+from dataclasses import dataclass, field
+
+from embench_agent.protocol import Result, SourceTrace, Telemetry
 
 from .energy import counter_delta, integrate, mean_power, net_joules, per_inference
 
@@ -11,13 +14,38 @@ NO_POWER = "no power source"
 # Samples from a meter on the host are placed on the device's clock within ± an uncertainty (half
 # the best probe's round trip); more than this share of the window, and they are not used.
 MAX_ALIGN_SHARE = 0.02
+NAN = math.nan
 
 
-def _window(tel: dict[str, Any], start: str, end: str) -> tuple[float, float] | None:
-    edges = tel.get("edges") or {}
-    if start in edges and end in edges:
-        return float(edges[start]["t"]), float(edges[end]["t"])
-    return None
+@dataclass(frozen=True)
+class TelemetrySummary:
+    """One job's telemetry reduced to figures; NaN where a figure cannot be had (energy_note says why)."""
+
+    energy_note: str = NO_POWER
+    errors: tuple[str, ...] = ()
+    power_source: str = ""
+    coverage: float = NAN
+    samples_in_window: int = 0
+    joules: float = NAN  # gross, over the timed window
+    watts: float = NAN
+    idle_watts: float = NAN
+    net_joules: float = NAN  # gross minus the idle baseline over the same time
+    joules_per_inference: float = NAN
+    per_inference_basis: str = ""
+    max_c: dict[str, float] = field(default_factory=dict)  # per temperature source
+    start_c: dict[str, float] = field(default_factory=dict)
+    trip_c: float | None = None
+    freq_min_mhz: float = NAN
+    freq_max_mhz: float = NAN
+    sampler_cpu_seconds: float | None = None
+
+    @property
+    def has_energy(self) -> bool:
+        return not math.isnan(self.joules)
+
+    @property
+    def temp_max_c(self) -> float:
+        return max(self.max_c.values(), default=NAN)
 
 
 def _idle_watts(samples: list[tuple[float, float]], idle: tuple[float, float] | None) -> float:
@@ -25,72 +53,95 @@ def _idle_watts(samples: list[tuple[float, float]], idle: tuple[float, float] | 
     sample inside it. Not interpolated past that sample: the model starts loading right at the end
     edge, and the next sample already shows it."""
     if idle is None:
-        return math.nan
+        return NAN
     inside = [(t, v) for t, v in samples if idle[0] <= t <= idle[1]]
     if len(inside) < 2:
-        return math.nan
+        return NAN
     energy = integrate(samples, idle[0], inside[-1][0])
     return energy.watts if not energy.sparse and energy.seconds > 0 else mean_power(inside)
 
 
-def summarize_telemetry(result: dict[str, Any], inferences: int) -> dict[str, Any]:
-    """Energy (J, gross and net of the idle baseline), watts, J per inference, temperatures, frequencies."""
-    tel = result.get("telemetry") or {}
-    out: dict[str, Any] = {"energy_note": NO_POWER, "errors": list(tel.get("errors") or [])}
-    window = _window(tel, "window_start", "window_end")
-    idle = _window(tel, "idle_start", "idle_end")
-    sources = tel.get("sources") or []
-    for src in sources:
-        if window is None:
+def _from_power(
+    tel: Telemetry, src: SourceTrace, window: tuple[float, float], out: TelemetrySummary
+) -> TelemetrySummary:
+    samples = list(src.samples)
+    energy = integrate(samples, *window)
+    out = dataclasses.replace(out, power_source=f"{src.source}:{src.label}", coverage=energy.coverage,
+                              samples_in_window=energy.samples_in_window)  # fmt: skip
+    if energy.sparse:
+        return dataclasses.replace(
+            out, energy_note=f"{src.source} power samples too sparse (coverage {energy.coverage:.0%})"
+        )
+    uncertainty = src.facts.get("clock_uncertainty_s")  # a meter on the host
+    if uncertainty is not None and uncertainty > MAX_ALIGN_SHARE * energy.seconds:
+        note = f"{src.source} clock alignment ±{uncertainty * 1e3:.0f} ms is too coarse for a {energy.seconds:.2f} s window"
+        return dataclasses.replace(out, energy_note=note)
+    idle_w = _idle_watts(samples, tel.window("idle_start", "idle_end"))
+    net = net_joules(energy.joules, idle_w, energy.seconds) if not math.isnan(idle_w) else NAN
+    return dataclasses.replace(out, joules=energy.joules, watts=energy.watts, idle_watts=idle_w, net_joules=net,
+                               energy_note="")  # fmt: skip
+
+
+def _from_counter(
+    tel: Telemetry, src: SourceTrace, window: tuple[float, float], out: TelemetrySummary
+) -> TelemetrySummary:
+    start = tel.edges["window_start"].counters.get(src.source)
+    end = tel.edges["window_end"].counters.get(src.source)
+    if start is None or end is None:
+        return out
+    wrap = src.facts.get("max_energy_range_uj")
+    joules = counter_delta(int(start), int(end), wrap) / 1e6
+    return dataclasses.replace(out, power_source=f"{src.source}:{src.label}", joules=joules,
+                               watts=joules / (window[1] - window[0]), energy_note="")  # fmt: skip
+
+
+def _energy(tel: Telemetry, out: TelemetrySummary) -> TelemetrySummary:
+    """The first power source that gives an energy figure wins."""
+    window = tel.window("window_start", "window_end")
+    if window is None:
+        return out
+    for src in tel.sources:
+        if src.kind == "power":
+            out = _from_power(tel, src, window, out)
+        elif src.kind == "counter":
+            out = _from_counter(tel, src, window, out)
+        if out.has_energy:
             break
-        if src["kind"] == "power" and "joules" not in out:
-            samples = [(float(t), float(v)) for t, v in src["samples"]]
-            energy = integrate(samples, *window)
-            out.update(power_source=f"{src['source']}:{src['label']}", coverage=energy.coverage,
-                       samples_in_window=energy.samples_in_window)  # fmt: skip
-            if energy.sparse:
-                out["energy_note"] = f"{src['source']} power samples too sparse (coverage {energy.coverage:.0%})"
-                continue
-            uncertainty = (src.get("facts") or {}).get("clock_uncertainty_s")  # a meter on the host
-            if uncertainty is not None and uncertainty > MAX_ALIGN_SHARE * energy.seconds:
-                out["energy_note"] = (f"{src['source']} clock alignment ±{uncertainty * 1e3:.0f} ms is too coarse"
-                                      f" for a {energy.seconds:.2f} s window")  # fmt: skip
-                continue
-            idle_w = _idle_watts(samples, idle)
-            out.update(joules=energy.joules, watts=energy.watts, idle_watts=idle_w, energy_note="")
-            out["net_joules"] = (
-                net_joules(energy.joules, idle_w, energy.seconds) if not math.isnan(idle_w) else math.nan
-            )
-        elif src["kind"] == "counter" and "joules" not in out:
-            edges = tel["edges"]
-            start = edges["window_start"]["counters"].get(src["source"])
-            end = edges["window_end"]["counters"].get(src["source"])
-            if start is None or end is None:
-                continue
-            joules = counter_delta(int(start), int(end), (src.get("facts") or {}).get("max_energy_range_uj")) / 1e6
-            seconds = window[1] - window[0]
-            out.update(power_source=f"{src['source']}:{src['label']}", joules=joules, watts=joules / seconds,
-                       idle_watts=math.nan, net_joules=math.nan, energy_note="")  # fmt: skip
-    if "joules" in out:
-        net = out["net_joules"]
-        if math.isnan(net):
-            base, basis = out["joules"], "gross"
-        elif net < 0:
-            # The idle baseline drew more than the run: a noisy baseline, not negative work.
-            base, basis = out["joules"], "gross: the idle baseline was above the run"
-        else:
-            base, basis = net, "net of idle"
-        out["joules_per_inference"] = per_inference(base, inferences)
-        out["per_inference_basis"] = basis
-    for src in sources:
-        values = [float(v) for _, v in src["samples"]]
-        if src["kind"] == "temperature" and values:
-            out[f"{src['source']}_max_c"] = max(values)
-            out[f"{src['source']}_start_c"] = values[0]
-            trip = (src.get("facts") or {}).get("trip_c")
-            if trip is not None:
-                out["trip_c"] = trip
-        elif src["kind"] == "frequency" and values:
-            out["freq_min_mhz"], out["freq_max_mhz"] = min(values), max(values)
-    out["sampler_cpu_seconds"] = tel.get("sampler_cpu_seconds")
     return out
+
+
+def _per_inference(out: TelemetrySummary, inferences: int) -> TelemetrySummary:
+    if not out.has_energy:
+        return out
+    if math.isnan(out.net_joules):
+        base, basis = out.joules, "gross"
+    elif out.net_joules < 0:
+        # The idle baseline drew more than the run: a noisy baseline, not negative work.
+        base, basis = out.joules, "gross: the idle baseline was above the run"
+    else:
+        base, basis = out.net_joules, "net of idle"
+    return dataclasses.replace(out, joules_per_inference=per_inference(base, inferences), per_inference_basis=basis)
+
+
+def _temperatures(tel: Telemetry, out: TelemetrySummary) -> TelemetrySummary:
+    max_c, start_c, trip = dict(out.max_c), dict(out.start_c), out.trip_c
+    freqs: list[float] = []
+    for src in tel.sources:
+        values = src.values()
+        if src.kind == "temperature" and values:
+            max_c[src.source], start_c[src.source] = max(values), values[0]
+            trip = src.facts.get("trip_c") if src.facts.get("trip_c") is not None else trip
+        elif src.kind == "frequency" and values:
+            freqs.extend(values)
+    return dataclasses.replace(out, max_c=max_c, start_c=start_c, trip_c=trip,
+                               freq_min_mhz=min(freqs, default=NAN), freq_max_mhz=max(freqs, default=NAN))  # fmt: skip
+
+
+def summarize_telemetry(result: Result, inferences: int) -> TelemetrySummary:
+    """Energy (J, gross and net of the idle baseline), watts, J per inference, temperatures, frequencies."""
+    tel = result.telemetry
+    if tel is None:
+        return TelemetrySummary()
+    out = TelemetrySummary(errors=tel.errors, sampler_cpu_seconds=tel.sampler_cpu_seconds)
+    out = _per_inference(_energy(tel, out), inferences)
+    return _temperatures(tel, out)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..inventory import Device
+from typing import TYPE_CHECKING
+
 from .adb import AdbTransport
 from .base import CommandResult, Transport
 from .local import LocalTransport
@@ -13,6 +14,9 @@ TRANSPORTS: dict[str, type[Transport]] = {
     SshTransport.NAME: SshTransport,
     AdbTransport.NAME: AdbTransport,
 }
+
+if TYPE_CHECKING:
+    from ..inventory import Device
 
 __all__ = ["TRANSPORTS", "CommandResult", "Transport", "open_transport"]
 

@@ -13,8 +13,9 @@ import struct
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from adb_shell import adb_device, adb_message, constants, exceptions
@@ -25,8 +26,25 @@ from adb_shell.auth.sign_cryptography import CryptographySigner
 from adb_shell.transport.tcp_transport import TcpTransport
 
 from ..errors import DeviceUnreachable, TransportError
-from ..inventory import AdbConfig, Device
 from .base import CommandResult, Transport, from_shell_status, take_pgid
+
+if TYPE_CHECKING:
+    from ..inventory import Device
+
+
+@dataclass(frozen=True)
+class AdbConfig:
+    """Where a phone is reached over ADB (a device's `adb:` section)."""
+
+    serial: str
+    key_file: str | None = None
+    agent: Literal["benchmark_model", "python"] = "benchmark_model"
+    benchmark_model: str | None = None
+    cpu_mask: str | None = None
+    battery_unplug: bool = False
+    connect_timeout: float = 10.0
+    auth_timeout: float = 30.0
+
 
 DEFAULT_WORKDIR = "/data/local/tmp/embench"
 DEFAULT_KEY = "~/.android/adbkey"
@@ -96,8 +114,26 @@ class _BannerIO(_AdbIOManager):  # type: ignore[misc]
         return cmd, arg0, arg1, data
 
 
+def _split_v2(raw: bytearray, out: bytearray, err: bytearray, code: int | None) -> int | None:
+    """Move every whole shell,v2 packet off `raw` into stdout or stderr; return the exit code once sent."""
+    while len(raw) >= 5:
+        ident, length = struct.unpack_from("<BI", raw)
+        if len(raw) < 5 + length:
+            break
+        payload = bytes(raw[5 : 5 + length])
+        del raw[: 5 + length]
+        if ident == _STDOUT:
+            out += payload
+        elif ident == _STDERR:
+            err += payload
+        elif ident == _EXIT and payload:
+            code = payload[0]
+    return code
+
+
 class AdbTransport(Transport):
     NAME = "adb"
+    CONFIG_KEY = "adb"
 
     def __init__(self, device: Device) -> None:
         super().__init__(device)
@@ -232,18 +268,7 @@ class AdbTransport(Transport):
                 out += data
             else:
                 raw += data
-                while len(raw) >= 5:
-                    ident, length = struct.unpack_from("<BI", raw)
-                    if len(raw) < 5 + length:
-                        break
-                    payload = bytes(raw[5 : 5 + length])
-                    del raw[: 5 + length]
-                    if ident == _STDOUT:
-                        out += payload
-                    elif ident == _STDERR:
-                        err += payload
-                    elif ident == _EXIT and payload:
-                        code = payload[0]
+                code = _split_v2(raw, out, err, code)
             if pgid is None:
                 pgid = take_pgid(out)
         if not v2:

@@ -6,8 +6,10 @@ import signal
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..inventory import Device
+if TYPE_CHECKING:
+    from ..inventory import Device
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Transport(ABC):
     """One device's channel. Commands are argv lists; a transport quotes them for its shell."""
 
     NAME: str = ""
+    CONFIG_KEY: str | None = None  # the Device field holding this transport's config (its Config class)
 
     def __init__(self, device: Device) -> None:
         self.device = device

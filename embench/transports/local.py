@@ -7,9 +7,12 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..inventory import Device
 from .base import CommandResult, Transport
+
+if TYPE_CHECKING:
+    from ..inventory import Device
 
 
 class LocalTransport(Transport):

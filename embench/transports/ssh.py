@@ -10,13 +10,32 @@ import socket
 import stat
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import paramiko
 
 from ..errors import DeviceUnreachable, TransportError
-from ..inventory import Device, SshConfig
 from .base import CommandResult, Transport, from_shell_status, take_pgid
+
+if TYPE_CHECKING:
+    from ..inventory import Device
+
+
+@dataclass(frozen=True)
+class SshConfig:
+    """Where a board is reached over SSH (a device's `ssh:` section)."""
+
+    host: str
+    port: int = 22
+    user: str | None = None
+    key_file: str | None = None
+    known_hosts: str | None = None
+    accept_unknown_host_key: bool = False
+    connect_timeout: float = 10.0
+    keepalive_seconds: int = 15
+
 
 # Runs argv in a session of its own (so a timeout kills the whole group), prints the group id
 # first, and turns "killed by signal N" into exit status 128+N (paramiko drops exit-signal).
@@ -25,6 +44,7 @@ _WRAPPER = 'echo "embench-pgid $$"; "$@"; exit $?'
 
 class SshTransport(Transport):
     NAME = "ssh"
+    CONFIG_KEY = "ssh"
 
     def __init__(self, device: Device) -> None:
         super().__init__(device)
@@ -55,6 +75,23 @@ class SshTransport(Transport):
         client.set_missing_host_key_policy(
             paramiko.AutoAddPolicy() if cfg.accept_unknown_host_key else paramiko.RejectPolicy()
         )
+        self._open(client, known)
+        if cfg.accept_unknown_host_key:
+            known.parent.mkdir(parents=True, exist_ok=True)
+            client.save_host_keys(str(known))  # accept-new: pinned from now on
+        transport = client.get_transport()
+        assert transport is not None
+        transport.set_keepalive(cfg.keepalive_seconds)
+        # Without it, Nagle's algorithm holds each small SSH packet for the peer's delayed ACK: a
+        # command took ~45 ms on loopback instead of ~4 ms (benchmarks/ssh_command_latency.py).
+        if isinstance(transport.sock, socket.socket):
+            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._client = client
+        return client
+
+    def _open(self, client: paramiko.SSHClient, known: Path) -> None:
+        """Connect and authenticate; every way it can fail becomes one line saying what to do."""
+        cfg = self.cfg
         key_file = os.path.expanduser(cfg.key_file) if cfg.key_file else None
         try:
             client.connect(
@@ -89,18 +126,6 @@ class SshTransport(Transport):
             raise DeviceUnreachable(f"device {self.device.name}: ssh to {self.where} failed: {exc}") from None
         except (OSError, EOFError) as exc:
             raise DeviceUnreachable(f"device {self.device.name}: cannot connect to {self.where}: {exc}") from None
-        if cfg.accept_unknown_host_key:
-            known.parent.mkdir(parents=True, exist_ok=True)
-            client.save_host_keys(str(known))  # accept-new: pinned from now on
-        transport = client.get_transport()
-        assert transport is not None
-        transport.set_keepalive(cfg.keepalive_seconds)
-        # Without it, Nagle's algorithm holds each small SSH packet for the peer's delayed ACK: a
-        # command took ~45 ms on loopback instead of ~4 ms (benchmarks/ssh_command_latency.py).
-        if isinstance(transport.sock, socket.socket):
-            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._client = client
-        return client
 
     def _sftp_client(self) -> paramiko.SFTPClient:
         client = self._connect()

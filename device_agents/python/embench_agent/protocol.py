@@ -1,0 +1,547 @@
+"""The contract between the host and the agent: Job (host → agent), Result (agent → host), and the
+agent's Probe and TempReading. Both sides import this module; it needs Python ≥ 3.8 and the standard
+library only.
+
+Every class is a frozen dataclass read and written by one typed loader: `X.from_dict(obj)` checks
+each field against its annotation (and the bounds in its metadata) and raises ProtocolError naming
+the field and what was wrong; `x.to_dict()` / `x.to_json()` write it back. Adding a field is one
+line in one class. Annotations use `typing` names (not `X | None`) because the loader evaluates them
+at run time, on Python 3.8 too.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import json
+import math
+import sys
+from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union
+
+# The version of the Job/Result JSON, and what each version changed. Readers accept every version
+# listed; older ones are brought up to date by _UPGRADES before they are checked.
+SCHEMA_VERSION = 2
+SCHEMA_HISTORY = {
+    1: "Job and Result as plain JSON objects, unchecked (embench 0.1)",
+    2: "typed and checked on both sides; benchmark_model memory as {kind, init_mb, overall_mb};"
+    " every field present (null where unknown)",
+}
+
+# The one list of statuses (docs/architecture.md explains each).
+STATUSES = ("ok", "fallback", "unsupported", "failed", "crashed", "timeout")
+MEASURED = ("ok", "fallback")  # statuses whose timings are real
+SUCCESS = ("ok", "fallback", "unsupported")  # a sweep that ends with only these exits 0
+RETRYABLE = ("crashed", "timeout")  # the runner retries these
+
+# A timed inference longer than a day is not a measurement; it is corrupt output.
+MAX_SAMPLE_NS = 86_400 * 10**9
+
+T = TypeVar("T", bound="Message")
+
+
+class ProtocolError(ValueError):
+    """A message does not follow the contract; the text names the field and what was wrong."""
+
+
+def _fail(path: str, why: str) -> ProtocolError:
+    return ProtocolError("{}: {}".format(path or "(top level)", why))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_bounds(value: Any, meta: Mapping[str, Any], path: str) -> None:
+    if "choices" in meta and value not in meta["choices"]:
+        raise _fail(path, "{!r} is not one of {}".format(value, ", ".join(meta["choices"])))
+    if not _is_number(value):
+        return
+    if "min" in meta and value < meta["min"]:
+        raise _fail(path, "{!r} is below {!r}".format(value, meta["min"]))
+    if "above" in meta and value <= meta["above"]:
+        raise _fail(path, "{!r} must be above {!r}".format(value, meta["above"]))
+    if "max" in meta and value > meta["max"]:
+        raise _fail(path, "{!r} is above {!r}".format(value, meta["max"]))
+
+
+def _all_ints_within(values: Any, meta: Mapping[str, Any]) -> bool:
+    if not all(type(v) is int for v in values):
+        return False
+    if not values:
+        return True
+    lo, hi = min(values), max(values)
+    return (
+        ("min" not in meta or lo >= meta["min"])
+        and ("above" not in meta or lo > meta["above"])
+        and ("max" not in meta or hi <= meta["max"])
+    )
+
+
+def _scalar(tp: Any, value: Any, path: str) -> Any:
+    if tp is Any:
+        return value  # free-form JSON (facts bags): anything json.loads gives is fine
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _fail(path, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _fail(path, f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if not _is_number(value) or not math.isfinite(value):
+            raise _fail(path, f"expected a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _fail(path, f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"protocol: no loader for {tp!r} at {path}")
+
+
+def _load(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
+    """`value` (parsed JSON) checked against the annotation `tp`, converted to the typed form."""
+    origin = getattr(tp, "__origin__", None)
+    args: Tuple[Any, ...] = getattr(tp, "__args__", ())
+    if origin is Union:
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _load(inner[0], value, path, meta)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _fail(path, f"expected a list, got {type(value).__name__!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            if args[0] is int and _all_ints_within(value, meta):
+                return tuple(value)  # the fast path for latency samples; the slow one says which is wrong
+            return tuple(_load(args[0], v, f"{path}[{i}]", meta) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise _fail(path, f"expected {len(args)} items, got {len(value)}")
+        return tuple(_load(a, v, f"{path}[{i}]", meta) for i, (a, v) in enumerate(zip(args, value)))
+    if origin in (dict, collections.abc.Mapping):
+        if not isinstance(value, dict):
+            raise _fail(path, f"expected an object, got {type(value).__name__!r}")
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _fail(path, f"keys must be strings, got {key!r}")
+            out[key] = _load(args[1], item, f"{path}.{key}", meta)
+        return out
+    if isinstance(tp, type) and issubclass(tp, Message):
+        return tp._from(value, path)
+    loaded = _scalar(tp, value, path)
+    _check_bounds(loaded, meta, path)
+    return loaded
+
+
+def _plain(value: Any) -> Any:
+    """The JSON form of a typed value."""
+    if isinstance(value, Message):
+        return value.to_dict()
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return dict((k, _plain(v)) for k, v in value.items())
+    return value
+
+
+class Message:
+    """Base of every contract class: typed loading, plain-JSON writing."""
+
+    _hints: Optional[Dict[str, Any]] = None
+
+    @classmethod
+    def _types(cls) -> Dict[str, Any]:
+        if cls.__dict__.get("_hints") is None:
+            import typing  # noqa: PLC0415
+
+            cls._hints = typing.get_type_hints(cls, vars(sys.modules[__name__]))
+        return cls.__dict__["_hints"]
+
+    @classmethod
+    def _from(cls: Type[T], value: Any, path: str) -> T:
+        if not isinstance(value, dict):
+            raise _fail(path, f"expected an object, got {type(value).__name__!r}")
+        fields = dict((f.name, f) for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+        unknown = sorted(set(value) - set(fields))
+        if unknown:
+            raise _fail(path, "unknown key {} (known: {})".format(", ".join(map(repr, unknown)), ", ".join(fields)))
+        kwargs = {}
+        types = cls._types()
+        for name, f in fields.items():
+            where = f"{path}.{name}" if path else name
+            if name not in value:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise _fail(where, "missing")
+                continue
+            kwargs[name] = _load(types[name], value[name], where, f.metadata)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_dict(cls: Type[T], value: Any) -> T:
+        """Check parsed JSON against this class; ProtocolError names the first field that is wrong."""
+        return cls._from(value, "")
+
+    @classmethod
+    def from_json(cls: Type[T], text: Union[str, bytes]) -> T:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ProtocolError(f"not JSON: {exc}") from None
+        return cls.from_dict(value)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dict((f.name, _plain(getattr(self, f.name))) for f in dataclasses.fields(self))  # type: ignore[arg-type]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def _bounds(**meta: Any) -> Dict[str, Any]:
+    return meta
+
+
+def _nonneg() -> Any:
+    return dataclasses.field(default=None, metadata=_bounds(min=0))
+
+
+def _versioned(cls: Type[T], value: Any, upgrades: Mapping[int, Any]) -> T:
+    """Load a top-level message, first bringing an older schema version up to date."""
+    if not isinstance(value, dict):
+        raise _fail("", f"expected an object, got {type(value).__name__!r}")
+    version = value.get("schema")
+    if isinstance(version, bool) or version not in SCHEMA_HISTORY:
+        raise _fail("schema", "version {!r} is not known here (known: {}); host and agent must come from the same"
+                    " embench".format(version, ", ".join(map(str, SCHEMA_HISTORY))))  # fmt: skip
+    while version != SCHEMA_VERSION:
+        value = upgrades[version](dict(value))
+        version = value["schema"]
+    return cls._from(value, "")
+
+
+# ---------------------------------------------------------------------------- Job
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRef(Message):
+    """The model file of a job: where it is on the device and what it holds."""
+
+    name: str
+    format: str
+    precision: str
+    path: Optional[str] = None  # filled in once the file is on the device
+    sha256: Optional[str] = None
+    size: Optional[int] = _nonneg()
+
+
+@dataclasses.dataclass(frozen=True)
+class DelegateSpec(Message):
+    """The delegate (LiteRT) or execution provider (ONNX Runtime) a job asks for."""
+
+    name: str
+    library: Optional[str] = None  # external LiteRT delegates: the shared library to load
+    options: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec(Message):
+    """How long the agent times: warm-ups, then until min_runs and min_seconds, capped by max_seconds."""
+
+    warmup_runs: int = dataclasses.field(default=5, metadata=_bounds(min=0))
+    min_runs: int = dataclasses.field(default=30, metadata=_bounds(min=1))
+    min_seconds: float = dataclasses.field(default=2.0, metadata=_bounds(min=0))
+    max_seconds: float = dataclasses.field(default=30.0, metadata=_bounds(above=0))
+    idle_seconds: float = dataclasses.field(default=1.0, metadata=_bounds(min=0))
+    op_profiling: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSpec(Message):
+    """One telemetry source to read while the job runs."""
+
+    source: str
+    root: str = "/"
+    rate_hz: Optional[float] = _nonneg()
+    options: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job(Message):
+    """One measurement the host asks of the agent."""
+
+    job_id: str
+    device: str
+    model: ModelRef
+    runtime: str
+    delegate: DelegateSpec
+    threads: int = dataclasses.field(metadata=_bounds(min=1))
+    run: RunSpec = dataclasses.field(default_factory=RunSpec)
+    telemetry: Tuple[SourceSpec, ...] = ()
+    seed: int = 0
+    schema: int = SCHEMA_VERSION
+
+    @classmethod
+    def from_dict(cls, value: Any) -> Job:
+        return _versioned(cls, value, {1: _job_from_v1})
+
+
+def _job_from_v1(value: Dict[str, Any]) -> Dict[str, Any]:
+    return dict(value, schema=2)  # same keys
+
+
+# ---------------------------------------------------------------------------- Result
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeInfo(Message):
+    name: str
+    package: Optional[str] = None
+    version: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Delegation(Message):
+    """What really ran where: the request, and what the runtime says it did."""
+
+    requested: str
+    actual: Optional[str] = None
+    delegated_nodes: Optional[int] = _nonneg()
+    total_nodes: Optional[int] = _nonneg()
+    actual_providers: Optional[Tuple[str, ...]] = None  # ONNX Runtime
+    available_providers: Optional[Tuple[str, ...]] = None
+    partitions: Optional[int] = _nonneg()  # benchmark_model
+    delegate_kernels: Optional[int] = _nonneg()
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceFacts(Message):
+    """What the device is (from the agent's Python, and getprop on a phone); None where unknown."""
+
+    hostname: Optional[str] = None
+    machine: Optional[str] = None
+    cpu: Optional[str] = None
+    cores: Optional[int] = _nonneg()
+    mem_total_kb: Optional[int] = _nonneg()
+    os: Optional[str] = None
+    kernel: Optional[str] = None
+    python: Optional[str] = None
+    board: Optional[str] = None
+    cpu_governor: Optional[str] = None
+    model: Optional[str] = None
+    manufacturer: Optional[str] = None
+    soc: Optional[str] = None
+    soc_manufacturer: Optional[str] = None
+    platform: Optional[str] = None
+    hardware: Optional[str] = None
+    sdk: Optional[str] = None
+    android: Optional[str] = None
+    abi: Optional[str] = None
+    build: Optional[str] = None
+
+    def merged(self, other: DeviceFacts) -> DeviceFacts:
+        """These facts with every fact `other` knows laid over them."""
+        known = dict((k, v) for k, v in other.to_dict().items() if v is not None)
+        return dataclasses.replace(self, **known)
+
+
+@dataclasses.dataclass(frozen=True)
+class Edge(Message):
+    """A window edge on the sampler's clock, with the device's wall clock and counter reads there."""
+
+    t: float
+    wall: Optional[float] = None
+    counters: Mapping[str, Optional[float]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceTrace(Message):
+    """One telemetry source's samples `(t, value)` on the sampler's clock, and its facts."""
+
+    source: str
+    label: str
+    kind: str
+    unit: str
+    rate_hz: float = dataclasses.field(default=0.0, metadata=_bounds(min=0))
+    facts_start: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    facts: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    samples: Tuple[Tuple[float, float], ...] = ()
+
+    def values(self) -> Tuple[float, ...]:
+        return tuple(v for _, v in self.samples)
+
+
+@dataclasses.dataclass(frozen=True)
+class Telemetry(Message):
+    """What the job's telemetry sources recorded around and during the timed window."""
+
+    clock: str = "monotonic"
+    edges: Mapping[str, Edge] = dataclasses.field(default_factory=dict)
+    sources: Tuple[SourceTrace, ...] = ()
+    errors: Tuple[str, ...] = ()
+    sampler_cpu_seconds: Optional[float] = _nonneg()
+
+    def window(self, start: str, end: str) -> Optional[Tuple[float, float]]:
+        """(t_start, t_end) of two named edges, or None when either is missing."""
+        if start in self.edges and end in self.edges:
+            return self.edges[start].t, self.edges[end].t
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Aggregate(Message):
+    """A tool's own summary of its timed runs (benchmark_model prints no per-run samples), in µs."""
+
+    count: float = dataclasses.field(metadata=_bounds(min=0))
+    unit: str = "us"
+    first: Optional[float] = None
+    curr: Optional[float] = None
+    min: Optional[float] = None
+    max: Optional[float] = None
+    avg: Optional[float] = None
+    std: Optional[float] = None
+    p5: Optional[float] = None
+    median: Optional[float] = None
+    p95: Optional[float] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Memory(Message):
+    """benchmark_model's memory figures: `peak` footprint, or the `delta` from the tool's start."""
+
+    kind: str
+    init_mb: Optional[float] = None
+    overall_mb: Optional[float] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Cooldown(Message):
+    """How the runner waited before this job: on temperature, or a fixed pause."""
+
+    gated_on: str = dataclasses.field(metadata=_bounds(choices=("fixed", "temperature")))
+    waited_s: float = dataclasses.field(metadata=_bounds(min=0))
+    start_c: Optional[float] = None
+    end_c: Optional[float] = None
+    target_c: Optional[float] = None
+    capped: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Result(Message):
+    """How one job went. The agent fills what it measured; the host adds attempts, command time,
+    pushed bytes, stderr and cooldown (each a new Result: none is changed once built)."""
+
+    job_id: str
+    status: str = dataclasses.field(metadata=_bounds(choices=STATUSES))
+    message: Optional[str] = None
+    agent: str = "python"  # python | benchmark_model | host (made on the host: not run, crashed, ...)
+    agent_version: Optional[str] = None
+    runtime: Optional[RuntimeInfo] = None
+    delegation: Optional[Delegation] = None
+    init_ms: Optional[float] = _nonneg()
+    first_inference_ms: Optional[float] = _nonneg()
+    samples_ns: Tuple[int, ...] = dataclasses.field(default=(), metadata=_bounds(above=0, max=MAX_SAMPLE_NS))
+    window_ns: Optional[int] = _nonneg()
+    window_start_unix: Optional[float] = None
+    window_end_unix: Optional[float] = None
+    peak_rss_kb: Optional[int] = _nonneg()
+    device_facts: DeviceFacts = dataclasses.field(default_factory=DeviceFacts)
+    runtime_log: Optional[str] = None
+    error: Optional[str] = None  # a machine-readable kind of failure: "model_load"
+    traceback: Optional[str] = None
+    telemetry: Optional[Telemetry] = None
+    started_unix: Optional[float] = None
+    ended_unix: Optional[float] = None
+    # benchmark_model
+    aggregate: Optional[Aggregate] = None
+    warmup: Optional[Aggregate] = None
+    memory: Optional[Memory] = None
+    command_line: Optional[str] = None
+    output_tail: Optional[str] = None
+    # added on the host
+    attempts: int = dataclasses.field(default=1, metadata=_bounds(min=1))
+    command_seconds: Optional[float] = _nonneg()
+    pushed_bytes: Optional[int] = _nonneg()
+    stderr_tail: Optional[str] = None
+    cooldown: Optional[Cooldown] = None
+    schema: int = SCHEMA_VERSION
+
+    @classmethod
+    def from_dict(cls, value: Any) -> Result:
+        return _versioned(cls, value, {1: _result_from_v1})
+
+    @property
+    def measured(self) -> bool:
+        return self.status in MEASURED
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in SUCCESS
+
+
+def _result_from_v1(value: Dict[str, Any]) -> Dict[str, Any]:
+    memory = value.get("memory")
+    if isinstance(memory, dict):
+        value["memory"] = (
+            {"kind": memory.get("memory_kind"), "init_mb": memory.get("memory_init_mb"),
+             "overall_mb": memory.get("memory_overall_mb")}
+            if memory else None
+        )  # fmt: skip
+    for key in ("aggregate", "warmup"):
+        if isinstance(value.get(key), dict):
+            known = set(f.name for f in dataclasses.fields(Aggregate))
+            value[key] = dict((k, v) for k, v in value[key].items() if k in known)
+    if value.get("device_facts") is None:
+        value["device_facts"] = {}
+    return dict(value, schema=2)
+
+
+# ---------------------------------------------------------------------------- probe
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeProbe(Message):
+    """A runtime on the device: its package and version, or why it cannot be imported."""
+
+    package: Optional[str] = None
+    version: Optional[str] = None
+    providers: Optional[Tuple[str, ...]] = None  # ONNX Runtime's available execution providers
+    error: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LibraryProbe(Message):
+    """Whether a delegate's shared library loads on the device."""
+
+    library: str
+    loadable: bool
+    error: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceProbe(Message):
+    """Whether a telemetry source can be read with its default options, and what it found."""
+
+    found: bool
+    kind: Optional[str] = None
+    label: Optional[str] = None
+    supply: Optional[str] = None  # battery: the power supply it reads
+    why: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe(Message):
+    """What a device is and has: facts, runtimes, delegate libraries, telemetry sources per root."""
+
+    agent_version: str
+    facts: DeviceFacts = dataclasses.field(default_factory=DeviceFacts)
+    runtimes: Mapping[str, RuntimeProbe] = dataclasses.field(default_factory=dict)
+    delegates: Mapping[str, LibraryProbe] = dataclasses.field(default_factory=dict)
+    telemetry: Mapping[str, Mapping[str, SourceProbe]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class TempReading(Message):
+    """The device's hottest temperature source now (cooldown between jobs)."""
+
+    temp_c: Optional[float] = None
+    errors: Tuple[str, ...] = ()

@@ -1,0 +1,39 @@
+"""The runtimes the agent can time. Adding one is a module here with a class that has NAME,
+`probe()` and `run(job, mark)`, plus one line in RUNTIMES (and its host half: embench/runtimes/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Protocol
+
+from ..protocol import Delegation, Job, RuntimeInfo, RuntimeProbe
+from ..timing import Mark, Timing
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a runtime measured for one job; the agent turns it into the Result."""
+
+    runtime: RuntimeInfo
+    delegation: Optional[Delegation]
+    init_ms: float
+    runtime_log: str
+    timing: Timing
+    status: str = "ok"  # or "fallback": it ran, but not all of it where asked
+    message: Optional[str] = None
+
+
+class Runtime(Protocol):
+    NAME: str
+
+    def probe(self) -> RuntimeProbe:
+        """Its package and version (and what it offers), or why it cannot be imported here."""
+
+    def run(self, job: Job, mark: Optional[Mark]) -> Measurement:
+        """Load the model, check where it runs, time it; raise a JobProblem when it cannot."""
+
+
+from .litert import LiteRT  # noqa: E402 - the registry needs the classes above first
+from .onnxruntime import OnnxRuntime  # noqa: E402
+
+RUNTIMES: Dict[str, Runtime] = {LiteRT.NAME: LiteRT(), OnnxRuntime.NAME: OnnxRuntime()}

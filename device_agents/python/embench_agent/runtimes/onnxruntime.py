@@ -1,0 +1,99 @@
+"""ONNX Runtime with one execution provider. ORT warns and silently runs on the CPU when a provider
+is missing, so the request is checked against the session's providers, never trusted."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..capture import captured_stderr_fd
+from ..errors import ModelLoadError, Unsupported
+from ..protocol import Delegation, Job, RuntimeInfo, RuntimeProbe
+from ..timing import Mark, make_inputs, timed_loop
+from . import Measurement
+
+DTYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(bool)": "bool",
+}
+
+
+def import_onnxruntime() -> Any:
+    try:
+        import onnxruntime  # noqa: PLC0415 - imported only for ONNX jobs
+    except ImportError as exc:
+        raise Unsupported(f"onnxruntime is not importable: {exc}") from exc
+    return onnxruntime
+
+
+def input_dtype(type_name: str) -> str:
+    if type_name not in DTYPES:
+        raise ValueError(f"input type {type_name} is not supported by the agent")
+    return DTYPES[type_name]
+
+
+class OnnxRuntime:
+    NAME = "onnxruntime"
+
+    def probe(self) -> RuntimeProbe:
+        try:
+            ort = import_onnxruntime()
+        except Unsupported as exc:
+            return RuntimeProbe(error=str(exc))
+        return RuntimeProbe("onnxruntime", ort.__version__, tuple(ort.get_available_providers()))
+
+    def run(self, job: Job, mark: Optional[Mark]) -> Measurement:
+        ort = import_onnxruntime()
+        import numpy as np  # noqa: PLC0415
+
+        info = RuntimeInfo(self.NAME, "onnxruntime", ort.__version__)
+        provider = job.delegate.name
+        available = tuple(ort.get_available_providers())
+        with warnings.catch_warnings(record=True) as caught, captured_stderr_fd() as log:
+            warnings.simplefilter("always")
+            t0 = time.perf_counter_ns()
+            try:
+                session = ort.InferenceSession(
+                    job.model.path,
+                    sess_options=self._options(ort, job),
+                    providers=[(provider, dict(job.delegate.options))],
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise ModelLoadError(f"cannot load model {job.model.path}: {exc}", info) from exc
+            init_ms = (time.perf_counter_ns() - t0) / 1e6
+        messages = [str(w.message) for w in caught]
+        actual = tuple(session.get_providers())
+        delegation = Delegation(
+            requested=provider,
+            actual=actual[0] if actual else None,
+            actual_providers=actual,
+            available_providers=available,
+        )
+        # ORT warns and silently runs on the CPU when a provider is missing: never trust the request.
+        if provider not in actual:
+            why = messages[0] if messages else f"provider {provider!r} not in session providers {list(actual)}"
+            raise Unsupported(why, info, delegation)
+        feeds: Dict[str, Any] = {}
+        metas = session.get_inputs()
+        details: List[Tuple[Any, Any]] = [(list(m.shape), np.dtype(input_dtype(m.type))) for m in metas]
+        for meta, array in zip(metas, make_inputs(np, details, job.seed)):
+            feeds[meta.name] = array
+        run = session.run
+        timing = timed_loop(lambda: run(None, feeds), job.run, mark)
+        log_text = ("\n".join(messages) + "\n" + log.text)[-4000:]
+        return Measurement(info, delegation, init_ms, log_text, timing)
+
+    @staticmethod
+    def _options(ort: Any, job: Job) -> Any:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = job.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        return options
