@@ -5,25 +5,34 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from . import __version__
 from .agents import make_agent
 from .agents.bundle import bundled_agent
-from .errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, EmbenchError, TransportError
+from .entry import exit_code
+from .errors import EXIT_JOBS_FAILED, EXIT_OK, EmbenchError, TransportError
 from .inventory import Device, Inventory, load_inventory
 from .plan import make_plan
 from .runtimes import RUNTIMES
 from .store import Store, resolve_store_path
 from .telemetry.detect import probe_roots, telemetry_lines
 from .telemetry.external import ExternalMeter
+from .text import printable
 from .transports import open_transport
-from .zoo import EDGETPU_COMPILER, KERAS_FORMATS, Zoo
+from .zoo import DEFAULT_MANIFEST, EDGETPU_COMPILER, KERAS_FORMATS, Zoo
 
-REPO_ZOO = Path(__file__).resolve().parents[1] / "models" / "zoo.yaml"
+
+def say(text: str, file: TextIO | None = None) -> None:
+    """Print a line; what devices said is in it, so terminal escapes and control characters go."""
+    print(printable(text), file=file or sys.stdout)
+
+
 DEFAULT_REPORTS = Path("reports")
 
 
@@ -34,7 +43,7 @@ def _zoo_path(inventory: Inventory | None, cli: str | None) -> Path:
         return Path(os.environ["EMBENCH_ZOO"])
     if inventory is not None and inventory.zoo:
         return inventory.resolve(inventory.zoo)
-    return REPO_ZOO
+    return DEFAULT_MANIFEST
 
 
 def _store(args: argparse.Namespace, inventory: Inventory | None = None) -> Store:
@@ -54,20 +63,32 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     store = _store(args, inventory)
     reporter = make_reporter(args.quiet)
     with reporter:
-        outcome = run_sweep(inventory, zoo, store, reporter, resume=args.resume, build=not args.no_build)
+        outcome = run_sweep(inventory, zoo, store, reporter, resume=args.resume, build=not args.no_build,
+                            resume_command=_resume_command(args))  # fmt: skip
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items())) or "nothing new"
     done = f" ({outcome.skipped_done} already done)" if outcome.skipped_done else ""
     pushed = f"; pushed {outcome.pushed_bytes / 1e6:.1f} MB" if outcome.pushed_bytes else ""
-    print(f"run {outcome.run_id}: {counts}{done}{pushed}; store {store.path}")
+    say(f"run {outcome.run_id}: {counts}{done}{pushed}; store {store.path}")
+    for line in outcome.notes:
+        say(f"  {line}", file=sys.stderr)
     for line in outcome.problems:
-        print(f"  {line}", file=sys.stderr)
+        say(f"  {line}", file=sys.stderr)
     if outcome.interrupted:
-        print(f"interrupted: finished results are stored; continue with `embench sweep {args.inventory} --resume {outcome.run_id}`",
-              file=sys.stderr)  # fmt: skip
-        return EXIT_INTERRUPTED
+        resume = _resume_command(args).format(run=outcome.run_id)
+        say(f"interrupted: finished results are stored; continue with `{resume}`", file=sys.stderr)
+        return outcome.interrupted
     if not args.quiet:
-        print(f"next: embench report --run {outcome.run_id}" + (f" --store {store.path}" if args.store else ""))
+        say(f"next: embench report --run {outcome.run_id}" + (f" --store {store.path}" if args.store else ""))
     return EXIT_OK if outcome.all_succeeded else EXIT_JOBS_FAILED
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    """The command that continues this sweep, as the user can paste it ({run}: the run id)."""
+    words = ["embench", "sweep", args.inventory, "--resume", "{run}"]
+    for flag, value in (("--store", args.store), ("--zoo", args.zoo)):
+        if value:
+            words += [flag, value]
+    return " ".join(shlex.quote(w) if w != "{run}" else w for w in words)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -76,14 +97,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = _store(args)
     paths = write_report(store, args.run, Path(args.out))
     for kind, path in paths.items():
-        print(f"{kind:9s} {path}")
+        say(f"{kind:9s} {path}")
     return EXIT_OK
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
     store = _store(args)
     for run in store.runs():
-        print(f"{run.run_id}  {run.state:11s} {run.recorded:4d}/{run.planned:<4d} {run.inventory}")
+        say(f"{run.run_id}  {run.state:11s} {run.recorded:4d}/{run.planned:<4d} {run.inventory}")
     return EXIT_OK
 
 
@@ -95,27 +116,27 @@ def cmd_devices(args: argparse.Namespace) -> int:
             info = make_agent(device, transport).probe(_all_libraries(device), timeout=args.timeout,
                                                        roots=probe_roots(device))  # fmt: skip
         except TransportError as exc:
-            print(f"{device.name:16s} {device.transport:6s} UNREACHABLE: {exc}")
+            say(f"{device.name:16s} {device.transport:6s} UNREACHABLE: {exc}")
             continue
         finally:
             transport.close()
         if args.json:
-            print(json.dumps({"device": device.name, **info.to_dict()}))
+            print(json.dumps({"device": device.name, **info.to_dict()}))  # JSON escapes control characters
             continue
         f = info.facts
         mem = f"{f.mem_total_kb / 1048576:.1f} GiB" if f.mem_total_kb else "?"
-        print(f"{device.name:16s} {device.transport:6s} reachable · {f.board or f.cpu} · {f.cores} cores · {mem}")
-        print(f"{'':23s} {f.os} · kernel {f.kernel} · Python {f.python}")
+        say(f"{device.name:16s} {device.transport:6s} reachable · {f.board or f.cpu} · {f.cores} cores · {mem}")
+        say(f"{'':23s} {f.os} · kernel {f.kernel} · Python {f.python}")
         for name, rt in info.runtimes.items():
             detail = rt.error or f"{rt.package} {rt.version}"
             extra = f" · providers {', '.join(rt.providers)}" if rt.providers else ""
-            print(f"{'':23s} {name}: {detail}{extra}")
+            say(f"{'':23s} {name}: {detail}{extra}")
         for name, lib in info.delegates.items():
             state = "loads" if lib.loadable else f"not loadable ({lib.error})"
-            print(f"{'':23s} delegate {name}: {lib.library} {state}")
+            say(f"{'':23s} delegate {name}: {lib.library} {state}")
         meters = [ExternalMeter(device.name, t.options) for t in device.meters()]
         for line in telemetry_lines(device, info.telemetry, {m.label: m.check() for m in meters}):
-            print(f"{'':23s} {line}")
+            say(f"{'':23s} {line}")
     return EXIT_OK
 
 
@@ -144,11 +165,11 @@ def cmd_cache(args: argparse.Namespace) -> int:
         try:
             files, freed = transport.prune_cache(needed.get(device.name, set()) | {agent_sha})
         except TransportError as exc:
-            print(f"{device.name}: {exc}", file=sys.stderr)
+            say(f"{device.name}: {exc}", file=sys.stderr)
             continue
         finally:
             transport.close()
-        print(f"{device.name}: removed {files} file(s), {freed / 1e6:.1f} MB")
+        say(f"{device.name}: removed {files} file(s), {freed / 1e6:.1f} MB")
     return EXIT_OK
 
 
@@ -165,11 +186,11 @@ def cmd_models(args: argparse.Namespace) -> int:
             fmt, _, precision = artifact.partition("-")
             built = zoo.artifact(name, fmt, precision)
             if built is None and fmt == "tflite_edgetpu" and not shutil.which(EDGETPU_COMPILER):
-                print(f"{name:24s} {artifact:12s} not built (needs {EDGETPU_COMPILER}, or supply files.{artifact})")
+                say(f"{name:24s} {artifact:12s} not built (needs {EDGETPU_COMPILER}, or supply files.{artifact})")
             elif built is None:
-                print(f"{name:24s} {artifact:12s} not built (embench models build {name})")
+                say(f"{name:24s} {artifact:12s} not built (embench models build {name})")
             else:
-                print(f"{name:24s} {artifact:12s} {built.size / 1e6:7.2f} MB  sha256 {built.sha256[:12]}  {built.path}")
+                say(f"{name:24s} {artifact:12s} {built.size / 1e6:7.2f} MB  sha256 {built.sha256[:12]}  {built.path}")
     return EXIT_OK
 
 
@@ -266,11 +287,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except EmbenchError as exc:
-        print(f"embench: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        say(f"embench: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("embench: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        say("embench: interrupted", file=sys.stderr)
+        return exit_code(exc)
     except BrokenPipeError:
         # Output piped into `head` and closed early: not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

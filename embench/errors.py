@@ -6,7 +6,8 @@ EXIT_OK = 0
 EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
 EXIT_JOBS_FAILED = 3
-EXIT_INTERRUPTED = 130
+EXIT_STORE_FULL = 4
+EXIT_INTERRUPTED = 130  # Ctrl-C; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number)
 
 
 class EmbenchError(Exception):

@@ -16,9 +16,10 @@ from .runtimes import RUNTIMES, runtime
 from .transports import TRANSPORTS
 from .transports.adb import AdbConfig
 from .transports.ssh import SshConfig
-from .yamlschema import INTERNAL, Located, build, compose
+from .yamlschema import INTERNAL, Located, bounded, build, compose
 
 Precision = Literal["fp32", "fp16", "int8"]
+DAY = 86_400.0
 EXTERNAL = HOST_SOURCES[0]  # the one telemetry source read on the host (telemetry/external.py), not by the agent
 
 
@@ -26,17 +27,17 @@ EXTERNAL = HOST_SOURCES[0]  # the one telemetry source read on the host (telemet
 class RunPolicy:
     """How long one job is timed, and what the runner does around it."""
 
-    warmup_runs: int = 5
-    min_runs: int = 30
-    min_seconds: float = 2.0
-    max_seconds: float = 30.0
-    timeout_seconds: float = 180.0
-    cooldown_seconds: float = 0.0
-    cooldown_max_seconds: float = 120.0
-    cooldown_margin_c: float = 2.0
-    cooldown_below_c: float | None = None
-    retries: int = 0
-    idle_seconds: float = 1.0
+    warmup_runs: int = bounded(5, min=0, max=1_000_000)
+    min_runs: int = bounded(30, min=1, max=100_000_000)
+    min_seconds: float = bounded(2.0, min=0, max=DAY)
+    max_seconds: float = bounded(30.0, above=0, max=DAY)
+    timeout_seconds: float = bounded(180.0, above=0, max=7 * DAY)
+    cooldown_seconds: float = bounded(0.0, min=0, max=DAY)
+    cooldown_max_seconds: float = bounded(120.0, min=0, max=DAY)
+    cooldown_margin_c: float = bounded(2.0, min=0, max=100)
+    cooldown_below_c: float | None = bounded(None, min=-50, max=150)
+    retries: int = bounded(0, min=0, max=100)
+    idle_seconds: float = bounded(1.0, min=0, max=3600)
     op_profiling: bool = False
 
     def spec(self) -> RunSpec:
@@ -96,9 +97,9 @@ class Sweep:
     precisions: list[Precision] = field(default_factory=lambda: ["fp32"])
     runtimes: list[str] = field(default_factory=lambda: list(RUNTIMES))
     delegates: dict[str, list[str]] = field(default_factory=_default_delegates)
-    threads: list[int] = field(default_factory=lambda: [1])
+    threads: list[int] = field(default_factory=lambda: [1], metadata={"min": 1, "max": 1024})
     devices: list[str] | None = None
-    seed: int = 0
+    seed: int = bounded(0, min=0, max=2**32 - 1)
     run: RunPolicy = field(default_factory=RunPolicy)
 
 
@@ -287,20 +288,12 @@ def _check_sweep(inv: Inventory, where: Located, device_names: set[str]) -> None
     _check_run_policy(sweep.run, where)
 
 
-NON_NEGATIVE = ("warmup_runs", "retries", "min_seconds", "cooldown_seconds", "idle_seconds",
-                "cooldown_max_seconds", "cooldown_margin_c")  # fmt: skip
-
-
 def _check_run_policy(run: RunPolicy, where: Located) -> None:
     def bad(key: str, rule: str) -> None:
         raise where.error(f"sweep.run.{key}", f"{key} must be {rule}", f"set it under sweep.run in {where.file}")
 
-    if run.min_runs < 1:
-        bad("min_runs", "≥ 1")
-    for key in NON_NEGATIVE:
-        if getattr(run, key) < 0:
-            bad(key, "≥ 0")
-    if run.max_seconds <= 0 or run.max_seconds < run.min_seconds:
-        bad("max_seconds", f"> 0 and ≥ min_seconds ({run.min_seconds})")
+    # Single values are range-checked as the YAML is read (RunPolicy's bounds); these relate two.
+    if run.max_seconds < run.min_seconds:
+        bad("max_seconds", f"≥ min_seconds ({run.min_seconds})")
     if run.timeout_seconds <= run.max_seconds:
         bad("timeout_seconds", f"> max_seconds ({run.max_seconds}), to leave time for start-up")

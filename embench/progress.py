@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from embench_agent.protocol import Job, Result
@@ -14,6 +15,12 @@ from embench_agent.protocol import Job, Result
 from .events import SweepListener
 from .plan import PlannedJob
 from .stats import summarize
+from .text import printable
+
+
+def _safe(text: object) -> str:
+    """Device text for rich: no terminal escapes, and no [markup] of its own."""
+    return escape(printable(str(text)))
 
 
 class QuietReporter(SweepListener):
@@ -61,7 +68,9 @@ class ProgressReporter(SweepListener):
     def started(self, planned: PlannedJob) -> None:
         p = planned
         with self._lock:
-            self._running[p.device] = f"{p.device}: {p.model} {p.precision} {p.runtime}:{p.delegate} t{p.threads}"
+            self._running[p.device] = _safe(
+                f"{p.device}: {p.model} {p.precision} {p.runtime}:{p.delegate} t{p.threads}"
+            )
             self.progress.update(self._sweep, now=" | ".join(self._running.values()))
 
     def finished(self, planned: PlannedJob, job: Job, result: Result) -> None:
@@ -73,19 +82,20 @@ class ProgressReporter(SweepListener):
                 # A log file gets one plain line per job instead of a live bar.
                 summary = summarize(result.samples_ns)
                 median = f" median {summary.median:.3f} ms" if summary else ""
-                print(
-                    f"[{task.completed:.0f}/{task.total:.0f}] {planned.label}: {result.status}{median}", file=sys.stderr
-                )
+                line = f"[{task.completed:.0f}/{task.total:.0f}] {planned.label}: {result.status}{median}"
+                print(printable(line), file=sys.stderr)
             elif not result.succeeded:
-                self.progress.console.print(f"[red]{planned.label}: {result.status}[/]: {result.message}")
+                self.progress.console.print(
+                    f"[red]{escape(planned.label)}: {result.status}[/]: {_safe(result.message)}"
+                )
 
     def device_failed(self, device: str, message: str, not_run: int) -> None:
         with self._lock:
             self._running.pop(device, None)
             if self.console.is_terminal:
-                self.progress.console.print(f"[red]{device}: {message}[/]")
+                self.progress.console.print(f"[red]{_safe(device)}: {_safe(message)}[/]")
             else:
-                print(f"{device}: {message}", file=sys.stderr)
+                print(printable(f"{device}: {message}"), file=sys.stderr)
 
 
 def make_reporter(quiet: bool) -> SweepListener:

@@ -7,7 +7,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from embench_agent.protocol import RETRYABLE, Cooldown, DelegateSpec, Job, ModelRef, Probe, Result, SourceSpec
+from embench_agent.protocol import (
+    DEVICE_LOST,
+    RETRYABLE,
+    RUNTIME_MISSING,
+    Cooldown,
+    DelegateSpec,
+    Job,
+    ModelRef,
+    Probe,
+    Result,
+    SourceSpec,
+)
 
 from .agents import Agent, host_result, make_agent
 from .errors import DeviceUnreachable, TransportError
@@ -73,7 +84,7 @@ class DeviceRunner:
                 job, result = self.run_one(agent, planned, job)
             except TransportError as exc:
                 not_run = len(self.jobs) - n - 1
-                lost = host_result(job, "failed", str(exc), attempts=planned.run.retries + 1)
+                lost = host_result(job, "failed", str(exc), attempts=planned.run.retries + 1, error=DEVICE_LOST)
                 self.events.finished(planned, job, lost)
                 self.events.device_failed(self.device.name, str(exc), not_run)
                 return
@@ -140,7 +151,7 @@ class DeviceRunner:
         return out
 
     def cannot_run(self, job: PlannedJob) -> str | None:
-        """Why this device cannot run the job (from the inventory and the probe), or None."""
+        """Why this device cannot run the job (from the inventory and the probe), or None (see `missing_runtime`)."""
         why_not = self.device.offers(job.runtime, job.delegate) or self.unavailable.get(job.artifact_key)
         if why_not:
             return why_not
@@ -171,7 +182,9 @@ class DeviceRunner:
         raises TransportError once the device is lost for good."""
         why_not = self.cannot_run(planned)
         if why_not:
-            return job, host_result(job, "unsupported", why_not + "; not attempted")
+            probed = self.probe.runtimes.get(planned.runtime)
+            missing = RUNTIME_MISSING if probed is not None and probed.error else None
+            return job, host_result(job, "unsupported", why_not + "; not attempted", error=missing)
         assert self.transport is not None
         artifact = self.artifacts[planned.artifact_key]
         attempts, policy = 0, planned.run

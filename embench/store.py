@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import socket
@@ -10,14 +12,16 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from embench_agent.protocol import Job, ProtocolError, Result
+from embench_agent.protocol import DEVICE_LOST, Job, ProtocolError, Result
 
-from .errors import StoreError
+from .errors import EXIT_STORE_FULL, StoreError
 
+APPLICATION_ID = 0x656D6265  # "embe": `file` and sqlite3 tools show whose database it is
 STORE_SCHEMA_VERSION = 1  # the tables; the Job/Result JSON has its own (embench_agent.protocol)
 DEFAULT_STORE = Path("results") / "embench.sqlite"
 
@@ -70,6 +74,17 @@ CREATE TABLE IF NOT EXISTS samples (
 """
 
 
+@contextlib.contextmanager
+def _flocked(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path` for the block (waits for another process that holds it)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def resolve_store_path(cli: str | None, inventory_value: Path | None = None) -> Path:
     """--store beats $EMBENCH_STORE beats the inventory's store: beats results/embench.sqlite."""
     if cli:
@@ -99,44 +114,105 @@ class RunInfo:
     recorded: int
 
 
+class StoreFull(StoreError):
+    """The disk under the store filled up mid-sweep: what was stored is intact; --resume once there is room."""
+
+    exit_code = EXIT_STORE_FULL
+
+
+class RunBusy(StoreError):
+    """Another embench process is sweeping this run right now."""
+
+
 class Store:
-    """One SQLite file; safe to share between the threads of one process."""
+    """One SQLite file; safe to share between the threads of one process.
+
+    Nothing is written into a file before it is known to be empty or an embench store of this
+    schema version. Creating the tables is serialised between processes (two sweeps starting on
+    the same new store), and a run is held by one sweep at a time (`hold_run`): both with flock
+    on files in `<store>.locks/`, which the kernel releases when the holder dies.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.locks = path.with_name(path.name + ".locks")
         self._lock = threading.Lock()
+        self._held: dict[str, int] = {}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            with self._db:
-                self._db.executescript(_DDL)
-                self._check_schema()
-        except (OSError, sqlite3.Error) as exc:
-            why = getattr(exc, "strerror", None) or str(exc)
+            self.locks.mkdir(exist_ok=True)
+            with _flocked(self.locks / "create"):
+                self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+                self._check_existing()  # reads only
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                with self._db:
+                    self._db.executescript(_DDL)
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(STORE_SCHEMA_VERSION),)
+                    )
+                    self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        except sqlite3.DatabaseError as exc:
+            raise self._unusable(exc) from None
+        except OSError as exc:
             raise StoreError(
-                f"cannot use the results database {path}: {why}; pass --store PATH (or set EMBENCH_STORE) to a writable place"
+                f"cannot use the results database {path}: {exc.strerror or exc}; pass --store PATH (or set EMBENCH_STORE)"
+                " to a writable place"
             ) from None
 
-    def _check_schema(self) -> None:
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(STORE_SCHEMA_VERSION),))
-        elif int(row[0]) != STORE_SCHEMA_VERSION:
+    def _unusable(self, exc: sqlite3.Error) -> StoreError:
+        if "not a database" in str(exc) or "malformed" in str(exc):
+            return StoreError(f"{self.path} is not an SQLite database (or is damaged); pass --store a new file")
+        if "full" in str(exc):
+            return StoreFull(f"{self.path}: the disk is full; free some space, or pass --store a place with room")
+        return StoreError(f"cannot use the results database {self.path}: {exc}; pass --store a writable file")
+
+    def _check_existing(self) -> None:
+        """Refuse, before writing anything, a file that belongs to another program or a newer embench."""
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return  # new or empty: ours to set up
+        version = None
+        if "meta" in tables:
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = row[0] if row else None
+        if version is None or not {"runs", "results", "samples"} <= tables:
+            shown = ", ".join(sorted(tables)[:5])
             raise StoreError(
-                f"{self.path} has schema version {row[0]}; this embench reads {STORE_SCHEMA_VERSION}; use a new --store file"
+                f"{self.path} is an SQLite database of another program (tables: {shown}); embench will not write"
+                " into it; pass --store a new file"
+            )
+        if str(version) != str(STORE_SCHEMA_VERSION):
+            raise StoreError(
+                f"{self.path} has store schema version {version}; this embench reads {STORE_SCHEMA_VERSION}; use"
+                " the embench that wrote it, or pass --store a new file"
             )
 
     def close(self) -> None:
         with self._lock:
+            for fd in self._held.values():
+                os.close(fd)  # releases the run's flock
+            self._held.clear()
             self._db.close()
+
+    def hold_run(self, run_id: str) -> None:
+        """Hold the run for this process until close() (or its death); RunBusy when another holds it."""
+        fd = os.open(self.locks / f"run-{run_id}", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunBusy(
+                f"run {run_id} in {self.path} is being swept by another embench process right now (a cron"
+                " overlap, or another terminal); wait for it to end, or stop it (it keeps what it measured)"
+            ) from None
+        self._held[run_id] = fd
 
     # -- runs ------------------------------------------------------------------------------
 
     def begin_run(self, inventory: str, plan: list[dict[str, Any]], version: str) -> str:
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        with self._lock, self._db:
+        with self._writing():
             self._db.execute(
                 "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
                 (
@@ -154,14 +230,14 @@ class Store:
         return run_id
 
     def resume_run(self, run_id: str, planned: int, plan: list[dict[str, Any]]) -> None:
-        with self._lock, self._db:
+        with self._writing():
             self._db.execute(
                 "UPDATE runs SET state='running', ended_unix=NULL, planned=?, plan_json=? WHERE run_id=?",
                 (planned, json.dumps(plan), run_id),
             )
 
     def end_run(self, run_id: str, state: str) -> None:
-        with self._lock, self._db:
+        with self._writing():
             self._db.execute("UPDATE runs SET state=?, ended_unix=? WHERE run_id=?", (state, time.time(), run_id))
 
     def runs(self) -> list[RunInfo]:
@@ -202,12 +278,39 @@ class Store:
             result.init_ms, result.first_inference_ms, result.peak_rss_kb, result.window_ns, len(samples),
             result.attempts, result.started_unix, result.ended_unix, job.to_json(), body.to_json(),
         )  # fmt: skip
-        with self._lock, self._db:
+        with self._writing():
             self._db.execute(f"INSERT INTO results VALUES ({','.join('?' * len(row))})", row)
             self._db.executemany(
                 "INSERT INTO samples VALUES (?,?,?,?)",
                 ((run_id, job.job_id, i, int(ns)) for i, ns in enumerate(samples)),
             )
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction: all of it or none of it, and a full disk or a broken file said in one line."""
+        with self._lock:
+            try:
+                with self._db:
+                    yield
+            except sqlite3.Error as exc:
+                raise self._unusable(exc) from None
+
+    def forget_lost(self, run_id: str) -> int:
+        """Delete the run's results that failed only because their device was unreachable, so a resume
+        measures them again; how many."""
+        with self._writing():
+            lost = [r[0] for r in self._db.execute(
+                "SELECT job_id FROM results WHERE run_id=? AND json_extract(result_json, '$.error')=?",
+                (run_id, DEVICE_LOST))]  # fmt: skip
+            for job_id in lost:
+                self._db.execute("DELETE FROM samples WHERE run_id=? AND job_id=?", (run_id, job_id))
+                self._db.execute("DELETE FROM results WHERE run_id=? AND job_id=?", (run_id, job_id))
+        return len(lost)
+
+    def status_counts(self, run_id: str) -> dict[str, int]:
+        """How many of the run's stored results have each status (every sweep of it, resumes included)."""
+        rows = self._db.execute("SELECT status, COUNT(*) FROM results WHERE run_id=? GROUP BY status", (run_id,))
+        return {status: int(n) for status, n in rows}
 
     def results(self, run_id: str) -> list[StoredResult]:
         """Every stored result of a run, read back through the contract's classes, samples included."""

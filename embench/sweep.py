@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import shutil
 import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from embench_agent.protocol import SUCCESS, Job, Result
+from embench_agent.protocol import MODEL_LOAD, RUNTIME_MISSING, SUCCESS, Job, Result
 
 from . import __version__
-from .errors import ZooError
+from .entry import exit_code
+from .errors import StoreError, ZooError
 from .events import SweepListener
 from .executors import EXECUTORS
 from .inventory import Inventory
@@ -27,15 +30,24 @@ class SweepOutcome:
     run_id: str
     planned: int
     skipped_done: int
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)  # this sweep's results by status
     problems: list[str] = field(default_factory=list)
-    interrupted: bool = False
+    notes: list[str] = field(default_factory=list)  # worth saying, not a failure
+    interrupted: int = 0  # the exit code of the interrupt (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP); 0: none
     not_run: int = 0
     pushed_bytes: int = 0
+    run_counts: Counter[str] = field(default_factory=Counter)  # the whole run's stored results by status
+    by_device: dict[str, Counter[str]] = field(default_factory=dict)  # this sweep's results by device: error or status
 
     @property
     def all_succeeded(self) -> bool:
-        return not self.interrupted and not self.not_run and all(status in SUCCESS for status in self.counts)
+        stored = self.run_counts or self.counts
+        return not (self.interrupted or self.not_run or self.idle_devices()) and all(s in SUCCESS for s in stored)
+
+    def idle_devices(self) -> list[str]:
+        """Devices on which nothing could be measured because no runtime of the sweep imports there
+        (a device's Python without them, e.g. a cron job's system python3): a setup error, not a result."""
+        return [d for d, c in self.by_device.items() if c and set(c) == {RUNTIME_MISSING}]
 
 
 def ensure_artifacts(
@@ -54,8 +66,8 @@ def ensure_artifacts(
     wanted = [w for w in wanted if w not in unavailable]
     missing = zoo.missing(wanted)
     if missing and not build:
-        models = " ".join(sorted({m for m, _, _ in missing}))
-        raise ZooError(f"{len(missing)} model file(s) are not built yet; run `embench models build {models}`")
+        command = zoo.build_command(sorted({m for m, _, _ in missing}))
+        raise ZooError(f"{len(missing)} model file(s) are not built yet; run `{command}`")
     if missing:
         _build_missing(zoo, missing, on_step)
     artifacts = {}
@@ -63,7 +75,7 @@ def ensure_artifacts(
         artifact = zoo.artifact(*key)
         if artifact is None:
             raise ZooError(
-                f"{key[0]} {key[1]}-{key[2]} is still missing after the build; run `embench models build {key[0]}`"
+                f"{key[0]} {key[1]}-{key[2]} is still missing after the build; run `{zoo.build_command([key[0]])}`"
             )
         artifacts[key] = artifact
     return artifacts, unavailable
@@ -84,11 +96,15 @@ def _build_missing(zoo: Zoo, missing: list[ArtifactKey], on_step: Callable[[str,
     on_step("done", len(missing), len(missing))
 
 
-def problem_line(job: PlannedJob, result: Result) -> str:
-    """One line per job that did not succeed, with what to do about it."""
+def problem_line(job: PlannedJob, result: Result, zoo: Zoo) -> str:
+    """One line per job that did not succeed, with what to do about it (a command that works as pasted)."""
     line = f"{job.label}: {result.status}: {result.message}"
-    if result.error == "model_load":
-        line += f"; check the file, or rebuild it with `embench models build --force {job.model}`"
+    if result.error == MODEL_LOAD:
+        supplied = zoo.supplied(*job.artifact_key)
+        if supplied is not None:
+            line += f"; replace {supplied} (models.{job.model}.files in {zoo.manifest_path}) with a model that loads"
+        else:
+            line += f"; the file may be damaged: rebuild it with `{zoo.build_command([job.model], force=True)}`"
     elif result.status == "timeout":
         line += "; raise sweep.run.timeout_seconds or lower max_seconds"
     return line
@@ -97,8 +113,9 @@ def problem_line(job: PlannedJob, result: Result) -> str:
 class Recorder(SweepListener):
     """Stores each result the moment it arrives and keeps the outcome's counts, then tells `display`."""
 
-    def __init__(self, store: Store, outcome: SweepOutcome, display: SweepListener) -> None:
-        self.store, self.outcome, self.display = store, outcome, display
+    def __init__(self, store: Store, zoo: Zoo, outcome: SweepOutcome, display: SweepListener, resume: str) -> None:
+        self.store, self.zoo, self.outcome, self.display, self.resume = store, zoo, outcome, display, resume
+        self.first_unsupported: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def started(self, planned: PlannedJob) -> None:
@@ -108,14 +125,17 @@ class Recorder(SweepListener):
         self.store.add_result(self.outcome.run_id, job, result)
         with self._lock:
             self.outcome.counts[result.status] += 1
+            self.outcome.by_device.setdefault(planned.device, Counter())[result.error or result.status] += 1
+            if result.status == "unsupported" and planned.device not in self.first_unsupported:
+                self.first_unsupported[planned.device] = result.message or ""
             if not result.succeeded:
-                self.outcome.problems.append(problem_line(planned, result))
+                self.outcome.problems.append(problem_line(planned, result, self.zoo))
         self.display.finished(planned, job, result)
 
     def device_failed(self, device: str, message: str, not_run: int) -> None:
         with self._lock:
             self.outcome.not_run += not_run
-            tail = f"; {not_run} of its jobs not run: fix it, then `embench sweep --resume`" if not_run else ""
+            tail = f"; {not_run} of its jobs not run: fix it, then `{self.resume}`" if not_run else ""
             self.outcome.problems.append(f"{message}{tail}")  # transport messages start with "device NAME:"
         self.display.device_failed(device, message, not_run)
 
@@ -125,15 +145,20 @@ class Recorder(SweepListener):
         self.display.warning(device, message)
 
 
-def _open_run(inventory: Inventory, store: Store, plan: Plan, resume: str | None) -> tuple[str, set[str]]:
-    """A new run, or the one to resume and the ids of the jobs it already holds."""
+def _open_run(inventory: Inventory, store: Store, plan: Plan, resume: str | None) -> tuple[str, set[str], int]:
+    """A new run, or the one to resume: its id, the jobs it already holds, and how many of its jobs
+    are measured again because their device was lost. The run is held by this process from here."""
     rows = [job.plan_row() for job in plan.jobs]
     if resume is None:
-        return store.begin_run(str(inventory.path), rows, __version__), set()
+        run_id = store.begin_run(str(inventory.path), rows, __version__)
+        store.hold_run(run_id)
+        return run_id, set(), 0
     run_id = store.find_run(resume or None).run_id
+    store.hold_run(run_id)  # before reading what is done: another sweep of it may be writing
+    lost = store.forget_lost(run_id)
     done = store.done_job_ids(run_id)
     store.resume_run(run_id, len(plan.jobs), rows)
-    return run_id, done
+    return run_id, done, lost
 
 
 def run_sweep(
@@ -144,15 +169,18 @@ def run_sweep(
     resume: str | None = None,
     build: bool = True,
     executor: str = "threads",
+    resume_command: str = "embench sweep INVENTORY --resume {run}",
 ) -> SweepOutcome:
-    """Plan, build, run and record; KeyboardInterrupt leaves every finished result stored."""
+    """Plan, build, run and record; an interrupt (Ctrl-C, SIGTERM) leaves every finished result stored."""
     plan = make_plan(inventory, zoo)
     artifacts, unavailable = ensure_artifacts(zoo, plan, build, display.building)
-    run_id, done = _open_run(inventory, store, plan, resume)
+    run_id, done, lost = _open_run(inventory, store, plan, resume)
     todo = [j for j in plan.jobs if j.job_id not in done]
     outcome = SweepOutcome(run_id, len(plan.jobs), len(plan.jobs) - len(todo))
+    if lost:
+        outcome.notes.append(f"measuring again {lost} job(s) that failed because their device was unreachable")
     display.planned(len(plan.jobs), outcome.skipped_done)
-    recorder = Recorder(store, outcome, display)
+    recorder = Recorder(store, zoo, outcome, display, resume_command.format(run=run_id))
     stop = threading.Event()
     by_device: dict[str, list[PlannedJob]] = {}
     for job in todo:
@@ -163,11 +191,34 @@ def run_sweep(
     ]
     try:
         EXECUTORS[executor]().run(runners, stop)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         store.end_run(run_id, "interrupted")
-        outcome.interrupted = True
+        outcome.interrupted = exit_code(exc)
         return outcome
+    except StoreError as exc:
+        with contextlib.suppress(StoreError):  # a full disk may refuse this too; --resume works either way
+            store.end_run(run_id, "interrupted")
+        raise type(exc)(f"{exc}; what was stored is intact: continue with `{recorder.resume}`") from None
     finally:
         outcome.pushed_bytes = sum(r.transport.pushed_bytes for r in runners if r.transport is not None)
     store.end_run(run_id, "finished")
+    _judge(outcome, store, recorder)
     return outcome
+
+
+def _judge(outcome: SweepOutcome, store: Store, recorder: Recorder) -> None:
+    """What the whole run holds now (a resume judges every job, not only its own), and devices on which
+    nothing could be measured, said loudly."""
+    outcome.run_counts = Counter(store.status_counts(outcome.run_id))
+    earlier = sum(n for s, n in outcome.run_counts.items() if s not in SUCCESS) - sum(
+        n for s, n in outcome.counts.items() if s not in SUCCESS
+    )
+    if earlier > 0:
+        report = shlex.join(["embench", "report", "--run", outcome.run_id, "--store", str(store.path)])
+        outcome.problems.append(f"{earlier} job(s) of run {outcome.run_id} still failed from an earlier sweep"
+                                f" (`{report}` lists them)")  # fmt: skip
+    for device in outcome.idle_devices():
+        outcome.problems.append(
+            f"device {device}: NOTHING MEASURED: no runtime of the sweep imports there, e.g. {recorder.first_unsupported[device]};"
+            " install the runtime there, or point the device's python: at an interpreter that has it"
+        )

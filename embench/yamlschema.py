@@ -19,6 +19,13 @@ T = TypeVar("T")
 
 # Field metadata for values embench fills in itself; such keys are refused in YAML.
 INTERNAL = {"internal": True}
+MAX_INT = 2**53  # beyond this, neither SQLite's integers nor JSON's numbers hold it exactly
+
+
+def bounded(default: Any = dataclasses.MISSING, **bounds: float) -> Any:
+    """A dataclass field with a range (`min`, `above`, `max`), checked when the YAML is read; for a
+    list, each item is checked."""
+    return dataclasses.field(default=default, metadata=bounds)
 
 
 class SchemaError(EmbenchError):
@@ -45,11 +52,22 @@ def compose(path: Path) -> tuple[yaml.Node | None, Located]:
     """Parse a YAML file into a node tree (keeps line numbers)."""
     where = Located(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SchemaError(f"{path}: file not found; pass the path of an existing file") from None
+    except IsADirectoryError:
+        raise SchemaError(f"{path}: is a folder, not a file; pass the path of the YAML file") from None
+    except PermissionError:
+        raise SchemaError(f"{path}: permission denied; make the file readable (chmod) or copy it") from None
     except OSError as exc:
-        raise SchemaError(f"{path}: cannot read: {exc.strerror}") from None
+        raise SchemaError(f"{path}: cannot read: {exc.strerror}; check the path and the disk") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        lineno = data[: exc.start].count(b"\n") + 1
+        raise SchemaError(
+            f"{path}:{lineno}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader), where
     except yaml.YAMLError as exc:
@@ -126,7 +144,7 @@ def _kind(node: yaml.Node) -> str:
 
 def _scalar(node: yaml.Node, tp: Any, where: Located, path: str) -> Any:
     if not isinstance(node, yaml.ScalarNode):
-        raise where.error(path, f"expected {_describe(tp)}, got {_kind(node)}")
+        raise where.error(path, f"expected {_describe(tp)}, got {_kind(node)}", f"write {_describe(tp)} there")
     value = _construct(node)
     if typing.get_origin(tp) is Literal:
         choices = typing.get_args(tp)
@@ -141,6 +159,8 @@ def _scalar(node: yaml.Node, tp: Any, where: Located, path: str) -> Any:
         value = float(value)
     if tp is float and isinstance(value, float) and not math.isfinite(value):
         raise where.error(path, f"{value!r} is not a finite number", "write a number")
+    if tp is int and isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise where.error(path, f"{value} is too large", f"use a number below {MAX_INT:,}")
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return node.value
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
@@ -158,17 +178,24 @@ def _construct(node: yaml.ScalarNode) -> Any:
 
 def _check_bounds(value: Any, meta: Any, where: Located, path: str) -> None:
     """The ranges a field's metadata sets (min, above, max: as in embench_agent.protocol)."""
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_bounds(item, meta, where, f"{path}[{i}]")
+        return
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
+    name = path.rsplit(".", 1)[-1]
     for key, ok, rule in (("min", value >= meta.get("min", value), "≥"), ("above", value > meta.get("above", value - 1), ">"),
                           ("max", value <= meta.get("max", value), "≤")):  # fmt: skip
         if key in meta and not ok:
-            raise where.error(path, f"{value!r} is out of range", f"use a value {rule} {meta[key]}")
+            raise where.error(path, f"{name} must be {rule} {meta[key]:g}, not {value!r}", f"set it in {where.file}")
 
 
 def _dataclass(node: yaml.Node, tp: Any, where: Located, path: str) -> Any:
     if not isinstance(node, yaml.MappingNode):
-        raise where.error(path or "(top level)", f"expected a mapping, got {_kind(node)}")
+        raise where.error(
+            path or "(top level)", f"expected a mapping, got {_kind(node)}", "write it as key: value lines"
+        )
     hints = typing.get_type_hints(tp)
     fields = {f.name: f for f in dataclasses.fields(tp) if not f.metadata.get("internal")}
     values: dict[str, Any] = {}

@@ -6,15 +6,19 @@ import functools
 import hashlib
 import json
 import os
+import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from .errors import ZooError
-from .yamlschema import SchemaError, build, compose
+from .yamlschema import SchemaError, bounded, build, compose
 
+DEFAULT_MANIFEST = Path(__file__).resolve().parents[1] / "models" / "zoo.yaml"  # this repository's zoo
 BUILDER_VERSION = "1"
+MANIFEST_SCHEMA = 1
 FORMATS = {"tflite": ("fp32", "fp16", "int8"), "onnx": ("fp32",), "tflite_edgetpu": ("int8",)}
 SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "tflite_edgetpu": ".tflite"}
 # What Keras builds directly; Edge TPU files are compiled from the int8 file by edgetpu_compiler.
@@ -31,10 +35,10 @@ class ModelEntry:
     """One zoo model: a Keras architecture to build, or files the user supplies."""
 
     keras: str | None = None
-    input_shape: list[int] | None = None
+    input_shape: list[int] | None = field(default=None, metadata={"min": 1, "max": 100_000})
     kwargs: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    calibration_samples: int = 8
+    seed: int = bounded(0, min=0, max=2**32 - 1)
+    calibration_samples: int = bounded(8, min=1, max=100_000)
     files: dict[str, str] = field(default_factory=dict)
 
 
@@ -89,6 +93,9 @@ class Zoo:
         if node is None:
             raise ZooError(f"{manifest_path}: the zoo manifest is empty; list models under models:")
         self.manifest = build(node, Manifest, where)
+        if self.manifest.schema != MANIFEST_SCHEMA:
+            raise where.error("schema", f"zoo manifest schema {self.manifest.schema} is not known",
+                              f"this embench reads schema: {MANIFEST_SCHEMA}; upgrade embench or fix the file")  # fmt: skip
         for name, entry in self.manifest.models.items():
             if (entry.keras is None) == (not entry.files):
                 raise SchemaError(
@@ -125,6 +132,22 @@ class Zoo:
             return list(entry.files)
         return [artifact_name(f, p) for f, ps in FORMATS.items() for p in ps]
 
+    def build_command(self, models: Iterable[str], force: bool = False) -> str:
+        """The `embench models build` command for these models of this zoo, ready to paste."""
+        words = ["embench", "models", "build", *models, *(["--force"] if force else [])]
+        if self.manifest_path.resolve() != DEFAULT_MANIFEST:
+            words += ["--zoo", str(self.manifest_path)]
+        return shlex.join(words)
+
+    def supplied(self, model: str, fmt: str, precision: str) -> Path | None:
+        """The file the user supplied for this artifact (files: in the manifest), or None if it is built."""
+        entry = self.entry(model)
+        name = artifact_name(fmt, precision)
+        if name not in entry.files:
+            return None
+        path = Path(entry.files[name]).expanduser()
+        return path if path.is_absolute() else (self.manifest_path.parent / path)
+
     def build_key(self, model: str, artifact: str) -> str:
         entry = self.entry(model)
         payload = {"entry": entry.__dict__, "artifact": artifact, "builder": BUILDER_VERSION, "tools": _tool_versions()}
@@ -155,10 +178,9 @@ class Zoo:
         entry = self.entry(model)
         name = artifact_name(fmt, precision)
         if entry.files:
-            if name not in entry.files:
+            path = self.supplied(model, fmt, precision)
+            if path is None:
                 return None
-            path = Path(entry.files[name]).expanduser()
-            path = path if path.is_absolute() else (self.manifest_path.parent / path)
             if not path.is_file():
                 raise ZooError(
                     f"{self.manifest_path}: models.{model}.files.{name}: {path} does not exist; fix the path"
@@ -171,10 +193,10 @@ class Zoo:
         record = self._read_index().get(f"{model}/{name}")
         if not record or record.get("build_key") != self.build_key(model, name):
             return None
-        path = self.build_dir / record["file"]
-        if not path.is_file() or path.stat().st_size != record["size"]:
+        built = self.build_dir / record["file"]
+        if not built.is_file() or built.stat().st_size != record["size"]:
             return None
-        return Artifact(model, fmt, precision, path, record["sha256"], record["size"])
+        return Artifact(model, fmt, precision, built, record["sha256"], record["size"])
 
     def missing(self, wanted: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
         return [w for w in wanted if self.artifact(*w) is None]

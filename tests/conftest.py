@@ -80,6 +80,16 @@ def check_transport_contract(t: Transport, marker: str, kill_within: float = 10)
     assert left.stdout.strip() == "", "the device's process group survived the timeout"
 
 
+# The smallest inventory text that loads: the host, and the tiny zoo model (add zoo: and lines below).
+MINIMAL_INVENTORY = """schema: 1
+devices:
+  - name: host
+    transport: local
+sweep:
+  models: [tiny]
+"""
+
+
 def fast_run(**over: object) -> dict[str, object]:
     run = {"warmup_runs": 1, "min_runs": 5, "min_seconds": 0.05, "max_seconds": 1.0, "timeout_seconds": 60}
     run.update(over)

@@ -139,3 +139,13 @@ LogLevel ERROR
     board = Board(name, root, port, host_key, user)
     board.start()
     return board
+
+
+def freeze(board: Board, stop: bool = True) -> None:
+    """Stop (or continue) the board's sshd and everything under it: a board that hangs, not one that dies."""
+    assert board.proc is not None
+    for pid in [board.proc.pid, *_descendants(board.proc.pid)]:
+        try:
+            os.kill(pid, signal.SIGSTOP if stop else signal.SIGCONT)
+        except ProcessLookupError:
+            pass

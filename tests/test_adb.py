@@ -3,6 +3,7 @@ transport against it, and sweeps through the real ADB path (the Python agent on 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -100,13 +101,16 @@ def test_push_is_content_addressed_and_prunable(phone: StandinPhone, tmp_path: P
     t = transport(phone, tmp_path)
     local = tmp_path / "model.tflite"
     local.write_bytes(os.urandom(300_000))
-    path = t.ensure_file(local, "f" * 64)
+    sha = hashlib.sha256(local.read_bytes()).hexdigest()
+    path = t.ensure_file(local, sha)
     assert Path(path).read_bytes() == local.read_bytes() and t.pushed_bytes == 300_000
-    assert t.ensure_file(local, "f" * 64) == path and t.pushed_bytes == 300_000  # already there: not sent again
+    assert t.ensure_file(local, sha) == path and t.pushed_bytes == 300_000  # already there: not sent again
+    wrong = t.ensure_file(local, "f" * 64)  # a cache entry whose content is not what its name says
+    assert t.ensure_file(local, "f" * 64) == wrong and t.pushed_bytes == 900_000  # so it is never trusted
     back = tmp_path / "pulled.bin"
     t.pull(path, back)
     assert back.read_bytes() == local.read_bytes()
-    assert t.prune_cache({"e" * 64}) == (1, 300_000)
+    assert t.prune_cache({"e" * 64}) == (2, 600_000)
     assert not Path(path).exists()
     t.close()
 
@@ -219,5 +223,7 @@ def test_phone_lost_mid_sweep_keeps_results_and_resume_completes(tmp_path: Path,
         again = embench("sweep", str(inv), "--resume", "-q", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     final = _results(store)
-    assert len(final) == 6  # the rest ran; the job that was running at the loss stays recorded `failed`
-    assert [r["job_id"] for r in final if r["status"] not in ("ok", "fallback")] == [lost[0]["job_id"]]
+    assert len(final) == 6  # the rest ran, and the job cut by the loss was measured again
+    assert "measuring again 1 job(s) that failed because their device was unreachable" in again.stderr
+    assert all(r["status"] in ("ok", "fallback") for r in final)
+    assert next(r for r in final if r["job_id"] == lost[0]["job_id"])["attempts"] == 1

@@ -319,3 +319,19 @@ def test_devices_detects_the_phones_battery(tmp_path: Path, zoo_path: Path) -> N
     assert f"battery (battery) under {phone.root}, thermal (1 zones) under {phone.root}" in found
     add = next(line for line in lines if line.startswith("to use them, add to this device:"))
     assert f"{{source: thermal, root: {phone.root}}}" in add and "source: battery, root" not in add
+
+
+def test_battery_samples_are_stamped_after_their_reads() -> None:
+    """A sample whose value was read after the model started must not land in the idle baseline:
+    it is stamped with the clock read after the value, and one read across a long stall is dropped."""
+    lines = ["embench-edge idle_start 100.00", "embench-edge idle_end 101.00"]
+    lines += [f"embench-sample {100 + 0.1 * i:.2f} -450000 3900000 {100 + 0.1 * i:.2f}" for i in range(10)]
+    lines += ["embench-sample 100.99 -900000 3900000 101.01"]  # read across idle_end: it belongs after it
+    lines += ["embench-sample 100.55 -900000 3900000 100.85"]  # stalled 0.3 s between its reads: no time
+    lines += [*fixture("android_cpu_gr802.txt").splitlines(), "embench-edge bm_end 103.00", "embench-exit 0"]
+    result = to_result(_job("cpu"), "\n".join(lines), SourceSpec("battery", "/", 10.0))
+    assert result.telemetry is not None
+    times = [t for t, _ in result.telemetry.sources[0].samples]
+    assert times[-1] == pytest.approx(101.01) and 100.85 not in times and len(times) == 11
+    idle = [w for t, w in result.telemetry.sources[0].samples if t <= 101.0]
+    assert len(idle) == 10 and all(w == pytest.approx(1.755) for w in idle)  # the baseline holds idle power only

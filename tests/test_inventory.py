@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO, embench, write_inventory
+from conftest import MINIMAL_INVENTORY, REPO, embench, write_inventory
 
 from embench.inventory import load_inventory
 from embench.plan import make_plan
@@ -31,13 +31,7 @@ def _error(tmp_path: Path, text: str) -> str:
     return str(info.value)
 
 
-BASE = """schema: 1
-devices:
-  - name: host
-    transport: local
-sweep:
-  models: [tiny]
-"""
+BASE = MINIMAL_INVENTORY
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
@@ -79,7 +73,7 @@ def test_bad_literal(tmp_path: Path) -> None:
 
 def test_run_policy_rule_says_where_to_fix(tmp_path: Path) -> None:
     msg = _error(tmp_path, BASE + "  run: {min_runs: 0}\n")
-    assert "min_runs must be ≥ 1" in msg and "set it under sweep.run" in msg
+    assert "sweep.run.min_runs: min_runs must be ≥ 1, not 0" in msg and "set it in " in msg
 
 
 def test_missing_required_key(tmp_path: Path) -> None:

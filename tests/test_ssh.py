@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from conftest import check_transport_contract, embench, fast_run, write_inventory
 from meter import command as meter_command
 from powertree import energy, power_tree
-from sshd import Board, keygen, make_board, world_readable_dir
+from sshd import Board, freeze, keygen, make_board, world_readable_dir
 
 from embench.inventory import Device, SshConfig
 from embench.telemetry import integrate, summarize_telemetry
@@ -196,15 +198,8 @@ def test_board_lost_mid_sweep_keeps_results_and_resume_completes(
              "delegates": {"litert": ["cpu", "xnnpack"]}, "run": fast_run(min_seconds=0.8, max_seconds=1.0, retries=1)}  # fmt: skip
     inv = write_inventory(tmp_path, zoo_path, sweep, [ssh_device(a, lab), ssh_device(b, lab)])
     store = tmp_path / "s.sqlite"
-    env = {**os.environ, "EMBENCH_STORE": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(store), "-q"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    proc = _sweep_until_a_result_of(inv, store, "pi-a")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            if store.exists() and any(r["device"] == "pi-a" for r in _safe_results(store)):
-                break
         a.kill()  # mid-job: pi-a drops off the network
         _, err = proc.communicate(timeout=120)
     finally:
@@ -225,10 +220,26 @@ def test_board_lost_mid_sweep_keeps_results_and_resume_completes(
 
     again = embench("sweep", str(inv), "--store", str(store), "--resume", "-q", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    done_before = len(rows)
+    done_before = len(rows) - len(lost)  # the job cut by the loss is measured again
     assert f"({done_before} already done)" in again.stdout
+    assert "measuring again 1 job(s) that failed because their device was unreachable" in again.stderr
     final = results(store)
     assert len(final) == 12 and sum(r["device"] == "pi-a" for r in final) == 6
+    assert all(r["status"] in ("ok", "fallback") for r in final)
+
+
+def _sweep_until_a_result_of(inv: Path, store: Path, device: str) -> subprocess.Popen[str]:
+    """Start a sweep in the background; return once the store holds a result of `device` (mid-sweep)."""
+    env = {**os.environ, "EMBENCH_STORE": ""}
+    proc = subprocess.Popen([sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(store), "-q"],
+                            cwd=inv.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(r["device"] == device for r in _safe_results(store)):
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"no result of {device} in time: {proc.communicate()[1]}")
 
 
 def _safe_results(store: Path) -> list[dict[str, Any]]:
@@ -317,3 +328,94 @@ def test_energy_over_ssh_matches_the_known_power_curve(lab: dict[str, Any], zoo_
     on_board = integrate([(t, w) for t, w in board["samples"]], t0, t1)
     assert on_board.joules == pytest.approx(energy(t0, t1), rel=0.02)
     assert on_board.samples_in_window >= 30 and not row["telemetry"]["errors"]
+
+
+def test_a_frozen_board_is_abandoned_and_the_others_finish(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    """sshd stopped (SIGSTOP), not dead: every remote operation is bounded, the board is given up like
+    a lost one, and the other board's queue finishes."""
+    a, b = lab["boards"]
+    quick = {"connect_timeout": 3, "io_timeout": 3}
+    sweep = {**SWEEP, "models": ["tiny"], "precisions": ["fp32", "fp16", "int8"], "runtimes": ["litert"],
+             "delegates": {"litert": ["cpu", "xnnpack"]}, "run": fast_run(min_seconds=0.5, max_seconds=0.8, timeout_seconds=8)}  # fmt: skip
+    inv = write_inventory(tmp_path, zoo_path, sweep, [ssh_device(a, lab, ssh=quick), ssh_device(b, lab, ssh=quick)])
+    store = tmp_path / "s.sqlite"
+    proc = _sweep_until_a_result_of(inv, store, "pi-a")
+    try:
+        freeze(a)
+        t0 = time.monotonic()
+        _, err = proc.communicate(timeout=180)
+        waited = time.monotonic() - t0
+    finally:
+        freeze(a, stop=False)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    rows = results(store)
+    assert sum(r["device"] == "pi-b" for r in rows) == 6 and all(
+        r["status"] in ("ok", "fallback") for r in rows if r["device"] == "pi-b"
+    )
+    problems = [line for line in err.splitlines() if "pi-a" in line]
+    assert problems and all(line.startswith("  ") for line in problems)
+    # bounded: at most the running job's timeout, then a few io_timeouts, not forever
+    assert waited < 8 + 6 * 3 + 30, waited
+
+
+def test_a_port_that_never_speaks_is_one_line(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(silent.accept()[0])  # held open, never a byte
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        a, _ = lab["boards"]
+        device = ssh_device(a, lab, ssh={"port": silent.getsockname()[1], "connect_timeout": 2})
+        inv = write_inventory(tmp_path, zoo_path, {**SWEEP, "models": ["tiny"], "runtimes": ["litert"]}, [device])
+        out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), cwd=tmp_path)
+        devices = embench("devices", str(inv), "--timeout", "5", cwd=tmp_path)
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in accepted:
+            conn.close()
+        silent.close()
+    for said in (out.stderr, devices.stdout + devices.stderr):
+        assert "Traceback" not in said and "No existing session" not in said and "Exception" not in said
+        assert "accepted the connection but did not speak SSH within 2 s" in said
+    assert out.returncode == 3
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert all("device pi-a:" in line or line.startswith("sweep ") for line in lines), "\n".join(lines)
+
+
+def test_a_cached_model_damaged_in_place_is_pushed_again(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    _, b = lab["boards"]
+    sweep = {
+        **SWEEP,
+        "models": ["tiny"],
+        "precisions": ["fp32"],
+        "runtimes": ["litert"],
+        "delegates": {"litert": ["cpu"]},
+    }
+    inv = write_inventory(tmp_path, zoo_path, sweep, [ssh_device(b, lab)])
+    store = str(tmp_path / "s.sqlite")
+    assert embench("sweep", str(inv), "--store", store, "-q", cwd=tmp_path).returncode == 0
+    (job_json,) = sqlite3.connect(store).execute("SELECT job_json FROM results").fetchone()
+    model = b.workdir / "cache" / f"{json.loads(job_json)['model']['sha256']}.tflite"
+    good = model.read_bytes()
+    model.write_bytes(b"\0" * len(good))  # same size, wrong content: a bad sector, a half-finished copy
+    again = embench("sweep", str(inv), "--store", store, "-q", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "pushed" in again.stdout and model.read_bytes() == good
+    (status,) = sqlite3.connect(store).execute("SELECT status FROM results ORDER BY started_unix DESC").fetchone()
+    assert status == "ok"

@@ -46,7 +46,7 @@ def swept(zoo_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     return {"folder": folder, "inventory": inv, "store": store, "out": out}
 
 
-def test_sweep_records_every_job_with_its_status(swept: dict[str, object]) -> None:
+def test_sweep_records_every_job_with_its_status(swept: dict[str, object], zoo_path: Path) -> None:
     out = swept["out"]
     assert isinstance(out, subprocess.CompletedProcess)
     # the corrupt model fails: exit 3, and the failure is named on one line
@@ -54,7 +54,7 @@ def test_sweep_records_every_job_with_its_status(swept: dict[str, object]) -> No
     line = next(
         x for x in out.stderr.splitlines() if "host/corrupt/fp32/litert:xnnpack/t1: failed: cannot load model" in x
     )
-    assert line.endswith("rebuild it with `embench models build --force corrupt`")
+    assert line.endswith(f"(models.corrupt.files in {zoo_path}) with a model that loads")
     db = _db(swept["store"])  # type: ignore[arg-type]
     rows = db.execute("SELECT model, precision, runtime, delegate, threads, status, n_samples FROM results").fetchall()
     planned = db.execute("SELECT planned FROM runs").fetchone()[0]
@@ -116,8 +116,10 @@ def test_resume_after_a_finished_run_does_nothing(swept: dict[str, object]) -> N
     folder = swept["folder"]
     assert isinstance(folder, Path)
     out = embench("sweep", str(swept["inventory"]), "--store", str(swept["store"]), "--resume", "-q", cwd=folder)
-    assert out.returncode == 0, out.stderr
+    # nothing is measured again, and the run still holds its failed jobs: said, and exit 3
+    assert out.returncode == 3, out.stderr
     assert "nothing new" in out.stdout and "already done" in out.stdout
+    assert "job(s) of run" in out.stderr and "still failed from an earlier sweep" in out.stderr
 
 
 def _start_long_sweep(zoo_path: Path, folder: Path) -> tuple[subprocess.Popen[str], Path, Path]:
@@ -221,7 +223,7 @@ def test_no_build_names_the_command(tmp_path: Path, zoo_path: Path) -> None:
     inv = write_inventory(tmp_path, manifest, {"models": ["tiny"]})
     out = embench("sweep", str(inv), "--no-build", "--store", str(tmp_path / "s.sqlite"), cwd=tmp_path)
     assert out.returncode == 1
-    assert "run `embench models build tiny`" in out.stderr
+    assert "run `embench models build tiny --zoo " in out.stderr
 
 
 def test_job_ids_are_stable(zoo_path: Path, tmp_path: Path) -> None:

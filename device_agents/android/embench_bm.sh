@@ -4,7 +4,9 @@
 #   embench-edge NAME UPTIME WALL     window edges on the phone's clock (/proc/uptime, seconds), with
 #                                     its wall clock beside (`date +%s.%N`; for a meter on the host)
 #   embench-battery STATUS            the battery's charging state at start and at end
-#   embench-sample UPTIME CURRENT VOLTAGE   raw current_now / voltage_now (units normalised on the host)
+#   embench-sample UPTIME CURRENT VOLTAGE UPTIME   raw current_now / voltage_now (units normalised on the
+#                                     host), between two reads of the clock: the host stamps a sample with
+#                                     the second and drops one whose reads were far apart (descheduled)
 #   embench-sampler-ticks N           CPU ticks (utime+stime) the sampler loop used
 #   embench-exit CODE                 benchmark_model's exit status
 # and benchmark_model's own output, unchanged.
@@ -22,10 +24,11 @@ if [ "$bat" != "-" ] && [ -r "$bat/current_now" ]; then
   status
   (
     while :; do
-      read -r up _ < /proc/uptime
+      read -r up0 _ < /proc/uptime
       read -r c < "$bat/current_now"
       read -r v < "$bat/voltage_now"
-      echo "embench-sample $up $c $v"
+      read -r up1 _ < /proc/uptime
+      echo "embench-sample $up0 $c $v $up1"
       sleep "$period"
     done
   ) > "$samples" 2>/dev/null &

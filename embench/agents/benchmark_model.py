@@ -46,6 +46,7 @@ DELEGATE_FLAGS = {
     "hexagon": ["--use_hexagon=true"],
 }
 CLOCK_TICKS = 100  # USER_HZ on Android and Linux
+MAX_SAMPLE_READ_S = 0.05  # a battery sample whose reads took longer was descheduled mid-read: its time is unknown
 
 
 def command_line(job: Job, binary: str, cpu_mask: str | None = None) -> list[str]:
@@ -219,11 +220,8 @@ class ShellOutput:
                     self.walls[word[1]] = parse_unix_time(word[3])
                 except ValueError:
                     pass  # a `date` without %N: no wall clock, so no external meter alignment
-        elif line.startswith("embench-sample ") and len(word) == 4:
-            try:
-                self.samples.append((float(word[1]), float(word[2]), float(word[3])))
-            except ValueError:
-                pass
+        elif line.startswith("embench-sample ") and len(word) in (4, 5):
+            self._sample(word)
         elif line.startswith("embench-battery "):
             self.statuses.append(line.split(" ", 1)[1].strip())
         elif line.startswith("embench-sampler-ticks ") and len(word) == 2:
@@ -232,6 +230,17 @@ class ShellOutput:
             self.exit_code = int(word[1])
         else:
             self.bm_lines.append(line)
+
+    def _sample(self, word: list[str]) -> None:
+        """A battery sample, stamped with the clock read after its values (so a value read after the
+        model started is never stamped before it); dropped when the two clock reads are far apart."""
+        try:
+            t0, current, voltage = float(word[1]), float(word[2]), float(word[3])
+            t1 = float(word[4]) if len(word) == 5 else t0
+        except ValueError:
+            return
+        if t1 - t0 <= MAX_SAMPLE_READ_S:
+            self.samples.append((t1, current, voltage))
 
     @property
     def output_tail(self) -> str:

@@ -18,8 +18,11 @@ class ThreadExecutor:
             try:
                 runner.run()
             except Exception as exc:  # noqa: BLE001 - handed to the main thread below, never dropped
-                stop.set()
                 errors.append(exc)
+                stop.set()  # e.g. the store's disk is full: stop every queue now, not after its job
+                for r in runners:
+                    if r.transport is not None:
+                        r.transport.cancel()
 
         threads = [
             threading.Thread(target=guarded, args=(r,), name=f"device-{r.device.name}", daemon=True) for r in runners

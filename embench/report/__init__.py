@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import EmbenchError
 from ..store import Store
 from . import figures, render
 from .tables import ReportData, build_report_data
@@ -15,7 +16,18 @@ def write_report(store: Store, run_id: str | None, out_root: Path) -> dict[str, 
     """Write HTML, Markdown, CSV and PNG files for a run under out_root/<run_id>/; return their paths."""
     data = build_report_data(store, run_id)
     out = out_root / data.run.run_id
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return _write(data, out)
+    except (NotADirectoryError, FileExistsError):
+        raise EmbenchError(f"--out {out_root}: a file is in the way of {out}; pass --out a folder") from None
+    except OSError as exc:
+        raise EmbenchError(
+            f"cannot write the report under {out}: {exc.strerror or exc}; pass --out a writable folder with free space"
+        ) from None
+
+
+def _write(data: ReportData, out: Path) -> dict[str, Path]:
     pngs = {figure.name: figure.draw(data) for figure in figures.FIGURES}
     paths = {
         "html": out / "report.html",

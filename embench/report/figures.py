@@ -27,9 +27,14 @@ def _png(fig: plt.Figure) -> bytes:
     return buf.getvalue()
 
 
+def _literal(text: str) -> str:
+    """A name as matplotlib should draw it: `$` starts math there, so it is escaped."""
+    return text.replace("$", r"\$")
+
+
 def _panels(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     measured = frame[frame["n"] > 0]
-    return [(f"{d} · {m}", g) for (d, m), g in measured.groupby(["device", "model"], sort=False)]
+    return [(_literal(f"{d} · {m}"), g) for (d, m), g in measured.groupby(["device", "model"], sort=False)]
 
 
 def _axes(panels: list[tuple[str, pd.DataFrame]], row_inches: float) -> tuple[plt.Figure, list[plt.Axes]]:
@@ -40,7 +45,7 @@ def _axes(panels: list[tuple[str, pd.DataFrame]], row_inches: float) -> tuple[pl
 
 
 def _labels(group: pd.DataFrame) -> list[str]:
-    return [f"{r.precision} {config_label(r._asdict())}" for r in group.itertuples()]
+    return [_literal(f"{r.precision} {config_label(r._asdict())}") for r in group.itertuples()]
 
 
 def latency_figure(data: ReportData) -> bytes | None:
@@ -99,13 +104,13 @@ def _bar_figure(
 def speedup_figure(data: ReportData) -> bytes | None:
     """Speedup of each configuration over its single-thread CPU baseline, one panel per model."""
     return _bar_figure(data, "speedup", BAR_FILL, "speedup over the baseline (×)",
-                       lambda g: f"baseline: {g['baseline'].iloc[0]}", reference=1.0)  # fmt: skip
+                       lambda g: _literal(f"baseline: {g['baseline'].iloc[0]}"), reference=1.0)  # fmt: skip
 
 
 def energy_figure(data: ReportData) -> bytes | None:
     """Energy per inference (mJ) of each configuration that had a power source, one panel per model."""
     return _bar_figure(data, "energy_mj", ENERGY_FILL, "energy per inference (mJ)",
-                       lambda g: ", ".join(sorted(set(g["energy_basis"]) - {""})))  # fmt: skip
+                       lambda g: _literal(", ".join(sorted(set(g["energy_basis"]) - {""}))))  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import csv as csvlib
 import datetime as dt
 import html
+import io
 import math
 from typing import Any
 
@@ -12,6 +14,7 @@ import pandas as pd
 
 from embench_agent.protocol import STATUSES
 
+from ..text import printable
 from .figures import FIGURES
 from .tables import ReportData
 
@@ -52,13 +55,19 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _md_cell(value: Any) -> str:
+    """One Markdown table cell: a pipe or a line break in a name would end the cell or the row."""
+    text = printable(str(value))
+    return " ".join(text.replace("|", "\\|").splitlines())
+
+
 def _md_table(frame: pd.DataFrame, index: bool = False) -> str:
     if index:
         frame = frame.reset_index()
     header = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+        lines.append("| " + " | ".join(_md_cell(v) for v in row) + " |")
     return "\n".join(lines)
 
 
@@ -107,11 +116,13 @@ def csv(data: ReportData) -> str:
 
 
 def samples_csv(data: ReportData) -> str:
-    lines = ["job_id,device,model,precision,runtime,delegate,threads,seq,latency_ns"]
+    buf = io.StringIO()
+    writer = csvlib.writer(buf, lineterminator="\n")
+    writer.writerow(["job_id", "device", "model", "precision", "runtime", "delegate", "threads", "seq", "latency_ns"])
     for r in data.results.itertuples():
-        for i, ns in enumerate(data.samples.get(r.job_id, [])):
-            lines.append(f"{r.job_id},{r.device},{r.model},{r.precision},{r.runtime},{r.delegate},{r.threads},{i},{ns}")
-    return "\n".join(lines) + "\n"
+        key = [r.job_id, r.device, r.model, r.precision, r.runtime, r.delegate, r.threads]
+        writer.writerows([*key, i, ns] for i, ns in enumerate(data.samples.get(r.job_id, [])))
+    return buf.getvalue()
 
 
 _CSS = """

@@ -26,6 +26,7 @@ from adb_shell.auth.sign_cryptography import CryptographySigner
 from adb_shell.transport.tcp_transport import TcpTransport
 
 from ..errors import DeviceUnreachable, TransportError
+from ..yamlschema import bounded
 from .base import CommandResult, Transport, from_shell_status, take_pgid
 
 if TYPE_CHECKING:
@@ -42,8 +43,8 @@ class AdbConfig:
     benchmark_model: str | None = None
     cpu_mask: str | None = None
     battery_unplug: bool = False
-    connect_timeout: float = 10.0
-    auth_timeout: float = 30.0
+    connect_timeout: float = bounded(10.0, above=0, max=3600)
+    auth_timeout: float = bounded(30.0, above=0, max=3600)
 
 
 DEFAULT_WORKDIR = "/data/local/tmp/embench"
@@ -336,7 +337,7 @@ class AdbTransport(Transport):
         remote = str(self.workdir / "cache" / f"{sha256}{local.suffix}")
         size = local.stat().st_size
         mode, remote_size, _ = self._sync(f"checking {remote}", lambda dev: dev.stat(remote))
-        if mode and remote_size == size & 0xFFFFFFFF:
+        if mode and remote_size == size & 0xFFFFFFFF and self.content_matches(remote, sha256):
             return remote
         self._mkdir(self.workdir / "cache")
         partial = f"{remote}.part-{os.getpid()}"

@@ -62,6 +62,7 @@ class Transport(ABC):
     def __init__(self, device: Device) -> None:
         self.device = device
         self.pushed_bytes = 0  # bytes sent to the device by ensure_file, for reports and tests
+        self._verified: set[str] = set()  # cached files whose content was checked on this connection
 
     @abstractmethod
     def run(self, argv: list[str], *, stdin: bytes | None = None, timeout: float) -> CommandResult:
@@ -70,6 +71,20 @@ class Transport(ABC):
     @abstractmethod
     def ensure_file(self, local: Path, sha256: str) -> str:
         """Make `local` present on the device (content-addressed: sent once per sha256); return its path there."""
+
+    def content_matches(self, remote: str, sha256: str, timeout: float = 120.0) -> bool:
+        """Whether a cached file on the device holds what its name says (`sha256sum` there), checked once
+        per connection: a file damaged in place keeps its size, and would otherwise be trusted."""
+        if remote in self._verified:
+            return True
+        res = self.run(["sha256sum", remote], timeout=timeout)
+        words = res.stdout.split()
+        if res.returncode != 0 or not words:
+            return True  # no sha256sum on the device: its size is all there is to go on
+        if words[0].decode("ascii", "replace") != sha256:
+            return False
+        self._verified.add(remote)
+        return True
 
     def prune_cache(self, keep: set[str]) -> tuple[int, int]:
         """Delete cached files whose sha256 is not in `keep`; return (files, bytes) removed."""

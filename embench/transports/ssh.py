@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import select
 import shlex
@@ -17,7 +18,12 @@ from typing import TYPE_CHECKING
 import paramiko
 
 from ..errors import DeviceUnreachable, TransportError
+from ..yamlschema import bounded
 from .base import CommandResult, Transport, from_shell_status, take_pgid
+
+# paramiko logs a multi-line traceback for a port that never speaks SSH, through logging's last-resort
+# handler onto the user's terminal; embench says each failure in its own one line instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from ..inventory import Device
@@ -28,13 +34,16 @@ class SshConfig:
     """Where a board is reached over SSH (a device's `ssh:` section)."""
 
     host: str
-    port: int = 22
+    port: int = bounded(22, min=1, max=65535)
     user: str | None = None
     key_file: str | None = None
     known_hosts: str | None = None
     accept_unknown_host_key: bool = False
-    connect_timeout: float = 10.0
-    keepalive_seconds: int = 15
+    connect_timeout: float = bounded(10.0, above=0, max=3600)
+    keepalive_seconds: int = bounded(15, min=0, max=86400)
+    # A board that answers nothing for this long while a command's input, a file or its exit status
+    # is on the way (sshd stopped, a hung kernel) is given up like a lost one.
+    io_timeout: float = bounded(30.0, above=0, max=3600)
 
 
 # Runs argv in a session of its own (so a timeout kills the whole group), prints the group id
@@ -123,14 +132,26 @@ class SshTransport(Transport):
                     f" fingerprint, then add it with `ssh-keyscan -p {cfg.port} {cfg.host} >> {known}`,"
                     " or set ssh.accept_unknown_host_key: true for this device"
                 ) from None
+            if any(word in str(exc) for word in ("banner", "No existing session", "Error reading SSH")):
+                raise DeviceUnreachable(
+                    f"device {self.device.name}: {self.where} accepted the connection but did not speak SSH within"
+                    f" {cfg.connect_timeout:g} s (sshd frozen or overloaded, or another service on that port);"
+                    " check the board and ssh.port"
+                ) from None
             raise DeviceUnreachable(f"device {self.device.name}: ssh to {self.where} failed: {exc}") from None
         except (OSError, EOFError) as exc:
             raise DeviceUnreachable(f"device {self.device.name}: cannot connect to {self.where}: {exc}") from None
 
     def _sftp_client(self) -> paramiko.SFTPClient:
-        client = self._connect()
+        transport = self._connect().get_transport()
+        assert transport is not None
         if self._sftp is None:
-            self._sftp = client.open_sftp()
+            # Bounded, unlike paramiko's open_sftp(): a board that stops answering mid-transfer (sshd
+            # stopped, a hung kernel) raises socket.timeout here instead of hanging the sweep.
+            chan = transport.open_session(timeout=self.cfg.connect_timeout)
+            chan.settimeout(self.cfg.io_timeout)
+            chan.invoke_subsystem("sftp")
+            self._sftp = paramiko.SFTPClient(chan)
         return self._sftp
 
     def close(self) -> None:
@@ -146,11 +167,14 @@ class SshTransport(Transport):
         try:
             with self._lock:
                 chan = self._connect().get_transport().open_session(timeout=self.cfg.connect_timeout)  # type: ignore[union-attr]
+            chan.settimeout(self.cfg.io_timeout)
             chan.exec_command(command)
             if stdin:
                 chan.sendall(stdin)
             chan.shutdown_write()
             out, err, pgid, timed_out = _collect(chan, start + timeout, self._running)
+            if not timed_out and not chan.status_event.wait(self.cfg.io_timeout):
+                raise TimeoutError(f"no exit status within {self.cfg.io_timeout:g} s")
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
             raise DeviceUnreachable(
@@ -172,8 +196,9 @@ class SshTransport(Transport):
         self._running.discard(pgid)
         try:
             chan = self._connect().get_transport().open_session(timeout=self.cfg.connect_timeout)  # type: ignore[union-attr]
+            chan.settimeout(self.cfg.io_timeout)
             chan.exec_command(f"kill -KILL -{int(pgid)} 2>/dev/null")  # dash, bash and BusyBox all take this form
-            chan.recv_exit_status()
+            chan.status_event.wait(self.cfg.io_timeout)  # a frozen board never answers: give up, not hang
             chan.close()
         except (paramiko.SSHException, OSError, EOFError, TransportError):
             pass  # the board is gone: nothing left to kill from here
@@ -185,17 +210,20 @@ class SshTransport(Transport):
     # -- files -------------------------------------------------------------------------------
 
     def ensure_file(self, local: Path, sha256: str) -> str:
-        """Push `local` into {workdir}/cache/<sha256><suffix> unless it is already there."""
+        """Push `local` into {workdir}/cache/<sha256><suffix> unless it is already there (same size, and
+        the same content: checked once per connection)."""
         remote = str(self.workdir / "cache" / f"{sha256}{local.suffix}")
+        size = local.stat().st_size
         try:
             with self._lock:
-                sftp = self._sftp_client()
-                size = local.stat().st_size
                 try:
-                    if sftp.stat(remote).st_size == size:
-                        return remote
+                    cached = self._sftp_client().stat(remote).st_size == size
                 except FileNotFoundError:
-                    pass
+                    cached = False
+            if cached and self.content_matches(remote, sha256):
+                return remote
+            with self._lock:
+                sftp = self._sftp_client()
                 _makedirs(sftp, str(self.workdir / "cache"))
                 partial = f"{remote}.part-{os.getpid()}"
                 sftp.put(str(local), partial, confirm=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .protocol import Delegation, RuntimeInfo
+from .protocol import MODEL_LOAD, Delegation, RuntimeInfo
 
 
 class JobProblem(Exception):
@@ -29,4 +29,4 @@ class Unsupported(JobProblem):
 class ModelLoadError(JobProblem):
     """The runtime could not load the model file (corrupt, truncated, or an op it lacks)."""
 
-    error = "model_load"
+    error = MODEL_LOAD

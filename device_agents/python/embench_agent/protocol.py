@@ -32,6 +32,10 @@ STATUSES = ("ok", "fallback", "unsupported", "failed", "crashed", "timeout")
 MEASURED = ("ok", "fallback")  # statuses whose timings are real
 SUCCESS = ("ok", "fallback", "unsupported")  # a sweep that ends with only these exits 0
 RETRYABLE = ("crashed", "timeout")  # the runner retries these
+# Result.error, the kinds of failure the host acts on:
+MODEL_LOAD = "model_load"  # the runtime could not load the model file: the fix is the file
+DEVICE_LOST = "device_lost"  # the job was cut by a lost device: --resume measures it again
+RUNTIME_MISSING = "runtime_missing"  # the runtime cannot be imported on the device: not attempted
 
 # A timed inference longer than a day is not a measurement; it is corrupt output.
 MAX_SAMPLE_NS = 86_400 * 10**9
@@ -261,7 +265,7 @@ class SourceSpec(Message):
 
     source: str
     root: str = "/"
-    rate_hz: Optional[float] = _nonneg()
+    rate_hz: Optional[float] = dataclasses.field(default=None, metadata=_bounds(above=0, max=10_000))
     options: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
