@@ -86,6 +86,9 @@ def build(node: yaml.Node | None, tp: type[T], where: Located, path: str = "") -
     return typing.cast(T, _convert(node, tp, where, path))
 
 
+_SCALARS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
 def _describe(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
@@ -96,7 +99,7 @@ def _describe(tp: Any) -> str:
         return "a mapping"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
-    return f"a {getattr(tp, '__name__', str(tp))}"
+    return _SCALARS.get(tp, f"a {getattr(tp, '__name__', str(tp))}")
 
 
 def _convert(node: yaml.Node | None, tp: Any, where: Located, path: str) -> Any:

@@ -48,7 +48,7 @@ def check_inventory(tmp_path: Path, zoo_path: Path, text: str | bytes) -> str:
 @pytest.mark.parametrize(
     ("snippet", "said"),
     [
-        ("  threads: [.nan]\n", "sweep.threads[0]: expected a int, got nan"),
+        ("  threads: [.nan]\n", "sweep.threads[0]: expected an integer, got nan"),
         ("  threads: [0]\n", "sweep.threads[0]: threads[0] must be ≥ 1, not 0"),
         ("  threads: [-3]\n", "must be ≥ 1, not -3"),
         ("  threads: [100000000000000000000000]\n", "sweep.threads[0]: 100000000000000000000000 is too large"),
@@ -60,7 +60,7 @@ def check_inventory(tmp_path: Path, zoo_path: Path, text: str | bytes) -> str:
         ("  run: {timeout_seconds: -5}\n", "timeout_seconds must be > 0"),
         ("  run: {retries: -1}\n", "retries must be ≥ 0"),
         ("  run: {idle_seconds: -0.5}\n", "idle_seconds must be ≥ 0"),
-        ("  run: {warmup_runs: 1.5}\n", "sweep.run.warmup_runs: expected a int, got 1.5"),
+        ("  run: {warmup_runs: 1.5}\n", "sweep.run.warmup_runs: expected an integer, got 1.5"),
         ("  run: {cooldown_below_c: .nan}\n", "not a finite number"),
         ("  run: {min_runs: 1000000000000}\n", "min_runs must be ≤ 1e+08"),
     ],

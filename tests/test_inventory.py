@@ -52,7 +52,7 @@ def test_unknown_device_key(tmp_path: Path) -> None:
 
 def test_wrong_type(tmp_path: Path) -> None:
     msg = _error(tmp_path, BASE + "  threads: [one]\n")
-    assert ":7: sweep.threads[0]: expected a int, got 'one'" in msg
+    assert ":7: sweep.threads[0]: expected an integer, got 'one'" in msg
 
 
 def test_bool_is_not_an_int(tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_unknown_model_names_its_line(tmp_path: Path, zoo_path: Path) -> None:
     [
         (BASE + "  threads: [1, 2\n", "YAML syntax error"),
         (BASE + "  thread: [1]\n", "unknown key"),
-        (BASE + "  threads: [one]\n", "expected a int"),
+        (BASE + "  threads: [one]\n", "expected an integer"),
         (BASE + "  delegates: {litert: [edge_tpu]}\n", "unknown litert delegate"),
         (BASE.replace("[tiny]", "[nope]"), "unknown model 'nope'"),
     ],
