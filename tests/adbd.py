@@ -118,12 +118,14 @@ class Connection:
     # -- wire ----------------------------------------------------------------------------------
 
     def send(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
+        self.phone.thawed.wait()  # a frozen phone says nothing
         with self.send_lock:
             self.sock.sendall(packet(command, arg0, arg1, data))
 
     def _recv_exact(self, n: int) -> bytes:
         buf = bytearray()
         while len(buf) < n:
+            self.phone.thawed.wait()  # and reads nothing: the connection stays open, unanswered
             chunk = self.sock.recv(n - len(buf))
             if not chunk:
                 raise ConnectionError("host closed the connection")
@@ -500,6 +502,8 @@ class StandinPhone:
         self.listener.listen(8)
         self.port = int(self.listener.getsockname()[1])
         self._stopped = threading.Event()
+        self.thawed = threading.Event()  # cleared by freeze(): adbd hung, not gone
+        self.thawed.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -537,9 +541,17 @@ class StandinPhone:
             self.connections.append(sock)
             threading.Thread(target=Connection(self, sock).serve, daemon=True).start()
 
+    def freeze(self, frozen: bool = True) -> None:
+        """Hang like a wedged adbd: connections stay open and nothing is read or answered (False: thaw)."""
+        if frozen:
+            self.thawed.clear()
+        else:
+            self.thawed.set()
+
     def stop(self) -> None:
         """Vanish like an unplugged phone: stop listening, drop connections, kill what runs."""
         self._stopped.set()
+        self.thawed.set()  # let frozen connection threads see their sockets close
         try:
             self.listener.shutdown(socket.SHUT_RDWR)  # close() alone leaves a blocked accept() running
         except OSError:

@@ -227,3 +227,38 @@ def test_phone_lost_mid_sweep_keeps_results_and_resume_completes(tmp_path: Path,
     assert "measuring again 1 job(s) that failed because their device was unreachable" in again.stderr
     assert all(r["status"] in ("ok", "fallback") for r in final)
     assert next(r for r in final if r["job_id"] == lost[0]["job_id"])["attempts"] == 1
+
+
+def test_a_frozen_phone_is_abandoned_and_the_host_finishes(tmp_path: Path, zoo_path: Path) -> None:
+    """adbd wedged (connections open, nothing answered), not unplugged: every ADB operation is bounded,
+    the phone is given up like a lost one, and the other device's queue finishes."""
+    with StandinPhone(tmp_path / "phone") as phone:
+        sweep = {"models": ["tiny"], "precisions": ["fp32", "fp16", "int8"], "runtimes": ["litert"],
+                 "delegates": {"litert": ["cpu", "xnnpack"]},
+                 "run": fast_run(min_seconds=0.5, max_seconds=0.8, timeout_seconds=8)}  # fmt: skip
+        devices = [_device(phone, tmp_path, connect_timeout=3, auth_timeout=3), {"name": "host"}]
+        store = tmp_path / "s.db"
+        inv = write_inventory(tmp_path, zoo_path, sweep, devices, store=str(store))
+        env = {**os.environ, "EMBENCH_STORE": ""}
+        proc = subprocess.Popen([sys.executable, "-m", "embench", "sweep", str(inv), "-q"], cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not any(r["device"] == "pixel" for r in _results(store)):
+                time.sleep(0.1)
+            phone.freeze()
+            t0 = time.monotonic()
+            _, err = proc.communicate(timeout=240)
+            waited = time.monotonic() - t0
+        finally:
+            phone.freeze(False)
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    rows = _results(store)
+    host = [r for r in rows if r["device"] == "host"]
+    assert len(host) == 6 and all(r["status"] in ("ok", "fallback") for r in host)
+    problems = [line for line in err.splitlines() if "pixel" in line]
+    assert problems and all(line.startswith("  device pixel: ") or "pixel/" in line for line in problems), err
+    assert waited < 8 + 10 * 4 + 30, waited  # the job's timeout, then a few bounded reads: not forever
