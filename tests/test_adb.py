@@ -261,4 +261,5 @@ def test_a_frozen_phone_is_abandoned_and_the_host_finishes(tmp_path: Path, zoo_p
     assert len(host) == 6 and all(r["status"] in ("ok", "fallback") for r in host)
     problems = [line for line in err.splitlines() if "pixel" in line]
     assert problems and all(line.startswith("  device pixel: ") or "pixel/" in line for line in problems), err
+    print(f"frozen phone given up after {waited:.1f} s")
     assert waited < 8 + 10 * 4 + 30, waited  # the job's timeout, then a few bounded reads: not forever

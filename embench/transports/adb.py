@@ -337,7 +337,7 @@ class AdbTransport(Transport):
         remote = str(self.workdir / "cache" / f"{sha256}{local.suffix}")
         size = local.stat().st_size
         mode, remote_size, _ = self._sync(f"checking {remote}", lambda dev: dev.stat(remote))
-        if mode and remote_size == size & 0xFFFFFFFF and self.content_matches(remote, sha256):
+        if mode and remote_size == size & 0xFFFFFFFF and self.content_matches(remote, sha256, size):
             return remote
         self._mkdir(self.workdir / "cache")
         partial = f"{remote}.part-{os.getpid()}"

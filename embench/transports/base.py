@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import DeviceUnreachable
+
 if TYPE_CHECKING:
     from ..inventory import Device
 
@@ -33,6 +35,10 @@ class CommandResult:
 
     def stderr_tail(self, chars: int = 2000) -> str:
         return self.stderr.decode("utf-8", "replace")[-chars:]
+
+
+# The slowest board hashes about this fast (a Pi Zero: ~20 MB/s); checking a cached file waits this long.
+HASH_BYTES_PER_SECOND = 5e6
 
 
 def from_shell_status(status: int) -> int:
@@ -72,12 +78,18 @@ class Transport(ABC):
     def ensure_file(self, local: Path, sha256: str) -> str:
         """Make `local` present on the device (content-addressed: sent once per sha256); return its path there."""
 
-    def content_matches(self, remote: str, sha256: str, timeout: float = 120.0) -> bool:
+    def content_matches(self, remote: str, sha256: str, size: int) -> bool:
         """Whether a cached file on the device holds what its name says (`sha256sum` there), checked once
         per connection: a file damaged in place keeps its size, and would otherwise be trusted."""
         if remote in self._verified:
             return True
+        timeout = 10.0 + size / HASH_BYTES_PER_SECOND
         res = self.run(["sha256sum", remote], timeout=timeout)
+        if res.timed_out:
+            raise DeviceUnreachable(
+                f"device {self.device.name}: `sha256sum {remote}` did not finish within {timeout:.0f} s; the device"
+                " is not answering"
+            )
         words = res.stdout.split()
         if res.returncode != 0 or not words:
             return True  # no sha256sum on the device: its size is all there is to go on

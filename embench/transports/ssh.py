@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import os
@@ -11,6 +12,7 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -142,6 +144,20 @@ class SshTransport(Transport):
         except (OSError, EOFError) as exc:
             raise DeviceUnreachable(f"device {self.device.name}: cannot connect to {self.where}: {exc}") from None
 
+    @contextlib.contextmanager
+    def _watchdog(self) -> Iterator[None]:
+        """Drop the connection when the block takes longer than io_timeout: paramiko waits for the
+        answer to a command or subsystem request with no timeout, and a frozen board never sends it.
+        Dropping it wakes the waiter with an SSHException, which says the device is lost."""
+        client = self._client
+        timer = threading.Timer(self.cfg.io_timeout, client.close if client is not None else (lambda: None))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
     def _sftp_client(self) -> paramiko.SFTPClient:
         transport = self._connect().get_transport()
         assert transport is not None
@@ -150,7 +166,8 @@ class SshTransport(Transport):
             # stopped, a hung kernel) raises socket.timeout here instead of hanging the sweep.
             chan = transport.open_session(timeout=self.cfg.connect_timeout)
             chan.settimeout(self.cfg.io_timeout)
-            chan.invoke_subsystem("sftp")
+            with self._watchdog():
+                chan.invoke_subsystem("sftp")
             self._sftp = paramiko.SFTPClient(chan)
         return self._sftp
 
@@ -168,7 +185,8 @@ class SshTransport(Transport):
             with self._lock:
                 chan = self._connect().get_transport().open_session(timeout=self.cfg.connect_timeout)  # type: ignore[union-attr]
             chan.settimeout(self.cfg.io_timeout)
-            chan.exec_command(command)
+            with self._watchdog():
+                chan.exec_command(command)
             if stdin:
                 chan.sendall(stdin)
             chan.shutdown_write()
@@ -197,7 +215,8 @@ class SshTransport(Transport):
         try:
             chan = self._connect().get_transport().open_session(timeout=self.cfg.connect_timeout)  # type: ignore[union-attr]
             chan.settimeout(self.cfg.io_timeout)
-            chan.exec_command(f"kill -KILL -{int(pgid)} 2>/dev/null")  # dash, bash and BusyBox all take this form
+            with self._watchdog():
+                chan.exec_command(f"kill -KILL -{int(pgid)} 2>/dev/null")  # dash, bash and BusyBox all take this form
             chan.status_event.wait(self.cfg.io_timeout)  # a frozen board never answers: give up, not hang
             chan.close()
         except (paramiko.SSHException, OSError, EOFError, TransportError):
@@ -220,7 +239,7 @@ class SshTransport(Transport):
                     cached = self._sftp_client().stat(remote).st_size == size
                 except FileNotFoundError:
                     cached = False
-            if cached and self.content_matches(remote, sha256):
+            if cached and self.content_matches(remote, sha256, size):
                 return remote
             with self._lock:
                 sftp = self._sftp_client()
