@@ -120,7 +120,11 @@ class Connection:
     def send(self, command: int, arg0: int, arg1: int, data: bytes = b"") -> None:
         self.phone.thawed.wait()  # a frozen phone says nothing
         with self.send_lock:
-            self.sock.sendall(packet(command, arg0, arg1, data))
+            try:
+                self.sock.sendall(packet(command, arg0, arg1, data))
+            except OSError:
+                if not self.phone.stopped:
+                    raise  # stopped (unplugged) while a stream still had something to say: nobody to hear it
 
     def _recv_exact(self, n: int) -> bytes:
         buf = bytearray()
@@ -540,6 +544,10 @@ class StandinPhone:
             self.quickack(sock)
             self.connections.append(sock)
             threading.Thread(target=Connection(self, sock).serve, daemon=True).start()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
 
     def freeze(self, frozen: bool = True) -> None:
         """Hang like a wedged adbd: connections stay open and nothing is read or answered (False: thaw)."""
