@@ -13,6 +13,8 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
+from embench_agent.protocol import BOUND_RULES, broken_bound
+
 from .errors import EmbenchError
 
 T = TypeVar("T")
@@ -185,13 +187,10 @@ def _check_bounds(value: Any, meta: Any, where: Located, path: str) -> None:
         for i, item in enumerate(value):
             _check_bounds(item, meta, where, f"{path}[{i}]")
         return
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return
-    name = path.rsplit(".", 1)[-1]
-    for key, ok, rule in (("min", value >= meta.get("min", value), "≥"), ("above", value > meta.get("above", value - 1), ">"),
-                          ("max", value <= meta.get("max", value), "≤")):  # fmt: skip
-        if key in meta and not ok:
-            raise where.error(path, f"{name} must be {rule} {meta[key]:g}, not {value!r}", f"set it in {where.file}")
+    key = broken_bound(value, meta)
+    if key is not None:
+        rule, name = next(said for k, said, _ in BOUND_RULES if k == key), path.rsplit(".", 1)[-1]
+        raise where.error(path, f"{name} must be {rule} {meta[key]:g}, not {value!r}", f"set it in {where.file}")
 
 
 def _dataclass(node: yaml.Node, tp: Any, where: Located, path: str) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from collections.abc import Mapping, Sequence
 
 from embench_agent.protocol import DeviceFacts, Job, Probe, ProtocolError, Result, SourceSpec, TempReading
@@ -25,8 +24,7 @@ class PythonAgent:
 
     def __init__(self, transport: Transport, device: Device) -> None:
         self.transport = transport
-        # The host runs the agent with the interpreter embench runs in (a cron job's venv is not on PATH).
-        self.python = device.python or (sys.executable if transport.NAME == "local" else "python3")
+        self.python = device.python or transport.DEFAULT_PYTHON
         self._remote: str | None = None
         self.phone = DeviceFacts()  # getprop facts when the device is a phone (ADB)
 

@@ -64,6 +64,7 @@ class Transport(ABC):
 
     NAME: str = ""
     CONFIG_KEY: str | None = None  # the Device field holding this transport's config (its Config class)
+    DEFAULT_PYTHON = "python3"  # what runs the Python agent when the device names no `python:`
 
     def __init__(self, device: Device) -> None:
         self.device = device

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
 class LocalTransport(Transport):
     NAME = "local"
+    # The interpreter embench runs in: a cron job's .venv/bin/embench has no activated venv on PATH.
+    DEFAULT_PYTHON = sys.executable
 
     def __init__(self, device: Device) -> None:
         super().__init__(device)

@@ -15,6 +15,7 @@ import collections.abc
 import dataclasses
 import json
 import math
+import operator
 import sys
 from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union
 
@@ -55,17 +56,30 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# A field's range, as keys of its metadata: (key, how it is said, what holds for a value inside).
+BOUND_RULES = (("min", "≥", operator.ge), ("above", ">", operator.gt), ("max", "≤", operator.le))
+
+
+def broken_bound(value: Any, meta: Mapping[str, Any]) -> Optional[str]:
+    """The first range key (`min`, `above`, `max`) in a field's metadata that a number breaks, or
+    None. The one rule for ranges: the contract here and the host's YAML reader both use it."""
+    if not _is_number(value):
+        return None
+    for key, _, holds in BOUND_RULES:
+        if key in meta and not holds(value, meta[key]):
+            return key
+    return None
+
+
+_BROKEN = {"min": "{!r} is below {!r}", "above": "{!r} must be above {!r}", "max": "{!r} is above {!r}"}
+
+
 def _check_bounds(value: Any, meta: Mapping[str, Any], path: str) -> None:
     if "choices" in meta and value not in meta["choices"]:
         raise _fail(path, "{!r} is not one of {}".format(value, ", ".join(meta["choices"])))
-    if not _is_number(value):
-        return
-    if "min" in meta and value < meta["min"]:
-        raise _fail(path, "{!r} is below {!r}".format(value, meta["min"]))
-    if "above" in meta and value <= meta["above"]:
-        raise _fail(path, "{!r} must be above {!r}".format(value, meta["above"]))
-    if "max" in meta and value > meta["max"]:
-        raise _fail(path, "{!r} is above {!r}".format(value, meta["max"]))
+    key = broken_bound(value, meta)
+    if key is not None:
+        raise _fail(path, _BROKEN[key].format(value, meta[key]))
 
 
 def _all_ints_within(values: Any, meta: Mapping[str, Any]) -> bool:
