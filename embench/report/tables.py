@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ class ReportData:
 
     run: RunInfo
     results: pd.DataFrame  # one row per job, with summary statistics and speedup
-    samples: dict[str, list[int]]  # job_id -> raw latency samples (ns)
+    samples: Mapping[str, Sequence[int]]  # job_id -> raw latency samples (ns), as the store read them
     compatibility: pd.DataFrame  # GROUP rows × configuration columns -> status
     environment: dict[str, DeviceFacts]
 
@@ -99,7 +100,7 @@ def build_report_data(store: Store, run_id: str | None) -> ReportData:
         frame["speedup"] = pd.Series(dtype=float)
         frame["baseline"] = pd.Series(dtype=str)
         frame["notes"] = pd.Series(dtype=str)
-    samples = {item.job.job_id: list(item.result.samples_ns) for item in stored}
+    samples = {item.job.job_id: item.result.samples_ns for item in stored}  # no copy: a lab run holds millions
     return ReportData(run, frame, samples, _compatibility(frame), environment)
 
 
