@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import pytest
 from conftest import embench, write_inventory
 
 from embench import runtimes as host_runtimes
-from embench.agents.bundle import EPOCH, agent_bytes, bundled_agent
+from embench.agents.bundle import EPOCH, PACKAGE, agent_bytes, bundled_agent
 from embench.inventory import load_inventory
 from embench.plan import make_plan
 from embench.runtimes.base import HostRuntime
@@ -131,9 +133,16 @@ def test_one_list_of_statuses_everywhere() -> None:
 # ---------------------------------------------------------------------------- the bundled agent
 
 
-def test_the_bundle_is_reproducible_and_runs() -> None:
-    first, second = agent_bytes(), agent_bytes()
-    assert first == second
+def test_the_bundle_is_reproducible_and_runs(tmp_path: Path) -> None:
+    first = agent_bytes()
+    # Another checkout of the same source, made at another time (a file's date must not reach the zip)
+    copy = tmp_path / "embench_agent"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in copy.rglob("*.py"):
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    assert agent_bytes(copy) == first
+    (copy / "protocol.py").write_text((copy / "protocol.py").read_text() + "\n")
+    assert agent_bytes(copy) != first  # and a change in the source is a new bundle
     path, sha = bundled_agent()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha == hashlib.sha256(first).hexdigest()
     with zipfile.ZipFile(path) as zf:

@@ -31,15 +31,15 @@ def _entry(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def agent_bytes() -> bytes:
+def agent_bytes(package: Path = PACKAGE) -> bytes:
     """The zipapp's bytes: a shebang, the package's .py files, and a __main__ that runs it."""
-    files = sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+    files = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
     buf = io.BytesIO()
     buf.write(SHEBANG)
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr(_entry("__main__.py"), MAIN)
         for path in files:
-            name = f"embench_agent/{path.relative_to(PACKAGE).as_posix()}"
+            name = f"embench_agent/{path.relative_to(package).as_posix()}"
             zf.writestr(_entry(name), path.read_bytes())
     return buf.getvalue()
 
