@@ -11,6 +11,7 @@ from pathlib import Path
 import onnx
 import pytest
 import yaml
+from procs import matching, wait_for
 
 from embench.transports import Transport
 from embench.zoo import KERAS_FORMATS, Zoo
@@ -49,24 +50,11 @@ def zoo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def agent_pids() -> list[int]:
-    """Processes running the agent's `run` command (read from /proc)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if any(p.endswith(b".pyz") and b"embench_agent" in p for p in cmd) and b"run" in cmd:
-                pids.append(int(entry.name))
-    return pids
-
-
-def check_transport_contract(t: Transport, marker: str, kill_within: float = 10) -> None:
+def check_transport_contract(t: Transport, marker: str, tree: int, kill_within: float = 10) -> None:
     """What every transport promises (transports/base.py): exit codes, a signal death as -N, stdin
     passed byte for byte, and a timeout that kills the command's whole process group. `marker`
-    (e.g. "41") makes this call's sleep processes findable with pgrep."""
+    (e.g. "41") makes this call's sleep processes findable below `tree`, the pid the device's
+    commands run under (this test process, or the board's sshd)."""
     assert t.run(["sh", "-c", "exit 7"], timeout=30).returncode == 7
     crashed = t.run(["sh", "-c", "kill -SEGV $$"], timeout=30)
     assert crashed.returncode == -11 and crashed.signal_name == "SIGSEGV"
@@ -75,9 +63,11 @@ def check_transport_contract(t: Transport, marker: str, kill_within: float = 10)
     t0 = time.monotonic()
     hung = t.run(["sh", "-c", f"sleep {marker}.5 & sleep {marker}.75"], timeout=1)
     assert hung.timed_out and time.monotonic() - t0 < kill_within
-    time.sleep(0.5)
-    left = subprocess.run(["pgrep", "-f", f"sleep {marker}\\.(5|75)"], capture_output=True, text=True, check=False)
-    assert left.stdout.strip() == "", "the device's process group survived the timeout"
+    # the kill is sent before run() returns; the processes may take a moment to be reaped
+    gone = wait_for("the timed-out command's process group to die",
+                    lambda: not matching(tree, f"sleep {marker}.5") and not matching(tree, f"sleep {marker}.75"),
+                    timeout=10)  # fmt: skip
+    assert gone
 
 
 # The smallest inventory text that loads: the host, and the tiny zoo model (add zoo: and lines below).

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from procs import descendants
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -25,24 +27,6 @@ def keygen(path: Path) -> str:
     """Make an ed25519 key pair; return the public key line."""
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
     return path.with_suffix(".pub").read_text().strip()
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        for c in children.get(p, []):
-            out.append(c)
-            todo.append(c)
-    return out
 
 
 def board_user(name: str) -> str:
@@ -99,7 +83,7 @@ class Board:
         """Kill sshd and every session under it: the board drops off the network."""
         if self.proc is None:
             return
-        for pid in [self.proc.pid, *_descendants(self.proc.pid)]:
+        for pid in [self.proc.pid, *descendants(self.proc.pid)]:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -144,7 +128,7 @@ LogLevel ERROR
 def freeze(board: Board, stop: bool = True) -> None:
     """Stop (or continue) the board's sshd and everything under it: a board that hangs, not one that dies."""
     assert board.proc is not None
-    for pid in [board.proc.pid, *_descendants(board.proc.pid)]:
+    for pid in [board.proc.pid, *descendants(board.proc.pid)]:
         try:
             os.kill(pid, signal.SIGSTOP if stop else signal.SIGCONT)
         except ProcessLookupError:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 from adbd import StandinPhone
 from conftest import check_transport_contract, embench, fast_run, write_inventory
+from meter import command as meter_command
+from procs import agent_pids, alive, cmdline, matching, popen, wait_for
 from sshd import free_port
 
 from embench.errors import DeviceUnreachable, TransportError
@@ -92,7 +95,7 @@ def test_transport_exit_codes_signals_stdin_timeout(tmp_path: Path, features: st
                 (b"out\n", b"err\n") if "shell_v2" in features else (b"out\nerr\n", b"")
             )
             assert t.run(["echo", "a b; $(reboot)"], timeout=30).stdout == b"a b; $(reboot)\n"  # quoted, not run
-            check_transport_contract(t, "43" if "shell_v2" in features else "44", kill_within=5)
+            check_transport_contract(t, "43" if "shell_v2" in features else "44", os.getpid(), kill_within=5)
         finally:
             t.close()
 
@@ -263,3 +266,33 @@ def test_a_frozen_phone_is_abandoned_and_the_host_finishes(tmp_path: Path, zoo_p
     assert problems and all(line.startswith("  device pixel: ") or "pixel/" in line for line in problems), err
     print(f"frozen phone given up after {waited:.1f} s")
     assert waited < 8 + 10 * 4 + 30, waited  # the job's timeout, then a few bounded reads: not forever
+
+
+def test_ctrl_c_mid_job_cleans_up_the_phone_before_exiting(phone: StandinPhone, tmp_path: Path, zoo_path: Path) -> None:
+    """An interrupt while the agent runs on the phone: the agent is killed there (AdbTransport.cancel),
+    the battery is reset, and the host's external meter is stopped, all before embench exits."""
+    sweep = {"models": ["tiny"], "runtimes": ["litert"], "threads": [1, 2],
+             "run": fast_run(min_seconds=60, max_seconds=60, timeout_seconds=120)}  # fmt: skip
+    device = {**_device(phone, tmp_path, battery_unplug=True),
+              "telemetry": [{"source": "external", "options": {"command": meter_command("curve", "--rate", "20")}}]}  # fmt: skip
+    store = tmp_path / "s.db"
+    inv = write_inventory(tmp_path, zoo_path, sweep, [device], store=str(store))
+    proc = popen([sys.executable, "-m", "embench", "sweep", str(inv), "-q"], cwd=tmp_path,
+                 env={**os.environ, "EMBENCH_STORE": ""})  # fmt: skip
+    try:
+        on_phone = str(phone.root).encode()
+        agent = wait_for("the agent to run on the phone",
+                         lambda: [p for p in agent_pids() if any(on_phone in w for w in cmdline(p))])[0]  # fmt: skip
+        meter = matching(proc.pid, "meter.py curve")
+        assert meter and phone.dumpsys_calls() == ["battery unplug"]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "--resume" in err and "Traceback" not in err
+    assert phone.dumpsys_calls() == ["battery unplug", "battery reset"]  # the queue's cleanup ran
+    assert not alive(agent), "the agent still runs on the phone after embench exited"
+    assert not any(alive(p) for p in meter), "the external meter was orphaned"
+    assert _results(store) == []  # the job cut by the interrupt is not a result: --resume runs it

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import AGENT_PACKAGE, agent_pids, fast_run
+from conftest import AGENT_PACKAGE, check_transport_contract, fast_run
+from procs import agent_pids, wait_for
 
 from embench.agents import PythonAgent
 from embench.inventory import Device
@@ -126,23 +127,23 @@ def test_timeout_kills_the_agent(tiny: dict[str, Path]) -> None:
 
 
 def test_crashed_when_the_agent_is_killed_by_a_signal(tiny: dict[str, Path]) -> None:
-    before = set(agent_pids())
     box: dict[str, Result] = {}
     worker = threading.Thread(
         target=lambda: box.update(r=run(job(tiny["tflite-fp32"], "litert", "xnnpack", min_seconds=20, max_seconds=20)))
     )
     worker.start()
-    deadline = time.monotonic() + 20
-    new: list[int] = []
-    while not new and time.monotonic() < deadline:
-        time.sleep(0.1)
-        new = [p for p in agent_pids() if p not in before]
-    assert new, "the agent never started"
-    time.sleep(1.0)  # let it reach the timed loop
-    os.kill(new[0], signal.SIGKILL)
-    worker.join(30)
+    agent = wait_for("the agent to start", agent_pids, timeout=60)  # this test's own agent: nobody else's
+    os.kill(agent[0], signal.SIGKILL)  # wherever it is (loading, warming up, timing): a signal death
+    worker.join(60)
+    assert not worker.is_alive()
     assert box["r"].status == "crashed"
     assert "SIGKILL" in (box["r"].message or "")
+
+
+def test_local_transport_keeps_the_transport_contract() -> None:
+    t = LocalTransport(HOST)
+    check_transport_contract(t, "42", os.getpid())
+    assert t.ensure_file(Path(__file__), "0" * 64) == str(Path(__file__).resolve())  # nothing to push: in place
 
 
 def test_probe_reports_runtimes() -> None:

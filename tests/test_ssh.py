@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from conftest import check_transport_contract, embench, fast_run, write_inventory
 from meter import command as meter_command
 from powertree import energy, power_tree
+from procs import agent_pids, alive, popen, wait_for
 from sshd import Board, freeze, keygen, make_board, world_readable_dir
 
 from embench.inventory import Device, SshConfig
@@ -198,7 +200,7 @@ def test_board_lost_mid_sweep_keeps_results_and_resume_completes(
              "delegates": {"litert": ["cpu", "xnnpack"]}, "run": fast_run(min_seconds=0.8, max_seconds=1.0, retries=1)}  # fmt: skip
     inv = write_inventory(tmp_path, zoo_path, sweep, [ssh_device(a, lab), ssh_device(b, lab)])
     store = tmp_path / "s.sqlite"
-    proc = _sweep_until_a_result_of(inv, store, "pi-a")
+    proc = _sweep_until_a_result_of(inv, store, a)
     try:
         a.kill()  # mid-job: pi-a drops off the network
         _, err = proc.communicate(timeout=120)
@@ -228,18 +230,21 @@ def test_board_lost_mid_sweep_keeps_results_and_resume_completes(
     assert all(r["status"] in ("ok", "fallback") for r in final)
 
 
-def _sweep_until_a_result_of(inv: Path, store: Path, device: str) -> subprocess.Popen[str]:
-    """Start a sweep in the background; return once the store holds a result of `device` (mid-sweep)."""
-    env = {**os.environ, "EMBENCH_STORE": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(store), "-q"],
-                            cwd=inv.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if any(r["device"] == device for r in _safe_results(store)):
-            return proc
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"no result of {device} in time: {proc.communicate()[1]}")
+def _sweep_until_a_result_of(inv: Path, store: Path, board: Board) -> subprocess.Popen[str]:
+    """Start a sweep in the background; return once the store holds a result of `board` and the board
+    runs its next job's agent (mid-sweep, mid-job)."""
+    proc = popen([sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(store), "-q"],
+                 cwd=inv.parent, env={**os.environ, "EMBENCH_STORE": ""})  # fmt: skip
+    try:
+        wait_for(f"a result of {board.name}", lambda: proc.poll() is not None or any(
+            r["device"] == board.name for r in _safe_results(store)))  # fmt: skip
+        assert board.proc is not None
+        wait_for(f"the next agent on {board.name}", lambda: proc.poll() is not None or agent_pids(board.proc.pid))
+    except AssertionError:
+        proc.kill()
+        raise
+    assert proc.poll() is None, proc.communicate()[1]
+    return proc
 
 
 def _safe_results(store: Path) -> list[dict[str, Any]]:
@@ -255,7 +260,8 @@ def test_transport_exit_codes_signals_stdin_and_timeout(lab: dict[str, Any]) -> 
                     known_hosts=str(lab["known"]))  # fmt: skip
     t = SshTransport(Device(name="pi-a", transport="ssh", ssh=ssh))
     try:
-        check_transport_contract(t, "41")
+        assert a.proc is not None
+        check_transport_contract(t, "41", a.proc.pid)
     finally:
         t.close()
 
@@ -339,7 +345,7 @@ def test_a_frozen_board_is_abandoned_and_the_others_finish(lab: dict[str, Any], 
              "delegates": {"litert": ["cpu", "xnnpack"]}, "run": fast_run(min_seconds=0.5, max_seconds=0.8, timeout_seconds=8)}  # fmt: skip
     inv = write_inventory(tmp_path, zoo_path, sweep, [ssh_device(a, lab, ssh=quick), ssh_device(b, lab, ssh=quick)])
     store = tmp_path / "s.sqlite"
-    proc = _sweep_until_a_result_of(inv, store, "pi-a")
+    proc = _sweep_until_a_result_of(inv, store, a)
     try:
         freeze(a)
         t0 = time.monotonic()
@@ -419,3 +425,30 @@ def test_a_cached_model_damaged_in_place_is_pushed_again(lab: dict[str, Any], zo
     assert "pushed" in again.stdout and model.read_bytes() == good
     (status,) = sqlite3.connect(store).execute("SELECT status FROM results ORDER BY started_unix DESC").fetchone()
     assert status == "ok"
+
+
+def test_ctrl_c_mid_job_kills_the_agent_on_the_board(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    """An interrupt while agents run on two boards: SshTransport.cancel kills each one there before
+    embench exits (closing the connection alone would leave them running), and the run can resume."""
+    a, b = lab["boards"]
+    sweep = {**SWEEP, "models": ["tiny"], "precisions": ["fp32"], "runtimes": ["litert"], "threads": [1, 2],
+             "run": fast_run(min_seconds=60, max_seconds=60, timeout_seconds=120)}  # fmt: skip
+    inv = write_inventory(tmp_path, zoo_path, sweep, [ssh_device(a, lab), ssh_device(b, lab)])
+    store = tmp_path / "s.sqlite"
+    proc = popen([sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(store), "-q"], cwd=tmp_path,
+                 env={**os.environ, "EMBENCH_STORE": ""})  # fmt: skip
+    try:
+        assert a.proc is not None and b.proc is not None
+        agents = [wait_for(f"the agent on {x.name}", lambda x=x: agent_pids(x.proc.pid))[0] for x in (a, b)]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    left = [pid for pid in agents if alive(pid)]
+    assert not left, f"agents still running on the boards after embench exited: {left}"
+    assert "--resume" in err and "Traceback" not in err
+    db = sqlite3.connect(str(store))
+    assert db.execute("SELECT state FROM runs").fetchone()[0] == "interrupted"
+    assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 0

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import agent_pids, embench, fast_run, write_inventory
+from conftest import embench, fast_run, write_inventory
 from meter import command as meter_command
 from powertree import RAPL_RANGE_UJ, energy, power_tree, put
+from procs import agent_pids
 
 from embench.telemetry import NO_POWER, summarize_telemetry, throttle_flags
 from embench_agent.protocol import Result, SourceProbe, SourceSpec, SourceTrace, Telemetry

@@ -145,7 +145,7 @@ class AdbTransport(Transport):
         self._io: _BannerIO | None = None
         self._lock = threading.RLock()
         self._made_dirs: set[str] = set()  # mkdir -p once per folder, not before every push
-        self._cancelled = threading.Event()
+        self._running: set[threading.Event] = set()  # one per command now running: cancel() sets them
 
     # -- connection --------------------------------------------------------------------------
 
@@ -220,6 +220,8 @@ class AdbTransport(Transport):
             cleanup = f"; rm -f {shlex.quote(path)}"
         # adbd starts the shell in a session of its own, so $$ is the process group to kill on timeout.
         body = f'echo "embench-pgid $$"; {command}'
+        cancelled = threading.Event()
+        self._running.add(cancelled)
         try:
             with self._lock:
                 dev = self._connect()
@@ -230,12 +232,14 @@ class AdbTransport(Transport):
                     script = f'({body}) 2>&1; s=$?{cleanup}; echo; echo "embench-exit $s"'
                 service = b"shell,v2,raw:" if v2 else b"shell:"
                 info = dev._open(service + script.encode(), POLL_SECONDS, POLL_SECONDS, None)
-            out, err, code, pgid, timed_out = self._collect(dev, info, v2, start + timeout)
+            out, err, code, pgid, timed_out = self._collect(dev, info, v2, start + timeout, cancelled)
         except _ADB_ERRORS as exc:
             self.close()
             raise DeviceUnreachable(
                 f"device {self.device.name}: connection to phone {self.serial} lost: {_why(exc)}"
             ) from None
+        finally:
+            self._running.discard(cancelled)
         if timed_out:
             self._kill(pgid)
             return CommandResult(None, out, err, True, time.monotonic() - start)
@@ -246,14 +250,14 @@ class AdbTransport(Transport):
         return CommandResult(from_shell_status(code), out, err, False, time.monotonic() - start)
 
     def _collect(
-        self, dev: AdbDevice, info: Any, v2: bool, deadline: float
+        self, dev: AdbDevice, info: Any, v2: bool, deadline: float, cancelled: threading.Event
     ) -> tuple[bytes, bytes, int | None, int | None, bool]:
         """Read the stream to CLSE (or the deadline); split v2 packets; take the pgid line off stdout."""
         raw, out, err = bytearray(), bytearray(), bytearray()
         code: int | None = None
         pgid: int | None = None
         while True:
-            if time.monotonic() >= deadline or self._cancelled.is_set():
+            if time.monotonic() >= deadline or cancelled.is_set():
                 self._close_stream(dev, info)
                 return bytes(out), bytes(err), None, pgid, True
             try:
@@ -295,7 +299,10 @@ class AdbTransport(Transport):
             pass  # the phone is gone: nothing left to kill from here
 
     def cancel(self) -> None:
-        self._cancelled.set()  # the running command's reader sees it within POLL_SECONDS and kills it
+        """Kill the commands running now (their readers see it within POLL_SECONDS); commands started
+        later, such as the `dumpsys battery reset` of the queue's cleanup, run as usual."""
+        for cancelled in list(self._running):
+            cancelled.set()
 
     # -- files -------------------------------------------------------------------------------
 
