@@ -110,18 +110,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory)
+    unreachable = 0
     for device in inventory.devices:
         transport = open_transport(device)
         try:
             info = make_agent(device, transport).probe(_all_libraries(device), timeout=args.timeout,
                                                        roots=probe_roots(device))  # fmt: skip
         except TransportError as exc:
-            say(f"{device.name:16s} {device.transport:6s} UNREACHABLE: {exc}")
+            if args.json:
+                print(json.dumps({"device": device.name, "reachable": False, "error": printable(str(exc))}))
+            else:
+                say(f"{device.name:16s} {device.transport:6s} UNREACHABLE: {exc}")
+            unreachable += 1
             continue
         finally:
             transport.close()
         if args.json:
-            print(json.dumps({"device": device.name, **info.to_dict()}))  # JSON escapes control characters
+            print(json.dumps({"device": device.name, "reachable": True, **info.to_dict()}))  # JSON escapes control characters
             continue
         f = info.facts
         mem = f"{f.mem_total_kb / 1048576:.1f} GiB" if f.mem_total_kb else "?"
@@ -137,7 +142,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         meters = [ExternalMeter(device.name, t.options) for t in device.meters()]
         for line in telemetry_lines(device, info.telemetry, {m.label: m.check() for m in meters}):
             say(f"{'':23s} {line}")
-    return EXIT_OK
+    return EXIT_JOBS_FAILED if unreachable else EXIT_OK  # a lab check in a script must see a dead device
 
 
 def _all_libraries(device: Device) -> dict[str, str]:
@@ -262,7 +267,8 @@ def _parser() -> argparse.ArgumentParser:
     sp = verb("runs", cmd_runs, "list the runs in the results database")
     sp.add_argument("--store", help=store_help)
 
-    sp = verb("devices", cmd_devices, "list the inventory's devices with reachability, facts and runtimes")
+    sp = verb("devices", cmd_devices, "list the inventory's devices with reachability, facts and runtimes"
+                                         " (exit 3 when one is unreachable)")
     sp.add_argument("inventory", nargs="?", default="inventory.yaml", help="inventory.yaml (default: ./inventory.yaml)")
     sp.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each device (default: 60)")
     sp.add_argument("--json", action="store_true", help="one JSON object per device")

@@ -9,15 +9,19 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from csv import DictReader
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
 from conftest import embench, fast_run, write_inventory
+from procs import default_signals, popen
 
-from embench.inventory import load_inventory
-from embench.plan import make_plan
+from embench.inventory import RunPolicy, load_inventory
+from embench.plan import PlannedJob, make_plan
 from embench.zoo import Zoo
 from embench_agent.protocol import Result
 
@@ -37,25 +41,31 @@ def _db(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(str(path))
 
 
+@dataclass(frozen=True)
+class Swept:
+    folder: Path
+    inventory: Path
+    store: Path
+    out: subprocess.CompletedProcess[str]
+
+
 @pytest.fixture(scope="module")
-def swept(zoo_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def swept(zoo_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Swept:
     folder = tmp_path_factory.mktemp("sweep")
     inv = write_inventory(folder, zoo_path, ALL_STATUSES_SWEEP)
     store = folder / "store.sqlite"
-    out = embench("sweep", str(inv), "--store", str(store), "--quiet", cwd=folder)
-    return {"folder": folder, "inventory": inv, "store": store, "out": out}
+    return Swept(folder, inv, store, embench("sweep", str(inv), "--store", str(store), "--quiet", cwd=folder))
 
 
-def test_sweep_records_every_job_with_its_status(swept: dict[str, object], zoo_path: Path) -> None:
-    out = swept["out"]
-    assert isinstance(out, subprocess.CompletedProcess)
+def test_sweep_records_every_job_with_its_status(swept: Swept, zoo_path: Path) -> None:
+    out = swept.out
     # the corrupt model fails: exit 3, and the failure is named on one line
     assert out.returncode == 3, out.stderr
     line = next(
         x for x in out.stderr.splitlines() if "host/corrupt/fp32/litert:xnnpack/t1: failed: cannot load model" in x
     )
     assert line.endswith(f"(models.corrupt.files in {zoo_path}) with a model that loads")
-    db = _db(swept["store"])  # type: ignore[arg-type]
+    db = _db(swept.store)  # type: ignore[arg-type]
     rows = db.execute("SELECT model, precision, runtime, delegate, threads, status, n_samples FROM results").fetchall()
     planned = db.execute("SELECT planned FROM runs").fetchone()[0]
     # tiny: fp32 (cpu, xnnpack + 2 ORT) and int8 (cpu, xnnpack, edgetpu), squeezenet: 2 ORT,
@@ -77,10 +87,9 @@ def test_sweep_records_every_job_with_its_status(swept: dict[str, object], zoo_p
     assert measured and min(measured) >= 5
 
 
-def test_report_has_tables_figures_and_csv(swept: dict[str, object]) -> None:
-    folder = swept["folder"]
-    assert isinstance(folder, Path)
-    out = embench("report", "--store", str(swept["store"]), "--out", str(folder / "reports"), cwd=folder)
+def test_report_has_tables_figures_and_csv(swept: Swept) -> None:
+    folder = swept.folder
+    out = embench("report", "--store", str(swept.store), "--out", str(folder / "reports"), cwd=folder)
     assert out.returncode == 0, out.stderr
     paths = dict(line.split(None, 1) for line in out.stdout.strip().splitlines())
     md = Path(paths["markdown"]).read_text()
@@ -104,34 +113,70 @@ def test_report_has_tables_figures_and_csv(swept: dict[str, object]) -> None:
         zip(header, next(line.split(",") for line in csv[1:] if ",tiny,fp32,litert,cpu,1," in line), strict=False)
     )
     assert float(row["median_ms"]) > 0 and float(row["speedup"]) == 1.0
+    _check_every_speedup(Path(paths["csv"]), swept.store)
     assert Path(paths["latency"]).read_bytes()[:4] == b"\x89PNG"
     html = Path(paths["html"]).read_text()
     assert html.count("data:image/png;base64,") == 2 and "<table>" in html
     samples = Path(paths["samples"]).read_text().splitlines()
-    db = _db(swept["store"])  # type: ignore[arg-type]
+    db = _db(swept.store)  # type: ignore[arg-type]
     assert len(samples) - 1 == db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
 
 
-def test_resume_after_a_finished_run_does_nothing(swept: dict[str, object]) -> None:
-    folder = swept["folder"]
-    assert isinstance(folder, Path)
-    out = embench("sweep", str(swept["inventory"]), "--store", str(swept["store"]), "--resume", "-q", cwd=folder)
+# The single-thread CPU baseline of each model (docs/report.md): LiteRT's plain CPU kernels where the
+# model has a TFLite file, else ONNX Runtime's CPU provider.
+BASELINES = {"tiny": ("litert", "cpu"), "squeezenet": ("onnxruntime", "CPUExecutionProvider")}
+
+
+def _check_every_speedup(csv: Path, store: Path) -> None:
+    """Every measured row's speedup is its baseline's median over its own, both medians recomputed here
+    from the raw samples in the store."""
+    with csv.open(newline="") as f:
+        rows = list(DictReader(f))
+    raw: dict[str, list[int]] = {}
+    for job_id, ns in _db(store).execute("SELECT job_id, latency_ns FROM samples"):
+        raw.setdefault(job_id, []).append(ns)
+    job_ids = dict(
+        _db(store).execute(
+            "SELECT runtime || ':' || delegate || ':' || threads || ':' || model || ':' || precision, job_id FROM results"
+        )
+    )
+    checked = 0
+    for row in rows:
+        if row["status"] not in ("ok", "fallback"):
+            assert row["speedup"] == "", row
+            continue
+        rt, delegate = BASELINES[row["model"]]
+        base = float(np.median(raw[job_ids[f"{rt}:{delegate}:1:{row['model']}:{row['precision']}"]]))
+        own = float(
+            np.median(
+                raw[job_ids[f"{row['runtime']}:{row['delegate']}:{row['threads']}:{row['model']}:{row['precision']}"]]
+            )
+        )
+        assert float(row["speedup"]) == pytest.approx(base / own, rel=1e-3), row
+        checked += 1
+    assert checked >= 8  # tiny fp32 and int8 on two delegates × 2 threads, squeezenet × 2 threads
+
+
+def test_resume_after_a_finished_run_does_nothing(swept: Swept) -> None:
+    folder = swept.folder
+    out = embench("sweep", str(swept.inventory), "--store", str(swept.store), "--resume", "-q", cwd=folder)
     # nothing is measured again, and the run still holds its failed jobs: said, and exit 3
     assert out.returncode == 3, out.stderr
     assert "nothing new" in out.stdout and "already done" in out.stdout
     assert "job(s) of run" in out.stderr and "still failed from an earlier sweep" in out.stderr
 
 
-def _start_long_sweep(zoo_path: Path, folder: Path) -> tuple[subprocess.Popen[str], Path, Path]:
+def _start_long_sweep(
+    zoo_path: Path, folder: Path, preexec: Callable[[], None] = default_signals
+) -> tuple[subprocess.Popen[str], Path, Path]:
     sweep = {"models": ["tiny"], "precisions": ["fp32", "fp16", "int8"], "runtimes": ["litert"],
              "delegates": {"litert": ["cpu", "xnnpack"]}, "threads": [1, 2],
              "run": fast_run(min_seconds=0.6, max_seconds=1.0)}  # fmt: skip
     inv = write_inventory(folder, zoo_path, sweep)
     store = folder / "store.sqlite"
     env = {**os.environ, "EMBENCH_STORE": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(store), "-q"],
-                            cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
-    return proc, inv, store
+    argv = [sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(store), "-q"]
+    return popen(argv, cwd=folder, env=env, preexec_fn=preexec), inv, store
 
 
 def _wait_for_results(store: Path, count: int, proc: subprocess.Popen[str]) -> int:
@@ -153,12 +198,15 @@ def test_interrupted_sweep_keeps_results_and_resume_completes(
     zoo_path: Path, tmp_path: Path, how: signal.Signals
 ) -> None:
     proc, inv, store = _start_long_sweep(zoo_path, tmp_path)
-    seen = _wait_for_results(store, 3, proc)
+    _wait_for_results(store, 3, proc)
+    seen = set(_db(store).execute("SELECT job_id, started_unix FROM results").fetchall())
     proc.send_signal(how)
     _, err = proc.communicate(timeout=60)
     db = _db(store)
     kept = db.execute("SELECT job_id, started_unix FROM results").fetchall()
-    assert len(kept) >= seen
+    assert seen <= set(kept)  # every result stored before the signal is still there, unchanged
+    for job_id, n in db.execute("SELECT job_id, n_samples FROM results"):  # with all of its samples
+        assert db.execute("SELECT COUNT(*) FROM samples WHERE job_id=?", (job_id,)).fetchone()[0] == n > 0
     if how == signal.SIGINT:
         assert proc.returncode == 130
         assert "--resume" in err
@@ -171,6 +219,22 @@ def test_interrupted_sweep_keeps_results_and_resume_completes(
     after = dict(db.execute("SELECT job_id, started_unix FROM results").fetchall())
     assert len(after) == planned and db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
     assert all(after[job] == started for job, started in kept)  # finished jobs were not redone
+
+
+def test_ctrl_c_works_when_started_with_sigint_ignored(zoo_path: Path, tmp_path: Path) -> None:
+    """A job started from a background shell (`embench sweep ... &`, some CI runners) inherits SIGINT
+    ignored; embench still stops on it like on Ctrl-C."""
+
+    def ignore_sigint() -> None:
+        default_signals()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    proc, _, store = _start_long_sweep(zoo_path, tmp_path, ignore_sigint)
+    _wait_for_results(store, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert _db(store).execute("SELECT state FROM runs").fetchone()[0] == "interrupted"
 
 
 def test_unwritable_store_is_one_clear_line(zoo_path: Path, tmp_path: Path) -> None:
@@ -206,15 +270,19 @@ def test_devices_lists_reachability_facts_and_runtimes(zoo_path: Path, tmp_path:
     ]
     inv = write_inventory(tmp_path, zoo_path, {"models": ["tiny"]}, devices)
     out = embench("devices", str(inv), cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 3, out.stderr  # one device is unreachable: a health check must see it
     lines = out.stdout.splitlines()
     assert lines[0].startswith("host") and "reachable" in lines[0] and "cores" in lines[0]
     assert any("litert: ai_edge_litert" in line for line in lines)
     assert any("CPUExecutionProvider" in line for line in lines)
     assert any(line.startswith("nopython") and "UNREACHABLE" in line and "python3.0-missing" in line for line in lines)
     js = embench("devices", str(inv), "--json", cwd=tmp_path)
-    first = json.loads(js.stdout.splitlines()[0])
-    assert first["device"] == "host" and first["facts"]["cores"] >= 1
+    first, second = (json.loads(line) for line in js.stdout.splitlines())  # every line is JSON, dead ones too
+    assert first["device"] == "host" and first["reachable"] is True and first["facts"]["cores"] == os.cpu_count()
+    assert second["device"] == "nopython" and second["reachable"] is False and "python3.0-missing" in second["error"]
+    assert js.returncode == 3
+    healthy = write_inventory(tmp_path, zoo_path, {"models": ["tiny"]}, devices[:1])
+    assert embench("devices", str(healthy), cwd=tmp_path).returncode == 0
 
 
 def test_no_build_names_the_command(tmp_path: Path, zoo_path: Path) -> None:
@@ -227,21 +295,26 @@ def test_no_build_names_the_command(tmp_path: Path, zoo_path: Path) -> None:
 
 
 def test_job_ids_are_stable(zoo_path: Path, tmp_path: Path) -> None:
+    """`--resume` finds finished jobs by id, across processes and embench versions: the id of a fixed
+    job is pinned here. If this fails, a change altered what an id hashes (a new RunPolicy field, a
+    renamed field) and every stored run would be measured again on resume: keep old ids or say so."""
+    pinned = PlannedJob("host", "tiny", "fp32", "tflite", "litert", "xnnpack", 1, RunPolicy(), 0)
+    assert pinned.job_id == "21ccd836fba86366"
     inv = load_inventory(write_inventory(tmp_path, zoo_path, ALL_STATUSES_SWEEP))
     a = [j.job_id for j in make_plan(inv, Zoo(zoo_path)).jobs]
-    b = [j.job_id for j in make_plan(load_inventory(inv.path), Zoo(zoo_path)).jobs]
-    assert a == b and len(set(a)) == len(a)
+    assert len(set(a)) == len(a)
     other = load_inventory(write_inventory(tmp_path, zoo_path, {**ALL_STATUSES_SWEEP, "threads": [1, 4]}))
     c = {j.label: j.job_id for j in make_plan(other, Zoo(zoo_path)).jobs}
     d = {j.label: j.job_id for j in make_plan(inv, Zoo(zoo_path)).jobs}
-    assert all(c[k] == d[k] for k in c if k.endswith("/t1"))
+    assert all(c[k] == d[k] for k in c if k.endswith("/t1")) and c.keys() != d.keys()
+    changed = load_inventory(write_inventory(tmp_path, zoo_path, {**ALL_STATUSES_SWEEP, "seed": 7}))
+    assert not set(a) & {j.job_id for j in make_plan(changed, Zoo(zoo_path)).jobs}  # the seed defines a job
 
 
-def test_html_report_renders_in_headless_chromium(swept: dict[str, object]) -> None:
+def test_html_report_renders_in_headless_chromium(swept: Swept) -> None:
     """The page is self-contained: tables and both embedded figures render with no network."""
-    folder = swept["folder"]
-    assert isinstance(folder, Path)
-    out = embench("report", "--store", str(swept["store"]), "--out", str(folder / "reports"), cwd=folder)
+    folder = swept.folder
+    out = embench("report", "--store", str(swept.store), "--out", str(folder / "reports"), cwd=folder)
     page = Path(dict(line.split(None, 1) for line in out.stdout.splitlines())["html"])
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--no-first-run", f"--user-data-dir={folder / 'chrome'}"]  # fmt: skip
