@@ -126,7 +126,9 @@ def cmd_devices(args: argparse.Namespace) -> int:
         finally:
             transport.close()
         if args.json:
-            print(json.dumps({"device": device.name, "reachable": True, **info.to_dict()}))  # JSON escapes control characters
+            print(
+                json.dumps({"device": device.name, "reachable": True, **info.to_dict()})
+            )  # JSON escapes control characters
             continue
         f = info.facts
         mem = f"{f.mem_total_kb / 1048576:.1f} GiB" if f.mem_total_kb else "?"
@@ -267,8 +269,11 @@ def _parser() -> argparse.ArgumentParser:
     sp = verb("runs", cmd_runs, "list the runs in the results database")
     sp.add_argument("--store", help=store_help)
 
-    sp = verb("devices", cmd_devices, "list the inventory's devices with reachability, facts and runtimes"
-                                         " (exit 3 when one is unreachable)")
+    sp = verb(
+        "devices",
+        cmd_devices,
+        "list the inventory's devices with reachability, facts and runtimes (exit 3 when one is unreachable)",
+    )
     sp.add_argument("inventory", nargs="?", default="inventory.yaml", help="inventory.yaml (default: ./inventory.yaml)")
     sp.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each device (default: 60)")
     sp.add_argument("--json", action="store_true", help="one JSON object per device")

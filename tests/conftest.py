@@ -11,7 +11,7 @@ from pathlib import Path
 import onnx
 import pytest
 import yaml
-from procs import matching, wait_for
+from procs import default_signals, matching, wait_for
 
 from embench.transports import Transport
 from embench.zoo import KERAS_FORMATS, Zoo
@@ -113,4 +113,5 @@ def embench(
         timeout=timeout,
         env=full_env,
         check=False,
+        preexec_fn=default_signals,
     )

@@ -167,6 +167,12 @@ def _device(phone: StandinPhone, tmp_path: Path, name: str = "pixel", **adb: Any
     }
 
 
+def _phone_agents(phone: StandinPhone) -> list[int]:
+    """Agents running on the stand-in phone (its processes are this test process's descendants)."""
+    root = str(phone.root).encode()
+    return [p for p in agent_pids() if any(root in word for word in cmdline(p))]
+
+
 def _results(store: Path) -> list[dict[str, Any]]:
     db = sqlite3.connect(store)
     db.row_factory = sqlite3.Row
@@ -207,13 +213,10 @@ def test_phone_lost_mid_sweep_keeps_results_and_resume_completes(tmp_path: Path,
              "delegates": {"litert": ["cpu", "xnnpack"]}, "run": fast_run(min_seconds=0.8, max_seconds=1.0, retries=1)}  # fmt: skip
     store = tmp_path / "s.db"
     inv = write_inventory(tmp_path, zoo_path, sweep, [_device(phone, tmp_path)], store=str(store))
-    env = {**os.environ, "EMBENCH_STORE": ""}
-    proc = subprocess.Popen([sys.executable, "-m", "embench", "sweep", str(inv), "-q"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not _results(store):
-        time.sleep(0.2)
-    time.sleep(0.4)  # into the next job
+    proc = popen([sys.executable, "-m", "embench", "sweep", str(inv), "-q"], cwd=tmp_path,
+                 env={**os.environ, "EMBENCH_STORE": ""})  # fmt: skip
+    wait_for("a result from the phone", lambda: _results(store))
+    wait_for("the next job's agent on the phone", lambda: _phone_agents(phone))
     phone.stop()  # unplugged mid-job
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, err
@@ -242,13 +245,10 @@ def test_a_frozen_phone_is_abandoned_and_the_host_finishes(tmp_path: Path, zoo_p
         devices = [_device(phone, tmp_path, connect_timeout=3, auth_timeout=3), {"name": "host"}]
         store = tmp_path / "s.db"
         inv = write_inventory(tmp_path, zoo_path, sweep, devices, store=str(store))
-        env = {**os.environ, "EMBENCH_STORE": ""}
-        proc = subprocess.Popen([sys.executable, "-m", "embench", "sweep", str(inv), "-q"], cwd=tmp_path,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+        proc = popen([sys.executable, "-m", "embench", "sweep", str(inv), "-q"], cwd=tmp_path,
+                     env={**os.environ, "EMBENCH_STORE": ""})  # fmt: skip
         try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and not any(r["device"] == "pixel" for r in _results(store)):
-                time.sleep(0.1)
+            wait_for("a result from the phone", lambda: any(r["device"] == "pixel" for r in _results(store)))
             phone.freeze()
             t0 = time.monotonic()
             _, err = proc.communicate(timeout=240)
@@ -280,9 +280,7 @@ def test_ctrl_c_mid_job_cleans_up_the_phone_before_exiting(phone: StandinPhone, 
     proc = popen([sys.executable, "-m", "embench", "sweep", str(inv), "-q"], cwd=tmp_path,
                  env={**os.environ, "EMBENCH_STORE": ""})  # fmt: skip
     try:
-        on_phone = str(phone.root).encode()
-        agent = wait_for("the agent to run on the phone",
-                         lambda: [p for p in agent_pids() if any(on_phone in w for w in cmdline(p))])[0]  # fmt: skip
+        agent = wait_for("the agent to run on the phone", lambda: _phone_agents(phone))[0]
         meter = matching(proc.pid, "meter.py curve")
         assert meter and phone.dumpsys_calls() == ["battery unplug"]
         proc.send_signal(signal.SIGINT)

@@ -12,6 +12,7 @@ import pytest
 from conftest import embench, fast_run, write_inventory
 from meter import command as meter_command
 from powertree import energy, power_tree
+from procs import wait_for
 
 from embench.telemetry import integrate, summarize_telemetry
 from embench.telemetry.clock import ClockOffset, best_offset, edge_shift, parse_unix_time, to_device_clock
@@ -83,24 +84,36 @@ def test_command_meter_samples_skips_and_failures() -> None:
     assert meter.label == "meter.py"
     t0 = time.time()
     meter.start()
-    time.sleep(1.2)
+    wait_for("the meter to exit on its own", lambda: meter.ended, timeout=60)
     got = meter.take(t0, time.time())
     meter.stop()
-    assert 30 <= len(got) <= 70 and all(2.0 <= w <= 4.0 for _, w in got)
+    # 0.6 s at 100 Hz: at most 61 lines, and on a loaded machine fewer, never none
+    assert 1 <= len(got) <= 61 and all(2.0 <= w <= 4.0 for _, w in got)
     assert meter.skipped_lines == 1  # the CSV header
     assert meter.drain_errors() == ["`" + meter.command + "` exited with code 4: meter: lost the USB connection"]
     assert meter.drain_errors() == []  # said once
+
+
+def _collect(meter: ExternalMeter, since: float, count: int) -> list[tuple[float, float]]:
+    """Samples taken from the meter until it has given `count` (start-up is not timed: it is waited for)."""
+    seen: dict[float, float] = {}
+
+    def enough() -> bool:
+        seen.update(meter.take(since, time.time()))
+        return len(seen) >= count
+
+    wait_for(f"{count} samples from the meter", enough, timeout=60)
+    return sorted(seen.items())
 
 
 def test_bare_watts_are_stamped_on_arrival() -> None:
     meter = ExternalMeter("host", {"command": meter_command("curve", "--bare", "--rate", "50"), "label": "usb-meter"})
     t0 = time.time()
     meter.start()
-    time.sleep(0.5)
+    got = _collect(meter, 0.0, 10)  # from time 0: a sample stamped before t0 would be taken too
     t1 = time.time()
-    got = meter.take(0.0, float("inf"))  # every sample it has: each stamped when its line arrived
     meter.stop()
-    assert len(got) >= 10 and all(t0 <= t <= t1 for t, _ in got) and meter.label == "usb-meter"
+    assert all(t0 <= t <= t1 for t, _ in got) and meter.label == "usb-meter"  # each stamped when it arrived
     assert meter.drain_errors() == []  # stopped by us: not an error
 
 
@@ -108,11 +121,11 @@ def test_entry_point_meter(tmp_path: Path) -> None:
     meter = ExternalMeter("host", {"entry_point": "meter:samples", "cwd": str(METER.parent), "rate_hz": "100"})
     t0 = time.time()
     meter.start()
-    time.sleep(0.5)
-    got = meter.take(t0, time.time())
+    got = _collect(meter, t0, 20)
     started = time.monotonic()
     meter.stop()
-    assert time.monotonic() - started < 1.0  # the stop event ends the generator
+    # stop() waits up to 5 s for the reading thread: ending sooner means the stop event ended the generator
+    assert time.monotonic() - started < 5.0 and meter.ended
     assert len(got) >= 20 and meter.label == "meter:samples"
     assert not [t for t in threading.enumerate() if t.name == "embench-meter-host"]
 
@@ -151,7 +164,8 @@ def test_sweep_with_an_external_meter_beside_the_board_rail(zoo_path: Path, tmp_
     t0, t1 = tel.edges["window_start"].t, tel.edges["window_end"].t
     i0, i1 = tel.edges["idle_start"].t, tel.edges["idle_end"].t
     facts = external.facts
-    assert abs(facts["clock_offset_s"]) < 0.05 and facts["clock_uncertainty_s"] < 0.02 and facts["skipped_lines"] == 1
+    # one clock on both sides: the true offset is 0, which a probe brackets within its uncertainty
+    assert abs(facts["clock_offset_s"]) <= facts["clock_uncertainty_s"] + 1e-6 and facts["skipped_lines"] == 1
     s = summarize_telemetry(result, n)
     assert s.power_source == "external:meter.py"
     # stamped on the host's wall clock, moved onto the agent's monotonic clock: the known curve within 2%

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import MINIMAL_INVENTORY, embench, fast_run, write_inventory
+from procs import agent_pids, alive, popen, wait_for
 
 BASE = MINIMAL_INVENTORY + "  runtimes: [litert]\n"
 
@@ -206,8 +207,7 @@ def _long_sweep(tmp_path: Path, zoo_path: Path, *args: str) -> tuple[Path, list[
 
 def _popen(argv: list[str], cwd: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "EMBENCH_STORE": ""}
-    return subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)  # fmt: skip
+    return popen(argv, cwd=cwd, env=env, start_new_session=True)
 
 
 def _wait_for_rows(store: Path, count: int, proc: subprocess.Popen[str], timeout: float = 120) -> None:
@@ -294,44 +294,17 @@ def test_a_full_disk_mid_sweep_is_one_line_and_resume_completes(tmp_path: Path, 
 # ---------------------------------------------------------------------------- 3. signals and start-up
 
 
-def _children(pid: int) -> set[int]:
-    """Every process descended from pid (read from /proc: this test's own tree, nothing machine-wide)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
 def test_a_signal_stops_the_agents_and_says_how_to_resume(tmp_path: Path, zoo_path: Path, sig: int, code: int) -> None:
     _, argv = _long_sweep(tmp_path, zoo_path)
     proc = _popen(argv, tmp_path)
     _wait_for_rows(tmp_path / "s.sqlite", 2, proc)
-    deadline = time.monotonic() + 60
-    agents: set[int] = set()
-    while not agents and time.monotonic() < deadline:  # a job is running: its agent is the sweep's child
-        agents = {p for p in _children(proc.pid) if b".pyz" in Path(f"/proc/{p}/cmdline").read_bytes()}
-        time.sleep(0.05)
-    assert agents, "no agent was running"
+    agents = wait_for("a running job's agent (the sweep's child)", lambda: agent_pids(proc.pid), timeout=60)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err
     assert "Traceback" not in err and "continue with `embench sweep" in err
-    assert not [p for p in agents if _alive(p)], "an agent outlived the sweep"
+    assert not [p for p in agents if alive(p)], "an agent outlived the sweep"
     state = sqlite3.connect(tmp_path / "s.sqlite").execute("SELECT state FROM runs").fetchone()[0]
     assert state == "interrupted"
     again = embench(*_pasted(err), "-q", cwd=tmp_path)

@@ -326,7 +326,8 @@ def test_energy_over_ssh_matches_the_known_power_curve(lab: dict[str, Any], zoo_
     edges = row["telemetry"]["edges"]
     t0, t1 = edges["window_start"]["t"], edges["window_end"]["t"]
     external, board = row["telemetry"]["sources"]
-    assert abs(external["facts"]["clock_offset_s"]) < 0.05 and external["facts"]["clock_uncertainty_s"] < 0.02
+    facts = external["facts"]  # the board is this machine: the true offset is 0, bracketed by the probe
+    assert abs(facts["clock_offset_s"]) <= facts["clock_uncertainty_s"] + 1e-6
     s = summarize_telemetry(
         Result.from_dict({k: v for k, v in row.items() if k not in ("device", "model", "runtime")}), 1
     )

@@ -63,11 +63,17 @@ def test_energy_matches_the_known_power_curve(zoo_path: Path, tmp_path: Path, bo
     exact_idle_j = energy(i0, i1) / (i1 - i0) * (t1 - t0)
     # net = gross − idle × window; its error is bounded by the two tolerances above
     tolerance = 0.02 * energy(t0, t1) + 0.03 * exact_idle_j
-    assert s.net_joules == pytest.approx(energy(t0, t1) - exact_idle_j, abs=tolerance)
-    assert s.net_joules == pytest.approx(s.joules - s.idle_watts * (t1 - t0))
-    basis = s.net_joules if s.net_joules >= 0 else s.joules  # net, unless the baseline was above the run
-    assert s.joules_per_inference == pytest.approx(basis / n)
-    assert (s.per_inference_basis == "net of idle") == (s.net_joules >= 0)
+    exact_net = energy(t0, t1) - exact_idle_j
+    assert s.net_joules == pytest.approx(exact_net, abs=tolerance)
+    # per inference: net of idle when the run drew more than idle, else gross (checked against the
+    # exact curve, the basis where the exact energies decide it)
+    if exact_net > tolerance:
+        assert s.per_inference_basis == "net of idle"
+    elif exact_net < -tolerance:
+        assert s.per_inference_basis == "gross: the idle baseline was above the run"
+    exact = exact_net if s.per_inference_basis == "net of idle" else energy(t0, t1)
+    slack = tolerance if s.per_inference_basis == "net of idle" else 0.02 * energy(t0, t1)
+    assert s.joules_per_inference == pytest.approx(exact / n, abs=slack / n)
     assert s.samples_in_window >= 30 and s.coverage > 0.97  # INA2xx at 20 Hz
     assert 45.0 <= s.max_c["thermal"] <= 65.0 and s.trip_c == 85.0
     assert s.freq_min_mhz == 1800.0
@@ -86,15 +92,27 @@ def test_energy_matches_the_known_power_curve(zoo_path: Path, tmp_path: Path, bo
 
 
 def test_rapl_counter_with_wraparound(zoo_path: Path, tmp_path: Path, board_tree: Path) -> None:
-    result, n = _run(zoo_path, tmp_path, [{"source": "rapl", "root": str(board_tree)}])
-    assert result.telemetry is not None
-    edges = result.telemetry.edges
-    t0, t1 = edges["window_start"].t, edges["window_end"].t
-    assert energy(t0, t1) * 1e6 < RAPL_RANGE_UJ
-    s = summarize_telemetry(result, n)
-    # read at the two edges, wrapped or not (end < start), the delta is the window's energy: within 3%
-    assert s.joules == pytest.approx(energy(t0, t1), rel=0.03)
-    assert s.power_source == "rapl:package-0" and s.per_inference_basis == "gross"
+    """The counter's range (8 J) is just above a window's energy (~6 J), so a window wraps it about
+    three times in four; runs repeat until one did (six runs all missing it: p < 0.001)."""
+    wrapped = 0
+    for attempt in range(6):
+        folder = tmp_path / f"run{attempt}"
+        folder.mkdir()
+        result, n = _run(zoo_path, folder, [{"source": "rapl", "root": str(board_tree)}])
+        assert result.telemetry is not None
+        edges = result.telemetry.edges
+        t0, t1 = edges["window_start"].t, edges["window_end"].t
+        start, end = edges["window_start"].counters["rapl"], edges["window_end"].counters["rapl"]
+        assert start is not None and end is not None
+        assert energy(t0, t1) * 1e6 < RAPL_RANGE_UJ
+        s = summarize_telemetry(result, n)
+        # read at the two edges, wrapped or not (end < start), the delta is the window's energy: within 3%
+        assert s.joules == pytest.approx(energy(t0, t1), rel=0.03)
+        assert s.power_source == "rapl:package-0" and s.per_inference_basis == "gross"
+        if end < start:
+            wrapped += 1
+            break
+    assert wrapped, "the counter never wrapped inside a window: the wrap path was not exercised"
 
 
 def test_no_telemetry_says_no_power_source(zoo_path: Path, tmp_path: Path) -> None:
@@ -334,7 +352,7 @@ def test_cooldown_waits_for_the_temperature(zoo_path: Path, tmp_path: Path) -> N
     cool = rows[1].cooldown
     assert cool is not None and cool.gated_on == "temperature" and cool.target_c == pytest.approx(43.0)
     assert cool.start_c == pytest.approx(70.0) and cool.end_c is not None and cool.end_c <= 43.0
-    assert 1.0 <= cool.waited_s < 10
+    assert 1.0 <= cool.waited_s and not cool.capped  # ended by the temperature, not by cooldown_max_seconds
 
 
 def test_cooldown_falls_back_to_a_fixed_pause(zoo_path: Path, tmp_path: Path) -> None:

@@ -112,6 +112,11 @@ class ExternalMeter:
         with self._lock:
             self._errors.append(why)
 
+    @property
+    def ended(self) -> bool:
+        """The meter stopped producing samples: its command exited or its entry point returned."""
+        return self._thread is not None and not self._thread.is_alive()
+
     def drain_errors(self) -> list[str]:
         """What went wrong since the last call (the meter exited, raised, or stopped yielding)."""
         with self._lock:
