@@ -5,7 +5,8 @@ SYNC.TXT in AOSP): CNXN / AUTH / OPEN / OKAY / WRTE / CLSE, the `shell:` (v1) an
 services, `exec:`, and `sync:` with STAT / STA2 / LST2 / LIST / SEND / RECV / QUIT. It is checked
 in the tests with the real `adb` client (Debian package `adb`) as well as with adb-shell.
 
-Commands run under /bin/sh in a sandbox directory (the phone's "root"), in a session of their own
+Commands run under Debian's mksh, the shell Android's /system/bin/sh is (`sh` on the phone's PATH is
+mksh too), in a sandbox directory (the phone's "root"), in a session of their own
 so that closing the stream kills the whole process group, as adbd does. `getprop` answers from a
 props file and `dumpsys` records its calls, through small scripts in <sandbox>/system/bin; the test
 owns a battery sysfs tree under <sandbox>/sys/class/power_supply.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import base64
 import os
 import queue
+import shutil
 import signal
 import socket
 import struct
@@ -31,6 +33,9 @@ import numpy as np
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+
+# Android's shell. scripts/test installs Debian's mksh; without it, the stand-in refuses to start.
+MKSH = shutil.which("mksh") or "/bin/mksh"
 
 
 def _cmd(name: bytes) -> int:
@@ -255,7 +260,7 @@ class Connection:
         v2 = name.startswith("shell,v2")
         merge = name == "shell"  # v1 mixes stderr into stdout, like the pty adbd gives it
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", command],
+            [MKSH, "-c", command],
             cwd=self.phone.root,
             env=self.phone.env(),
             stdin=subprocess.PIPE,
@@ -485,6 +490,8 @@ class StandinPhone:
         port: int = 0,
         clock_skew_s: float = 0.0,
     ) -> None:
+        if not Path(MKSH).exists():
+            raise RuntimeError("the stand-in phone runs commands under mksh, as Android does: apt-get install mksh")
         self.root, self.name, self.features = Path(root), name, features
         self.auth, self.accept_new_keys = auth, accept_new_keys
         self.authorized_keys = [android_pubkey_to_rsa(k) for k in authorized_keys or []]
@@ -497,6 +504,8 @@ class StandinPhone:
         for script, text in (("getprop", GETPROP), ("dumpsys", DUMPSYS), ("date", DATE)):
             (bin_dir / script).write_text(text)
             (bin_dir / script).chmod(0o755)
+        if not (bin_dir / "sh").exists():
+            (bin_dir / "sh").symlink_to(MKSH)
         (self.root / "data" / "local" / "tmp").mkdir(parents=True, exist_ok=True)
         self.set_props(props or {})
         (self.root / "clock_skew").write_text(f"{clock_skew_s}\n")  # read by the stand-in `date`

@@ -7,7 +7,8 @@ script. What it "measures" is what the test set up:
     meter.py battery DIR [--rate HZ]
         |current_now (µA) × voltage_now (µV)| from a battery folder the test changes over time
 
-`samples(options, stop)` is the same meter as a Python entry point.
+`samples(options, stop)` is the same meter as a Python entry point; `failing(options, stop)` one that
+raises after a while.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ def samples(options: dict[str, str], stop: threading.Event) -> Iterator[tuple[fl
     while not stop.is_set():
         yield time.time(), power(time.monotonic())
         stop.wait(period)
+
+
+def failing(options: dict[str, str], stop: threading.Event) -> Iterator[tuple[float, float]]:
+    """Entry point that reads for `after_s` seconds, then fails like a meter whose USB link drops."""
+    until = time.monotonic() + float(options.get("after_s", "0.3"))
+    while not stop.is_set() and time.monotonic() < until:
+        yield time.time(), power(time.monotonic())
+        stop.wait(0.02)
+    raise RuntimeError("meter: USB read failed")
 
 
 def main(argv: list[str]) -> int:

@@ -3,13 +3,16 @@ and the whole phone path through the stand-in phone."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
+import yaml
 from adbd import StandinPhone
 from conftest import embench, write_inventory
 from meter import command as meter_command
+from procs import alive, cmdline, descendants
 
 from embench.agents.benchmark_model import command_line, to_result
 from embench.agents.bm_parse import clean_lines, parse_output, status_of
@@ -335,3 +338,38 @@ def test_battery_samples_are_stamped_after_their_reads() -> None:
     assert times[-1] == pytest.approx(101.01) and 100.85 not in times and len(times) == 11
     idle = [w for t, w in result.telemetry.sources[0].samples if t <= 101.0]
     assert len(idle) == 10 and all(w == pytest.approx(1.755) for w in idle)  # the baseline holds idle power only
+
+
+@pytest.mark.parametrize("binary", ["missing", "not-a-program", "hangs"])
+def test_a_benchmark_model_that_is_missing_cannot_run_or_hangs(tmp_path: Path, zoo_path: Path, binary: str) -> None:
+    """Each is one clear line and exit 3: a path that is no file (before anything is pushed), a file the
+    phone cannot execute (a wrong build), and a benchmark_model that never returns (the job's timeout
+    kills it on the phone)."""
+    with StandinPhone(tmp_path / "phone") as phone:
+        inv = _phone_inventory(tmp_path, zoo_path, phone)
+        doc = yaml.safe_load(inv.read_text())
+        doc["sweep"]["delegates"] = {"litert": ["cpu"]}
+        doc["sweep"]["run"]["timeout_seconds"] = 3
+        bm = tmp_path / "benchmark_model"
+        if binary == "missing":
+            bm.unlink()
+        elif binary == "not-a-program":
+            bm.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(200))  # an ELF header for no machine this phone runs
+        else:
+            bm.write_text("#!/bin/sh\nexec sleep 300\n")
+        inv.write_text(yaml.safe_dump(doc, sort_keys=False))
+        res = embench("sweep", str(inv), "-q", cwd=tmp_path)
+        left = [p for p in descendants(os.getpid()) if b"sleep\x00300" in b"\x00".join(cmdline(p))]
+    assert res.returncode == 3, res.stderr
+    assert "Traceback" not in res.stderr
+    rows = sqlite3.connect(tmp_path / "results.db").execute("SELECT status, message FROM results").fetchall()
+    if binary == "missing":
+        assert f"benchmark_model binary {bm} not found; download the android_aarch64 build" in res.stderr
+        assert rows == []  # the device could not be used: nothing ran, --resume runs it once fixed
+    elif binary == "not-a-program":
+        ((status, message),) = rows
+        assert status == "failed" and "benchmark_model exited with code" in message, message
+    else:
+        ((status, message),) = rows
+        assert status == "timeout" and "3 s" in message
+        assert not [p for p in left if alive(p)], "benchmark_model still runs on the phone"

@@ -3,6 +3,7 @@ sweep on the host whose meter follows the known power curve (SSH and ADB: test_s
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -198,3 +199,34 @@ def test_a_meter_that_dies_mid_sweep_is_recorded(zoo_path: Path, tmp_path: Path)
     assert errors == (f"external meter.py: `{command}` exited with code 4: meter: lost the USB connection",)
     s = summarize_telemetry(result, n)
     assert not s.has_energy and s.energy_note.startswith("external power samples too sparse")
+
+
+def test_a_device_clock_that_cannot_be_aligned(tmp_path: Path, zoo_path: Path) -> None:
+    """A device whose `date` has no %N (busybox builds without it): the meter's samples cannot be put on
+    its clock, which the result says; the sweep and the other figures go on."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "date").write_text('#!/bin/sh\necho "1700000000.%N"\n')
+    (fake / "date").chmod(0o755)
+    telemetry = [{"source": "external", "options": {"command": meter_command("curve")}}]
+    sweep = {"models": ["tiny"], "runtimes": ["litert"], "run": fast_run(min_seconds=0.5)}
+    inv = write_inventory(tmp_path, zoo_path, sweep, [{"name": "host", "telemetry": telemetry}])
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path,
+                  env={"PATH": f"{fake}:{os.environ['PATH']}"})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    (row,) = sqlite3.connect(str(tmp_path / "s.sqlite")).execute("SELECT result_json FROM results")
+    result = Result.from_json(row[0])
+    assert result.status == "ok" and result.telemetry is not None
+    assert result.telemetry.errors == ("external meter.py: cannot align the device's clock: `date +%s.%N` printed "
+                                       "'1700000000.%N', not seconds with a fraction",)  # fmt: skip
+    assert not summarize_telemetry(result, 10).has_energy
+
+
+def test_an_entry_point_that_raises_mid_run(tmp_path: Path, zoo_path: Path) -> None:
+    options = {"entry_point": "meter:failing", "cwd": str(METER.parent), "after_s": "0.5"}
+    code, stderr, result, _ = _sweep(tmp_path, zoo_path, [{"source": "external", "options": options}])
+    assert code == 0, stderr  # a meter's failure is the meter's, not the job's
+    assert result.status == "ok" and result.telemetry is not None
+    assert (
+        "external meter:failing: meter:failing raised RuntimeError: meter: USB read failed" in result.telemetry.errors
+    )

@@ -66,6 +66,44 @@ def lean_python(lab: dict[str, Any]) -> str:
     return board_python(lab["root"] / "python-lean", ["ai-edge-litert"])
 
 
+def old_python() -> Path:
+    """The oldest Python a lab's boards still run (Raspberry Pi OS Bullseye: 3.9; older images: 3.8):
+    $EMBENCH_OLD_PYTHON, else pyenv's 3.8. Missing: the test fails saying so (scripts/test checks first)."""
+    given = os.environ.get("EMBENCH_OLD_PYTHON")
+    found = [Path(given)] if given else sorted(Path("~/.pyenv/versions").expanduser().glob("3.8.*/bin/python3"))
+    if not found or not found[-1].exists():
+        pytest.fail("no Python 3.8 for the old board: install one (`pyenv install 3.8`) or set EMBENCH_OLD_PYTHON")
+    return found[-1]
+
+
+def _others_can_enter(path: Path) -> bool:
+    return all(p.stat().st_mode & 0o001 for p in [path, *path.parents])
+
+
+@pytest.fixture(scope="module")
+def old_board_python(lab: dict[str, Any]) -> str:
+    """A board as old as a lab still has: Python 3.8 with tflite-runtime 2.14 (which needs numpy<2) and
+    the last ONNX Runtime for 3.8, nothing else. pyenv's interpreter lives under /root, which a board's
+    login cannot enter: then a copy in the lab's folder runs, its libpython found by LD_LIBRARY_PATH."""
+    python = old_python()
+    prefix = Path(subprocess.run([str(python), "-c", "import sys; print(sys.base_prefix)"], capture_output=True,
+                                 text=True, check=True).stdout.strip())  # fmt: skip
+    env = dict(os.environ)
+    if not _others_can_enter(prefix):
+        home = lab["root"] / "python3.8"
+        shutil.copytree(prefix, home, symlinks=True)
+        python, prefix = home / "bin" / "python3", home
+        env["LD_LIBRARY_PATH"] = str(home / "lib")
+    venv = lab["root"] / "python-old"
+    subprocess.run([str(python), "-m", "venv", str(venv)], check=True, env=env)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "tflite-runtime==2.14.*", "numpy<2",
+                    "onnxruntime<1.20"], check=True, env=env)  # fmt: skip
+    wrapper = lab["root"] / "python-old.sh"
+    wrapper.write_text(f'#!/bin/sh\nLD_LIBRARY_PATH={prefix / "lib"} exec {venv / "bin" / "python"} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
 def ssh_device(board: Board, lab: dict[str, Any], **extra: Any) -> dict[str, Any]:
     ssh = {"host": "127.0.0.1", "port": board.port, "user": board.user, "key_file": str(lab["key"]),
            "known_hosts": str(lab["known"]), "connect_timeout": 5, **extra.pop("ssh", {})}  # fmt: skip
@@ -107,6 +145,36 @@ def test_sweep_over_two_boards_and_the_host(lab: dict[str, Any], zoo_path: Path,
     again = results(store)
     assert len(again) == 12 and all(r.get("pushed_bytes", 0) == 0 for r in again)
     assert "pushed" not in second.stdout
+
+
+def test_an_old_board_python_3_8_with_tflite_runtime(
+    lab: dict[str, Any], zoo_path: Path, tmp_path: Path, old_board_python: str
+) -> None:
+    """The agent really runs on 3.8 (not only "vermin says 3.8"), through tflite-runtime, not LiteRT."""
+    a, _ = lab["boards"]
+    device = ssh_device(a, lab, name="old-pi", python=old_board_python)
+    probe = embench("devices", str(write_inventory(tmp_path, zoo_path, {"models": ["tiny"]}, [device])), "--json",
+                    cwd=tmp_path)  # fmt: skip
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    facts = json.loads(probe.stdout)
+    assert facts["facts"]["python"].startswith("3.8.")
+    assert (facts["runtimes"]["litert"]["package"], facts["runtimes"]["litert"]["version"][:5]) == (
+        "tflite-runtime",
+        "2.14.",
+    )
+    sweep = {**SWEEP, "precisions": ["fp32", "int8"], "threads": [1, 2]}
+    inv = write_inventory(tmp_path, zoo_path, sweep, [device])
+    store = tmp_path / "s.sqlite"
+    out = embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    rows = [Result.from_json(j) for (j,) in sqlite3.connect(str(store)).execute("SELECT result_json FROM results")]
+    # tiny fp32 + int8 on LiteRT's XNNPACK and squeezenet on ORT's CPU provider, each at 1 and 2 threads
+    assert len(rows) == 2 * 3 and all(r.status in ("ok", "fallback") for r in rows), [r.message for r in rows]
+    for r in rows:
+        assert r.device_facts.python and r.device_facts.python.startswith("3.8.")
+        assert r.runtime is not None and r.runtime.package in ("tflite-runtime", "onnxruntime")
+        assert len(r.samples_ns) >= 5
+    assert sorted(r.runtime.package for r in rows if r.runtime) == ["onnxruntime"] * 2 + ["tflite-runtime"] * 4
 
 
 def test_devices_over_ssh(lab: dict[str, Any], zoo_path: Path, tmp_path: Path, lean_python: str) -> None:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from adbd import StandinPhone
 from conftest import embench, fast_run, write_inventory
 from meter import command as meter_command
 from powertree import RAPL_RANGE_UJ, energy, power_tree, put
 from procs import agent_pids
 
 from embench.telemetry import NO_POWER, summarize_telemetry, throttle_flags
-from embench_agent.protocol import Result, SourceProbe, SourceSpec, SourceTrace, Telemetry
+from embench_agent.protocol import Cooldown, Result, SourceProbe, SourceSpec, SourceTrace, Telemetry
 from embench_agent.telemetry import detect_sources
 from embench_agent.telemetry.power import BatteryPower, HwmonPower, Ina3221Power
 from embench_agent.telemetry.sampler import Sampler
@@ -113,6 +117,37 @@ def test_rapl_counter_with_wraparound(zoo_path: Path, tmp_path: Path, board_tree
             wrapped += 1
             break
     assert wrapped, "the counter never wrapped inside a window: the wrap path was not exercised"
+
+
+def test_a_counter_going_backwards_with_no_known_range(zoo_path: Path, tmp_path: Path) -> None:
+    """A RAPL counter whose range file is missing, read lower at the window's end than at its start
+    (reset, or wrapped at a range nobody knows): no energy from it, said in the report, which still
+    renders."""
+    rapl = tmp_path / "root/sys/class/powercap/intel-rapl:0"
+    put(rapl / "name", "package-0")
+    put(rapl / "energy_uj", 10**12)
+    stop = threading.Event()
+
+    def count_down() -> None:
+        value = 10**12
+        while not stop.wait(0.01):
+            value -= 30_000
+            put(rapl / "energy_uj", value)
+
+    feeder = threading.Thread(target=count_down, daemon=True)
+    feeder.start()
+    try:
+        result, n = _run(zoo_path, tmp_path, [{"source": "rapl", "root": str(tmp_path / "root")}])
+    finally:
+        stop.set()
+        feeder.join()
+    s = summarize_telemetry(result, n)
+    assert not s.has_energy and "counter went backwards" in s.energy_note and "its range is unknown" in s.energy_note
+    out = embench("report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    md = Path(dict(line.split(None, 1) for line in out.stdout.splitlines())["markdown"]).read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| host | tiny |"))
+    assert "rapl:package-0: counter went backwards" in row
 
 
 def test_no_telemetry_says_no_power_source(zoo_path: Path, tmp_path: Path) -> None:
@@ -318,9 +353,10 @@ def test_hot_run_is_flagged_in_every_table(zoo_path: Path, tmp_path: Path, board
 # ---------------------------------------------------------------------------- cooldown
 
 
-def test_cooldown_waits_for_the_temperature(zoo_path: Path, tmp_path: Path) -> None:
-    """The device heats while a job runs and for 2 s after; the next job waits until it is back."""
-    root = tmp_path / "root"
+@contextlib.contextmanager
+def heater(root: Path, hold_s: float) -> Iterator[Path]:
+    """A thermal zone at 41 °C that reads 70 °C while one of this test's agents runs a job (on the host
+    or on the stand-in phone: both are this process's descendants) and for `hold_s` after."""
     zone = root / "sys/class/thermal/thermal_zone0"
     put(zone / "type", "cpu-thermal")
     put(zone / "temp", 41000)
@@ -330,29 +366,63 @@ def test_cooldown_waits_for_the_temperature(zoo_path: Path, tmp_path: Path) -> N
         hot_until = 0.0
         while not stop.is_set():
             if agent_pids():
-                hot_until = time.monotonic() + 2.0
+                hot_until = time.monotonic() + hold_s
             put(zone / "temp", 70000 if time.monotonic() < hot_until else 41000)
             stop.wait(0.05)
 
-    heater = threading.Thread(target=heat, daemon=True)
-    heater.start()
+    thread = threading.Thread(target=heat, daemon=True)
+    thread.start()
     try:
-        device = {"name": "host", "telemetry": [{"source": "thermal", "root": str(root)}]}
-        sweep = {"models": ["tiny"], "runtimes": ["litert"], "threads": [1, 2],
-                 "run": fast_run(min_seconds=0.5, idle_seconds=0.0, cooldown_margin_c=2.0, cooldown_max_seconds=20)}  # fmt: skip
-        inv = write_inventory(tmp_path, zoo_path, sweep, [device])
-        out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+        yield root
     finally:
         stop.set()
-        heater.join()
+        thread.join()
+
+
+def _cooldowns(tmp_path: Path, zoo_path: Path, device: dict[str, Any], **run: Any) -> list[Cooldown | None]:
+    sweep = {"models": ["tiny"], "runtimes": ["litert"], "threads": [1, 2],
+             "run": fast_run(min_seconds=0.5, idle_seconds=0.0, cooldown_margin_c=2.0, **run)}  # fmt: skip
+    inv = write_inventory(tmp_path, zoo_path, sweep, [device])
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    rows = [Result.from_json(r[0]) for r in sqlite3.connect(str(tmp_path / "s.sqlite")).execute(
-        "SELECT result_json FROM results ORDER BY started_unix")]  # fmt: skip
-    assert rows[0].cooldown is None
-    cool = rows[1].cooldown
+    rows = sqlite3.connect(str(tmp_path / "s.sqlite")).execute("SELECT result_json FROM results ORDER BY started_unix")
+    return [Result.from_json(r[0]).cooldown for r in rows]
+
+
+@pytest.mark.parametrize("where", ["host", "phone"])
+def test_cooldown_waits_for_the_temperature(zoo_path: Path, tmp_path: Path, where: str) -> None:
+    """The device heats while a job runs and for 2 s after; the next job waits until it is back (on the
+    host, and on a phone over ADB)."""
+    with contextlib.ExitStack() as stack:
+        if where == "phone":
+            phone = stack.enter_context(StandinPhone(tmp_path / "phone"))
+            root = stack.enter_context(heater(phone.root, 2.0))
+            device = {"name": "pixel", "transport": "adb", "python": sys.executable,
+                      "workdir": str(phone.root / "data/local/tmp/embench"),
+                      "adb": {"serial": phone.serial, "key_file": str(tmp_path / "adbkey"), "agent": "python"}}  # fmt: skip
+        else:
+            root = stack.enter_context(heater(tmp_path / "root", 2.0))
+            device = {"name": "host"}
+        device["telemetry"] = [{"source": "thermal", "root": str(root)}]
+        first, cool = _cooldowns(tmp_path, zoo_path, device, cooldown_max_seconds=20)
+    assert first is None
     assert cool is not None and cool.gated_on == "temperature" and cool.target_c == pytest.approx(43.0)
     assert cool.start_c == pytest.approx(70.0) and cool.end_c is not None and cool.end_c <= 43.0
     assert 1.0 <= cool.waited_s and not cool.capped  # ended by the temperature, not by cooldown_max_seconds
+
+
+def test_cooldown_is_capped_and_honours_an_absolute_target(zoo_path: Path, tmp_path: Path) -> None:
+    with heater(tmp_path / "root", 600.0) as root:  # hot from the first job on, for good
+        device = {"name": "host", "telemetry": [{"source": "thermal", "root": str(root)}]}
+        (tmp_path / "capped").mkdir()
+        _, capped = _cooldowns(tmp_path / "capped", zoo_path, device, cooldown_max_seconds=1.5)
+        (tmp_path / "below").mkdir()
+        _, below = _cooldowns(tmp_path / "below", zoo_path, device, cooldown_max_seconds=20, cooldown_below_c=75.0)
+    # still 70 °C after cooldown_max_seconds: capped, and the next job started warm, saying so
+    assert capped is not None and capped.capped and capped.waited_s >= 1.5 and capped.end_c == pytest.approx(70.0)
+    # cooldown_below_c above the idle + margin target: 70 °C is cool enough, nobody waits
+    assert below is not None and below.target_c == pytest.approx(75.0) and not below.capped
+    assert below.start_c == pytest.approx(70.0) and below.end_c == pytest.approx(70.0)
 
 
 def test_cooldown_falls_back_to_a_fixed_pause(zoo_path: Path, tmp_path: Path) -> None:

@@ -90,7 +90,10 @@ def _from_counter(
     if start is None or end is None:
         return out
     wrap = src.facts.get("max_energy_range_uj")
-    joules = counter_delta(int(start), int(end), wrap) / 1e6
+    try:
+        joules = counter_delta(int(start), int(end), wrap) / 1e6
+    except ValueError as exc:  # went backwards with no known range: no energy from it, and say why
+        return dataclasses.replace(out, energy_note=f"{src.source}:{src.label}: {exc}")
     return dataclasses.replace(out, power_source=f"{src.source}:{src.label}", joules=joules,
                                watts=joules / (window[1] - window[0]), energy_note="")  # fmt: skip
 

@@ -1,0 +1,188 @@
+"""The CLI's other verbs and options, each through the real command as a user types it: runs,
+report --run, sweep --resume RUN, --zoo / $EMBENCH_ZOO, models build --force, devices --timeout,
+--version, and the inventory's sweep.devices, runtimes: and delegate_options."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import embench, fast_run, write_inventory
+
+from embench import __version__
+from embench.inventory import load_inventory
+from embench.plan import make_plan
+from embench.zoo import Zoo
+from embench_agent.protocol import Job, Result
+
+QUICK = {"models": ["tiny"], "runtimes": ["litert"], "delegates": {"litert": ["cpu"]}}
+
+
+def _rows(store: Path, run_id: str) -> list[tuple[str, int, str]]:
+    query = "SELECT device, threads, status FROM results WHERE run_id=? ORDER BY device, threads"
+    return sqlite3.connect(str(store)).execute(query, (run_id,)).fetchall()
+
+
+def test_version() -> None:
+    out = embench("--version", cwd=Path.cwd())
+    assert (out.returncode, out.stdout.strip()) == (0, f"embench {__version__}")
+
+
+def test_runs_report_of_one_run_and_resume_of_an_older_run(zoo_path: Path, tmp_path: Path) -> None:
+    """Run A leaves a device's jobs undone (its Python is missing), run B finishes; `--resume A`
+    completes A, not the latest run; `runs` lists both; `report --run A` reports A only."""
+    store = tmp_path / "s.sqlite"
+    broken = [{"name": "host"}, {"name": "spare", "python": "python3.0-missing"}]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    inv_a = write_inventory(tmp_path / "a", zoo_path, {**QUICK, "threads": [1]}, broken)
+    first = embench("sweep", str(inv_a), "--store", str(store), "-q", cwd=tmp_path)
+    assert first.returncode == 3, first.stderr
+    run_a = first.stdout.split()[1].rstrip(":")
+    inv_b = write_inventory(tmp_path / "b", zoo_path, {**QUICK, "threads": [2]})
+    second = embench("sweep", str(inv_b), "--store", str(store), "-q", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    run_b = second.stdout.split()[1].rstrip(":")
+    assert run_a != run_b and _rows(store, run_a) == [("host", 1, "ok")]
+
+    runs = embench("runs", "--store", str(store), cwd=tmp_path)
+    assert runs.returncode == 0, runs.stderr
+    lines = runs.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [run_a, run_b]  # oldest first
+    assert lines[0].split()[1:3] == ["finished", "1/2"] and lines[1].split()[1:3] == ["finished", "1/1"]
+
+    fixed = yaml.safe_load(inv_a.read_text())
+    fixed["devices"][1]["python"] = sys.executable
+    inv_a.write_text(yaml.safe_dump(fixed, sort_keys=False))
+    resumed = embench("sweep", str(inv_a), "--store", str(store), "--resume", run_a[:6], "-q", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.startswith(f"run {run_a}: 1 ok (1 already done)")
+    assert _rows(store, run_a) == [("host", 1, "ok"), ("spare", 1, "ok")] and _rows(store, run_b) == [("host", 2, "ok")]
+
+    report = embench("report", "--run", run_a, "--store", str(store), "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    md = Path(dict(line.split(None, 1) for line in report.stdout.splitlines())["markdown"]).read_text()
+    table = [line for line in md.splitlines() if line.startswith(("| host | tiny |", "| spare | tiny |"))]
+    assert sorted(line.split(" | ")[:6] for line in table) == [
+        ["| host", "tiny", "fp32", "litert", "cpu", "1"], ["| spare", "tiny", "fp32", "litert", "cpu", "1"]]  # fmt: skip
+    unknown = embench("report", "--run", "nosuchrun", "--store", str(store), cwd=tmp_path)
+    assert unknown.returncode == 1 and "nosuchrun" in unknown.stderr and run_b in unknown.stderr
+
+
+def test_which_zoo_is_read(zoo_path: Path, tmp_path: Path) -> None:
+    """--zoo beats $EMBENCH_ZOO beats the inventory's zoo:, each told apart by a model only it has."""
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({"schema": 1, "models": {"only-in-other": {"files": {
+        "onnx-fp32": str(zoo_path.parent / "corrupt.tflite")}}}}))  # fmt: skip
+    inv = write_inventory(tmp_path, zoo_path, QUICK)  # zoo: the test zoo
+
+    def listed(*args: str, env: dict[str, str] | None = None) -> set[str]:
+        out = embench("models", "list", *args, cwd=tmp_path, env=env)
+        assert out.returncode == 0, out.stderr
+        return {line.split()[0] for line in out.stdout.splitlines()}
+
+    assert listed("--inventory", str(inv)) == {"tiny", "squeezenet", "corrupt"}
+    assert listed("--inventory", str(inv), env={"EMBENCH_ZOO": str(other)}) == {"only-in-other"}
+    assert listed("--zoo", str(zoo_path), env={"EMBENCH_ZOO": str(other)}) == {"tiny", "squeezenet", "corrupt"}
+    sweep = embench("sweep", str(inv), "--zoo", str(other), "--store", str(tmp_path / "s.sqlite"), cwd=tmp_path)
+    assert sweep.returncode == 1 and "unknown model 'tiny'" in sweep.stderr and str(other) in sweep.stderr
+
+
+@pytest.mark.slow
+def test_models_build_force_rebuilds(zoo_path: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "zoo.yaml"
+    manifest.write_text(zoo_path.read_text())
+    build = tmp_path / "build"
+
+    def built() -> dict[str, int]:
+        return {p.name: p.stat().st_mtime_ns for p in build.glob("tiny.*")}
+
+    first = embench("models", "build", "tiny", "--zoo", str(manifest), "-q", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = built()
+    assert len(before) == 4  # TFLite fp32 / fp16 / int8 and ONNX
+    again = embench("models", "build", "tiny", "--zoo", str(manifest), "-q", cwd=tmp_path)
+    assert again.returncode == 0 and built() == before  # up to date: nothing rebuilt
+    forced = embench("models", "build", "tiny", "--zoo", str(manifest), "--force", "-q", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    after = built()
+    assert after.keys() == before.keys() and all(after[k] > before[k] for k in before)
+
+
+def test_devices_timeout_bounds_a_hung_device(zoo_path: Path, tmp_path: Path) -> None:
+    hung = tmp_path / "python-hangs"
+    hung.write_text("#!/bin/sh\nexec sleep 300\n")
+    hung.chmod(0o755)
+    inv = write_inventory(tmp_path, zoo_path, QUICK, [{"name": "stuck", "python": str(hung)}])
+    t0 = time.monotonic()
+    out = embench("devices", str(inv), "--timeout", "2", cwd=tmp_path)
+    took = time.monotonic() - t0
+    assert out.returncode == 3, out.stdout + out.stderr
+    line = next(line for line in out.stdout.splitlines() if line.startswith("stuck"))
+    assert "UNREACHABLE" in line and "2 s" in line
+    assert took < 60  # the default timeout is 60 s per device: --timeout 2 was used
+
+
+def test_sweep_devices_runtimes_and_delegate_options(zoo_path: Path, tmp_path: Path) -> None:
+    devices = [
+        {"name": "host"},
+        {"name": "board", "runtimes": ["litert"],
+         "delegate_options": {"xnnpack": {"num_threads_hint": "2"}}},
+        {"name": "unused", "python": "python3.0-missing"},
+    ]  # fmt: skip
+    sweep = {"models": ["tiny"], "runtimes": ["litert", "onnxruntime"],
+             "delegates": {"litert": ["xnnpack"], "onnxruntime": ["CPUExecutionProvider"]},
+             "devices": ["board"], "run": fast_run()}  # fmt: skip
+    inv = write_inventory(tmp_path, zoo_path, sweep, devices)
+    planned = make_plan(load_inventory(inv), Zoo(zoo_path)).jobs
+    assert {j.device for j in planned} == {"board"}  # sweep.devices: only the board is swept
+    store = tmp_path / "s.sqlite"
+    out = embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr  # "unused" is never contacted
+    rows = {r: (Job.from_json(j), Result.from_json(res)) for r, j, res in sqlite3.connect(str(store)).execute(
+        "SELECT runtime, job_json, result_json FROM results")}  # fmt: skip
+    job, result = rows["litert"]
+    assert result.status == "ok" and dict(job.delegate.options) == {"num_threads_hint": "2"}
+    _, ort = rows["onnxruntime"]  # the board's runtimes: leave ONNX Runtime out
+    assert ort.status == "unsupported"
+    assert ort.message and "does not offer runtime 'onnxruntime'" in ort.message and "not attempted" in ort.message
+
+
+def test_a_run_with_no_results_reports_clearly(zoo_path: Path, tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path, zoo_path, QUICK, [{"name": "gone", "python": "python3.0-missing"}])
+    store = tmp_path / "s.sqlite"
+    out = embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
+    assert out.returncode == 3 and "python3.0-missing" in out.stderr
+    run_id = out.stdout.split()[1].rstrip(":")
+    assert sqlite3.connect(str(store)).execute("SELECT COUNT(*) FROM results").fetchone()[0] == 0
+    report = embench("report", "--store", str(store), "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert report.returncode == 1, report.stdout + report.stderr
+    assert report.stderr.startswith("embench: error:") and run_id in report.stderr and "no results" in report.stderr
+    assert len(report.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_crashed_and_timed_out_jobs_are_retried(zoo_path: Path, tmp_path: Path) -> None:
+    """retries: a device whose first agent crashes (a segfault, once) measures on the second attempt;
+    a job that times out every time is tried retries + 1 times and stays `timeout`."""
+    flaky = tmp_path / "python-flaky"
+    flaky.write_text(f'#!/bin/sh\nif [ ! -e "{tmp_path}/crashed-once" ] && [ "$2" = run ]; then\n'
+                     f'  touch "{tmp_path}/crashed-once"; kill -SEGV $$\nfi\nexec {sys.executable} "$@"\n')  # fmt: skip
+    flaky.chmod(0o755)
+    devices = [{"name": "flaky", "python": str(flaky)}]
+    inv = write_inventory(tmp_path, zoo_path, {**QUICK, "run": fast_run(retries=1)}, devices)
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    ((attempts, status),) = sqlite3.connect(str(tmp_path / "s.sqlite")).execute("SELECT attempts, status FROM results")
+    assert (attempts, status) == (2, "ok") and (tmp_path / "crashed-once").exists()
+
+    slow = fast_run(min_seconds=60, max_seconds=60, timeout_seconds=2, retries=2)
+    inv = write_inventory(tmp_path, zoo_path, {**QUICK, "run": slow})
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "t.sqlite"), "-q", cwd=tmp_path)
+    assert out.returncode == 3, out.stderr
+    (attempts, status, message), = sqlite3.connect(str(tmp_path / "t.sqlite")).execute(
+        "SELECT attempts, status, message FROM results")  # fmt: skip
+    assert (attempts, status) == (3, "timeout") and "2 s" in message
