@@ -58,7 +58,7 @@ def test_runs_report_of_one_run_and_resume_of_an_older_run(zoo_path: Path, tmp_p
     fixed = yaml.safe_load(inv_a.read_text())
     fixed["devices"][1]["python"] = sys.executable
     inv_a.write_text(yaml.safe_dump(fixed, sort_keys=False))
-    resumed = embench("sweep", str(inv_a), "--store", str(store), "--resume", run_a[:6], "-q", cwd=tmp_path)
+    resumed = embench("sweep", str(inv_a), "--store", str(store), "--resume", run_a[:-3], "-q", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.startswith(f"run {run_a}: 1 ok (1 already done)")
     assert _rows(store, run_a) == [("host", 1, "ok"), ("spare", 1, "ok")] and _rows(store, run_b) == [("host", 2, "ok")]
@@ -66,9 +66,9 @@ def test_runs_report_of_one_run_and_resume_of_an_older_run(zoo_path: Path, tmp_p
     report = embench("report", "--run", run_a, "--store", str(store), "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     md = Path(dict(line.split(None, 1) for line in report.stdout.splitlines())["markdown"]).read_text()
-    table = [line for line in md.splitlines() if line.startswith(("| host | tiny |", "| spare | tiny |"))]
-    assert sorted(line.split(" | ")[:6] for line in table) == [
-        ["| host", "tiny", "fp32", "litert", "cpu", "1"], ["| spare", "tiny", "fp32", "litert", "cpu", "1"]]  # fmt: skip
+    table = [line.split(" | ")[:6] for line in md.splitlines() if " | tiny | fp32 | litert | cpu | " in line]
+    assert sorted(table) == [["| host", "tiny", "fp32", "litert", "cpu", "1"],
+                             ["| spare", "tiny", "fp32", "litert", "cpu", "1"]]  # fmt: skip
     unknown = embench("report", "--run", "nosuchrun", "--store", str(store), cwd=tmp_path)
     assert unknown.returncode == 1 and "nosuchrun" in unknown.stderr and run_b in unknown.stderr
 
@@ -123,7 +123,7 @@ def test_devices_timeout_bounds_a_hung_device(zoo_path: Path, tmp_path: Path) ->
     took = time.monotonic() - t0
     assert out.returncode == 3, out.stdout + out.stderr
     line = next(line for line in out.stdout.splitlines() if line.startswith("stuck"))
-    assert "UNREACHABLE" in line and "2 s" in line
+    assert "UNREACHABLE" in line and "timed out" in line
     assert took < 60  # the default timeout is 60 s per device: --timeout 2 was used
 
 
@@ -146,7 +146,7 @@ def test_sweep_devices_runtimes_and_delegate_options(zoo_path: Path, tmp_path: P
     rows = {r: (Job.from_json(j), Result.from_json(res)) for r, j, res in sqlite3.connect(str(store)).execute(
         "SELECT runtime, job_json, result_json FROM results")}  # fmt: skip
     job, result = rows["litert"]
-    assert result.status == "ok" and dict(job.delegate.options) == {"num_threads_hint": "2"}
+    assert result.status in ("ok", "fallback") and dict(job.delegate.options) == {"num_threads_hint": "2"}
     _, ort = rows["onnxruntime"]  # the board's runtimes: leave ONNX Runtime out
     assert ort.status == "unsupported"
     assert ort.message and "does not offer runtime 'onnxruntime'" in ort.message and "not attempted" in ort.message
@@ -161,7 +161,8 @@ def test_a_run_with_no_results_reports_clearly(zoo_path: Path, tmp_path: Path) -
     assert sqlite3.connect(str(store)).execute("SELECT COUNT(*) FROM results").fetchone()[0] == 0
     report = embench("report", "--store", str(store), "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert report.returncode == 1, report.stdout + report.stderr
-    assert report.stderr.startswith("embench: error:") and run_id in report.stderr and "no results" in report.stderr
+    assert report.stderr.startswith(f"embench: error: run {run_id} in {store} holds no results (1 job(s) planned")
+    assert f"`embench sweep {inv} --resume {run_id} --store {store}`" in report.stderr
     assert len(report.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
 
@@ -179,8 +180,11 @@ def test_crashed_and_timed_out_jobs_are_retried(zoo_path: Path, tmp_path: Path) 
     ((attempts, status),) = sqlite3.connect(str(tmp_path / "s.sqlite")).execute("SELECT attempts, status FROM results")
     assert (attempts, status) == (2, "ok") and (tmp_path / "crashed-once").exists()
 
-    slow = fast_run(min_seconds=60, max_seconds=60, timeout_seconds=2, retries=2)
-    inv = write_inventory(tmp_path, zoo_path, {**QUICK, "run": slow})
+    hangs = tmp_path / "python-hangs"  # probes, then never finishes a job
+    hangs.write_text(f'#!/bin/sh\n[ "$2" = run ] && exec sleep 300\nexec {sys.executable} "$@"\n')
+    hangs.chmod(0o755)
+    inv = write_inventory(tmp_path, zoo_path, {**QUICK, "run": fast_run(timeout_seconds=2, retries=2)},
+                          [{"name": "hangs", "python": str(hangs)}])  # fmt: skip
     out = embench("sweep", str(inv), "--store", str(tmp_path / "t.sqlite"), "-q", cwd=tmp_path)
     assert out.returncode == 3, out.stderr
     (attempts, status, message), = sqlite3.connect(str(tmp_path / "t.sqlite")).execute(

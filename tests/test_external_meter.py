@@ -216,7 +216,7 @@ def test_a_device_clock_that_cannot_be_aligned(tmp_path: Path, zoo_path: Path) -
     assert out.returncode == 0, out.stderr
     (row,) = sqlite3.connect(str(tmp_path / "s.sqlite")).execute("SELECT result_json FROM results")
     result = Result.from_json(row[0])
-    assert result.status == "ok" and result.telemetry is not None
+    assert result.status in ("ok", "fallback") and result.telemetry is not None
     assert result.telemetry.errors == ("external meter.py: cannot align the device's clock: `date +%s.%N` printed "
                                        "'1700000000.%N', not seconds with a fraction",)  # fmt: skip
     assert not summarize_telemetry(result, 10).has_energy
@@ -226,7 +226,7 @@ def test_an_entry_point_that_raises_mid_run(tmp_path: Path, zoo_path: Path) -> N
     options = {"entry_point": "meter:failing", "cwd": str(METER.parent), "after_s": "0.5"}
     code, stderr, result, _ = _sweep(tmp_path, zoo_path, [{"source": "external", "options": options}])
     assert code == 0, stderr  # a meter's failure is the meter's, not the job's
-    assert result.status == "ok" and result.telemetry is not None
+    assert result.status in ("ok", "fallback") and result.telemetry is not None
     assert (
         "external meter:failing: meter:failing raised RuntimeError: meter: USB read failed" in result.telemetry.errors
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from ..errors import EmbenchError
@@ -15,6 +16,11 @@ __all__ = ["ReportData", "build_report_data", "write_report"]
 def write_report(store: Store, run_id: str | None, out_root: Path) -> dict[str, Path]:
     """Write HTML, Markdown, CSV and PNG files for a run under out_root/<run_id>/; return their paths."""
     data = build_report_data(store, run_id)
+    if data.results.empty:
+        run = data.run
+        resume = shlex.join(["embench", "sweep", run.inventory, "--resume", run.run_id, "--store", str(store.path)])
+        raise EmbenchError(f"run {run.run_id} in {store.path} holds no results ({run.planned} job(s) planned,"
+                           f" none measured): nothing to report; measure them with `{resume}`")  # fmt: skip
     out = out_root / data.run.run_id
     try:
         out.mkdir(parents=True, exist_ok=True)
