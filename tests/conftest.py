@@ -115,3 +115,14 @@ def embench(
         check=False,
         preexec_fn=default_signals,
     )
+
+
+def markdown_row(md: str, *cells: str) -> dict[str, str]:
+    """The results-table row of a Markdown report whose first cells are `cells`, as {header: cell}:
+    a check of one column of one row, not a string found anywhere on the page."""
+    lines = md.splitlines()
+    header = next(line for line in lines if line.startswith("| device | model |"))
+    names = [c.strip() for c in header.strip("|").split("|")]
+    prefix = "| " + " | ".join(cells) + " |"
+    row = next(line for line in lines[lines.index(header) :] if line.startswith(prefix))
+    return dict(zip(names, (c.strip() for c in row.strip("|").split("|")), strict=True))

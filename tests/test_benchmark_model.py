@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from adbd import StandinPhone
-from conftest import embench, write_inventory
+from conftest import embench, markdown_row, write_inventory
 from meter import command as meter_command
 from procs import alive, cmdline, descendants
 
@@ -281,7 +281,8 @@ def test_sweep_with_benchmark_model_on_the_standin_phone(tmp_path: Path, zoo_pat
     report = embench("report", "--store", str(tmp_path / "results.db"), "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     md = next((tmp_path / "r").glob("*/report.md")).read_text()
-    assert "litert:cpu t2" in md and "1.04" in md  # the mean of benchmark_model's 1000 runs, in ms
+    row = markdown_row(md, "phone", "tiny", "fp32", "litert", "cpu", "2")
+    assert (row["status"], row["median ms"]) == ("ok", "1.04"), row  # benchmark_model's mean of 1000 runs
 
 
 def test_external_meter_on_a_phone_whose_clock_is_far_off(tmp_path: Path, zoo_path: Path) -> None:

@@ -32,6 +32,7 @@ def test_version() -> None:
     assert (out.returncode, out.stdout.strip()) == (0, f"embench {__version__}")
 
 
+@pytest.mark.slow
 def test_runs_report_of_one_run_and_resume_of_an_older_run(zoo_path: Path, tmp_path: Path) -> None:
     """Run A leaves a device's jobs undone (its Python is missing), run B finishes; `--resume A`
     completes A, not the latest run; `runs` lists both; `report --run A` reports A only."""
@@ -166,6 +167,7 @@ def test_a_run_with_no_results_reports_clearly(zoo_path: Path, tmp_path: Path) -
     assert len(report.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_crashed_and_timed_out_jobs_are_retried(zoo_path: Path, tmp_path: Path) -> None:
     """retries: a device whose first agent crashes (a segfault, once) measures on the second attempt;
     a job that times out every time is tried retries + 1 times and stays `timeout`."""

@@ -142,6 +142,7 @@ def _pasted(text: str) -> list[str]:
     return shlex.split(command)
 
 
+@pytest.mark.slow
 def test_every_printed_fix_works_when_pasted(tmp_path: Path, zoo_path: Path) -> None:
     manifest = _zoo_copy(zoo_path, tmp_path / "zoo", built=False)
     sweep = {"models": ["tiny"], "precisions": ["fp32"], "runtimes": ["litert"], "delegates": {"litert": ["cpu"]}}
@@ -221,6 +222,7 @@ def _wait_for_rows(store: Path, count: int, proc: subprocess.Popen[str], timeout
     raise AssertionError(f"no {count} results in time; the sweep said: {proc.stderr.read() if proc.stderr else ''}")
 
 
+@pytest.mark.slow
 def test_a_run_is_swept_by_one_sweep_at_a_time(tmp_path: Path, zoo_path: Path) -> None:
     _, argv = _long_sweep(tmp_path, zoo_path)
     first = _popen(argv, tmp_path)
@@ -266,6 +268,7 @@ def small_disk(folder: Path, size: str = "32m") -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_mid_sweep_is_one_line_and_resume_completes(tmp_path: Path, zoo_path: Path) -> None:
     with small_disk(tmp_path / "disk") as disk:
         store = disk / "s.sqlite"
@@ -294,6 +297,7 @@ def test_a_full_disk_mid_sweep_is_one_line_and_resume_completes(tmp_path: Path, 
 # ---------------------------------------------------------------------------- 3. signals and start-up
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
 def test_a_signal_stops_the_agents_and_says_how_to_resume(tmp_path: Path, zoo_path: Path, sig: int, code: int) -> None:
     _, argv = _long_sweep(tmp_path, zoo_path)

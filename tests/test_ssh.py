@@ -118,6 +118,7 @@ def results(store: Path, run: int = -1) -> list[dict[str, Any]]:
     return [{**json.loads(j), "device": d, "model": m, "runtime": r, "status": s} for d, m, r, s, j in rows]
 
 
+@pytest.mark.slow
 def test_sweep_over_two_boards_and_the_host(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
     a, b = lab["boards"]
     devices = [{"name": "host"}, ssh_device(a, lab), ssh_device(b, lab)]
@@ -147,6 +148,7 @@ def test_sweep_over_two_boards_and_the_host(lab: dict[str, Any], zoo_path: Path,
     assert "pushed" not in second.stdout
 
 
+@pytest.mark.slow
 def test_an_old_board_python_3_8_with_tflite_runtime(
     lab: dict[str, Any], zoo_path: Path, tmp_path: Path, old_board_python: str
 ) -> None:
@@ -259,6 +261,7 @@ def test_board_without_a_runtime_or_without_python(
     assert len(lines) == 1 and "no usable Python" in lines[0] and "/opt/no/python3" in lines[0]
 
 
+@pytest.mark.slow
 def test_board_lost_mid_sweep_keeps_results_and_resume_completes(
     lab: dict[str, Any], zoo_path: Path, tmp_path: Path
 ) -> None:
@@ -404,6 +407,7 @@ def test_energy_over_ssh_matches_the_known_power_curve(lab: dict[str, Any], zoo_
     assert on_board.samples_in_window >= 30 and not row["telemetry"]["errors"]
 
 
+@pytest.mark.slow
 def test_a_frozen_board_is_abandoned_and_the_others_finish(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
     """sshd stopped (SIGSTOP), not dead: every remote operation is bounded, the board is given up like
     a lost one, and the other board's queue finishes."""
@@ -495,6 +499,7 @@ def test_a_cached_model_damaged_in_place_is_pushed_again(lab: dict[str, Any], zo
     assert status == "ok"
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_job_kills_the_agent_on_the_board(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
     """An interrupt while agents run on two boards: SshTransport.cancel kills each one there before
     embench exits (closing the connection alone would leave them running), and the run can resume."""

@@ -411,6 +411,7 @@ def test_cooldown_waits_for_the_temperature(zoo_path: Path, tmp_path: Path, wher
     assert 1.0 <= cool.waited_s and not cool.capped  # ended by the temperature, not by cooldown_max_seconds
 
 
+@pytest.mark.slow
 def test_cooldown_is_capped_and_honours_an_absolute_target(zoo_path: Path, tmp_path: Path) -> None:
     with heater(tmp_path / "root", 600.0) as root:  # hot from the first job on, for good
         device = {"name": "host", "telemetry": [{"source": "thermal", "root": str(root)}]}
