@@ -203,7 +203,14 @@ def test_sweep_over_the_standin_phone_and_the_host(phone: StandinPhone, tmp_path
     assert markdown_row(md, "pixel", "squeezenet", "fp32", "onnxruntime", "CPUExecutionProvider", "1")["status"] == "ok"
     assert "Pixel 7 · SoC GS201" in md
     devices_out = embench("devices", str(inv), cwd=tmp_path)
-    assert devices_out.returncode == 0 and "pixel" in devices_out.stdout and "adb" in devices_out.stdout
+    assert devices_out.returncode == 0, devices_out.stdout + devices_out.stderr
+    assert any(line.startswith("pixel") and " adb " in line and "reachable" in line
+               for line in devices_out.stdout.splitlines())  # fmt: skip
+    phone.stop()  # unplugged: the health check says so, and exits 3
+    dead = embench("devices", str(inv), cwd=tmp_path)
+    assert dead.returncode == 3, dead.stdout + dead.stderr
+    assert any(line.startswith("pixel") and "UNREACHABLE" in line and phone.serial in line
+               for line in dead.stdout.splitlines()), dead.stdout  # fmt: skip
 
 
 @pytest.mark.slow
@@ -296,3 +303,20 @@ def test_ctrl_c_mid_job_cleans_up_the_phone_before_exiting(phone: StandinPhone, 
     assert not alive(agent), "the agent still runs on the phone after embench exited"
     assert not any(alive(p) for p in meter), "the external meter was orphaned"
     assert _results(store) == []  # the job cut by the interrupt is not a result: --resume runs it
+
+
+def test_a_workdir_that_cannot_be_made_names_the_phone_and_the_fix(phone: StandinPhone, tmp_path: Path) -> None:
+    """A workdir that cannot be made (a file is in the way): one line naming the phone and the fix,
+    raised as TransportError (the sweep records it against the device), not an adb-shell exception."""
+    (phone.root / "blocked").write_text("a file, not a folder")
+    t = AdbTransport(Device(name="pixel", transport="adb", workdir=str(phone.root / "blocked" / "embench"),
+                            adb=AdbConfig(serial=phone.serial, key_file=str(tmp_path / "k"), agent="python")))  # fmt: skip
+    try:
+        local = tmp_path / "model.tflite"
+        local.write_bytes(b"x" * 1000)
+        with pytest.raises(TransportError, match=r"^device pixel: cannot create .*blocked/embench/cache on phone "
+                                                 r"127\.0\.0\.1:\d+: .*; set the device's workdir: to a folder the shell can write"):  # fmt: skip
+            t.ensure_file(local, "a" * 64)
+        assert t.pushed_bytes == 0
+    finally:
+        t.close()

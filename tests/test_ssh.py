@@ -21,7 +21,7 @@ from conftest import check_transport_contract, embench, fast_run, write_inventor
 from meter import command as meter_command
 from powertree import energy, power_tree
 from procs import agent_pids, alive, popen, wait_for
-from sshd import Board, freeze, keygen, make_board, world_readable_dir
+from sshd import Board, free_port, freeze, keygen, make_board, world_readable_dir
 
 from embench.inventory import Device, SshConfig
 from embench.telemetry import integrate, summarize_telemetry
@@ -525,3 +525,23 @@ def test_ctrl_c_mid_job_kills_the_agent_on_the_board(lab: dict[str, Any], zoo_pa
     db = sqlite3.connect(str(store))
     assert db.execute("SELECT state FROM runs").fetchone()[0] == "interrupted"
     assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 0
+
+
+def test_a_closed_port_and_an_unwritable_workdir(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    """Nothing listening on the board's port, and a workdir the board's login cannot write: each is one
+    line naming the device and the fix, exit 3, for the sweep and for `embench devices`."""
+    a, _ = lab["boards"]
+    closed = ssh_device(a, lab, name="closed", ssh={"port": free_port()})
+    locked = ssh_device(a, lab, name="locked", workdir="/root/embench-not-yours")
+    inv = write_inventory(tmp_path, zoo_path, {**SWEEP, "models": ["tiny"], "runtimes": ["litert"]}, [closed, locked])
+    out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), cwd=tmp_path)
+    assert out.returncode == 3, out.stderr
+    assert "Traceback" not in out.stderr
+    said = [line.strip() for line in out.stderr.splitlines() if line.strip().startswith("device ")]
+    assert any(line.startswith("device closed: cannot connect to") and "connection refused (is sshd running" in line
+               for line in said), out.stderr  # fmt: skip
+    assert any(line.startswith("device locked: cannot write /root/embench-not-yours/") and "permission denied for"
+               " eb-pi-a@" in line and "set the device's workdir: to a folder that login can write" in line
+               for line in said), out.stderr  # fmt: skip
+    devices = embench("devices", str(inv), cwd=tmp_path)
+    assert devices.returncode == 3 and devices.stdout.count("UNREACHABLE") == 2, devices.stdout

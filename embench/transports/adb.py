@@ -327,7 +327,8 @@ class AdbTransport(Transport):
         res = self.run_plain(f"mkdir -p {shlex.quote(str(path))}")
         if res.strip():
             raise TransportError(
-                f"device {self.device.name}: cannot create {path} on phone {self.serial}: {res.strip()}; set workdir:"
+                f"device {self.device.name}: cannot create {path} on phone {self.serial}: {res.strip()};"
+                " set the device's workdir: to a folder the shell can write (e.g. /data/local/tmp/embench)"
             )
         self._made_dirs.add(str(path))
 

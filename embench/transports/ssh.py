@@ -141,6 +141,11 @@ class SshTransport(Transport):
                     " check the board and ssh.port"
                 ) from None
             raise DeviceUnreachable(f"device {self.device.name}: ssh to {self.where} failed: {exc}") from None
+        except paramiko.ssh_exception.NoValidConnectionsError:  # every address refused the connection
+            raise DeviceUnreachable(
+                f"device {self.device.name}: cannot connect to {self.where}: connection refused (is sshd running"
+                f" on the board, and is ssh.port {cfg.port} right?)"
+            ) from None
         except (OSError, EOFError) as exc:
             raise DeviceUnreachable(f"device {self.device.name}: cannot connect to {self.where}: {exc}") from None
 
@@ -251,7 +256,8 @@ class SshTransport(Transport):
                 return remote
         except PermissionError:
             raise TransportError(
-                f"device {self.device.name}: cannot write {remote}: permission denied; set workdir:"
+                f"device {self.device.name}: cannot write {remote}: permission denied for {self.where};"
+                " set the device's workdir: to a folder that login can write"
             ) from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             self.close()
