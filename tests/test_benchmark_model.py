@@ -299,7 +299,8 @@ def test_external_meter_on_a_phone_whose_clock_is_far_off(tmp_path: Path, zoo_pa
     assert tel is not None and result.aggregate is not None
     external, battery = tel.sources
     assert external.source == "external" and battery.source == "battery"
-    assert external.facts["clock_offset_s"] == pytest.approx(1000.0, abs=0.05)
+    # the phone read its skewed clock inside the probe's round trip: 1000 s within that uncertainty
+    assert abs(external.facts["clock_offset_s"] - 1000.0) <= external.facts["clock_uncertainty_s"] + 1e-5
     assert all(edge.wall - edge.t > 1000 for edge in tel.edges.values() if edge.wall is not None)
     s = summarize_telemetry(result, int(result.aggregate.count))
     # the same profile as the battery's own samples: idle 1.755 W, running 3.51 W
