@@ -67,6 +67,9 @@ def test_real_adb_client_against_the_standin(phone: StandinPhone, adb_client: An
     shell = adb_client("-s", phone.serial, "shell", "echo out; echo err >&2; exit 5")
     assert (shell.returncode, shell.stdout, shell.stderr) == (5, b"out\n", b"err\n")  # shell v2: exit code, stderr
     assert adb_client("-s", phone.serial, "shell", "getprop ro.soc.model").stdout == b"GS201\n"
+    # Android's shell is mksh, and so is `sh` on its PATH (embench runs embench_bm.sh with `sh`)
+    mksh = adb_client("-s", phone.serial, "shell", 'echo "$KSH_VERSION"; sh -c \'echo "$KSH_VERSION"\'').stdout
+    assert mksh.count(b"MIRBSD KSH") == 2, mksh
     local = tmp_path / "blob.bin"
     local.write_bytes(os.urandom(1_500_000))
     remote = phone.root / "data" / "local" / "tmp" / "blob.bin"
