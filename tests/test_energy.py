@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from embench.telemetry import counter_delta, integrate, mean_power, net_joules, per_inference
+from embench.telemetry import counter_delta, integrate, mean_power, net_joules, per_inference, summarize_telemetry
+from embench_agent.protocol import Edge, Result, SourceTrace, Telemetry
 
 
 def test_constant_power_over_the_window() -> None:
@@ -56,3 +57,16 @@ def test_baseline_and_per_inference() -> None:
     assert idle == pytest.approx(1.25)
     assert net_joules(10.0, idle, 4.0) == pytest.approx(5.0)
     assert per_inference(5.0, 1000) == pytest.approx(0.005) and math.isnan(per_inference(1.0, 0))
+
+
+def test_a_sample_stamped_at_the_idle_end_edge_is_not_idle() -> None:
+    """Captured from a run on the stand-in phone under load: /proc/uptime ticks in 10 ms, and the first
+    sample read after benchmark_model started carried the idle_end edge's own stamp. It is not idle."""
+    idle = [(round(13917.9 + i / 10, 2), 1.755) for i in range(10)]  # 13917.90 .. 13918.80
+    running = [(round(13918.91 + i / 10, 2), 3.51) for i in range(14)]  # from the idle_end tick on
+    edges = {"idle_start": Edge(13917.9), "idle_end": Edge(13918.91), "window_start": Edge(13919.08),
+             "window_end": Edge(13920.12)}  # fmt: skip
+    source = SourceTrace(source="battery", label="battery", kind="power", unit="W", samples=(*idle, *running))
+    s = summarize_telemetry(Result(job_id="j", status="ok", telemetry=Telemetry(edges=edges, sources=(source,))), 10)
+    assert s.idle_watts == pytest.approx(1.755)  # was 1.84: the load's first sample counted as idle
+    assert s.watts == pytest.approx(3.51)

@@ -51,10 +51,12 @@ class TelemetrySummary:
 def _idle_watts(samples: list[tuple[float, float]], idle: tuple[float, float] | None) -> float:
     """Mean power over the idle window: integrated from its start edge (interpolated) to the last
     sample inside it. Not interpolated past that sample: the model starts loading right at the end
-    edge, and the next sample already shows it."""
+    edge, and the next sample already shows it. A sample stamped *at* the end edge is not inside:
+    a phone's clock (/proc/uptime) ticks in 10 ms, and a sample read just after the model started
+    can carry the edge's own stamp."""
     if idle is None:
         return NAN
-    inside = [(t, v) for t, v in samples if idle[0] <= t <= idle[1]]
+    inside = [(t, v) for t, v in samples if idle[0] <= t < idle[1]]
     if len(inside) < 2:
         return NAN
     energy = integrate(samples, idle[0], inside[-1][0])
