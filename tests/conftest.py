@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import onnx
 import pytest
 import yaml
-from procs import default_signals, matching, wait_for
+from procs import default_signals, matching, popen, wait_for
 
 from embench.transports import Transport
 from embench.zoo import KERAS_FORMATS, Zoo
@@ -100,21 +103,65 @@ def write_inventory(folder: Path, zoo: Path, sweep: dict[str, object], devices: 
     return path
 
 
+def _env(env: dict[str, str] | None) -> dict[str, str]:
+    return {**os.environ, "EMBENCH_STORE": "", **(env or {})}
+
+
 def embench(
     *args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a subprocess, as a user would."""
-    full_env = {**os.environ, "EMBENCH_STORE": "", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "embench", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=full_env,
+        env=_env(env),
         check=False,
         preexec_fn=default_signals,
     )
+
+
+def start_embench(*args: str, cwd: Path, env: dict[str, str] | None = None, **popen_kw: Any) -> subprocess.Popen[str]:
+    """The real CLI in the background, for a test that watches or signals it mid-run."""
+    return popen([sys.executable, "-m", "embench", *args], cwd=cwd, env=_env(env), **popen_kw)
+
+
+def stored_results(store: Path) -> int:
+    """Results in the store so far (0 while it does not exist or is being created)."""
+    try:
+        db = sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True)
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+def wait_for_results(store: Path, count: int, proc: subprocess.Popen[str]) -> None:
+    """Until the store holds `count` results (a sweep commits each as it arrives); fails at once, with
+    what the sweep said, if it ends first."""
+
+    def reached() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"the sweep ended (exit {proc.returncode}) before {count} results: "
+                                 f"{proc.communicate()[1]}")  # fmt: skip
+        return stored_results(store) >= count
+
+    wait_for(f"{count} results in {store}", reached)
+
+
+def interrupt(proc: subprocess.Popen[str], sig: int = signal.SIGINT, timeout: float = 120) -> str:
+    """Send `sig`, wait for the process to end, return its stderr (killed if it outlives `timeout`)."""
+    try:
+        proc.send_signal(sig)
+        return proc.communicate(timeout=timeout)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def markdown_row(md: str, *cells: str) -> dict[str, str]:

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,9 +17,18 @@ from typing import Any
 
 import pytest
 from adbd import StandinPhone
-from conftest import check_transport_contract, embench, fast_run, markdown_row, write_inventory
+from conftest import (
+    check_transport_contract,
+    embench,
+    fast_run,
+    interrupt,
+    markdown_row,
+    start_embench,
+    wait_for_results,
+    write_inventory,
+)
 from meter import command as meter_command
-from procs import agent_pids, alive, cmdline, matching, popen, wait_for
+from procs import agent_pids, alive, cmdline, matching, wait_for
 from sshd import free_port
 
 from embench.errors import DeviceUnreachable, TransportError
@@ -224,9 +232,8 @@ def test_phone_lost_mid_sweep_keeps_results_and_resume_completes(tmp_path: Path,
              "delegates": {"litert": ["cpu", "xnnpack"]}, "run": fast_run(min_seconds=0.8, max_seconds=1.0, retries=1)}  # fmt: skip
     store = tmp_path / "s.db"
     inv = write_inventory(tmp_path, zoo_path, sweep, [_device(phone, tmp_path)], store=str(store))
-    proc = popen([sys.executable, "-m", "embench", "sweep", str(inv), "-q"], cwd=tmp_path,
-                 env={**os.environ, "EMBENCH_STORE": ""})  # fmt: skip
-    wait_for("a result from the phone", lambda: _results(store))
+    proc = start_embench("sweep", str(inv), "-q", cwd=tmp_path)
+    wait_for_results(store, 1, proc)
     wait_for("the next job's agent on the phone", lambda: _phone_agents(phone))
     phone.stop()  # unplugged mid-job
     _, err = proc.communicate(timeout=120)
@@ -257,8 +264,7 @@ def test_a_frozen_phone_is_abandoned_and_the_host_finishes(tmp_path: Path, zoo_p
         devices = [_device(phone, tmp_path, connect_timeout=3, auth_timeout=3), {"name": "host"}]
         store = tmp_path / "s.db"
         inv = write_inventory(tmp_path, zoo_path, sweep, devices, store=str(store))
-        proc = popen([sys.executable, "-m", "embench", "sweep", str(inv), "-q"], cwd=tmp_path,
-                     env={**os.environ, "EMBENCH_STORE": ""})  # fmt: skip
+        proc = start_embench("sweep", str(inv), "-q", cwd=tmp_path)
         try:
             wait_for("a result from the phone", lambda: any(r["device"] == "pixel" for r in _results(store)))
             phone.freeze()
@@ -289,17 +295,13 @@ def test_ctrl_c_mid_job_cleans_up_the_phone_before_exiting(phone: StandinPhone, 
               "telemetry": [{"source": "external", "options": {"command": meter_command("curve", "--rate", "20")}}]}  # fmt: skip
     store = tmp_path / "s.db"
     inv = write_inventory(tmp_path, zoo_path, sweep, [device], store=str(store))
-    proc = popen([sys.executable, "-m", "embench", "sweep", str(inv), "-q"], cwd=tmp_path,
-                 env={**os.environ, "EMBENCH_STORE": ""})  # fmt: skip
+    proc = start_embench("sweep", str(inv), "-q", cwd=tmp_path)
     try:
         agent = wait_for("the agent to run on the phone", lambda: _phone_agents(phone))[0]
         meter = matching(proc.pid, "meter.py curve")
         assert meter and phone.dumpsys_calls() == ["battery unplug"]
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        err = interrupt(proc)
     assert proc.returncode == 130, err
     assert "--resume" in err and "Traceback" not in err
     assert phone.dumpsys_calls() == ["battery unplug", "battery reset"]  # the queue's cleanup ran

@@ -15,14 +15,13 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import MINIMAL_INVENTORY, embench, fast_run, write_inventory
-from procs import agent_pids, alive, popen, wait_for
+from conftest import MINIMAL_INVENTORY, embench, fast_run, interrupt, start_embench, wait_for_results, write_inventory
+from procs import agent_pids, alive, wait_for
 
 BASE = MINIMAL_INVENTORY + "  runtimes: [litert]\n"
 
@@ -203,41 +202,25 @@ def _long_sweep(tmp_path: Path, zoo_path: Path, *args: str) -> tuple[Path, list[
              "delegates": {"litert": ["cpu", "xnnpack"]}, "threads": [1, 2],
              "run": fast_run(min_seconds=0.5, max_seconds=0.8)}  # fmt: skip
     inv = write_inventory(tmp_path, zoo_path, sweep)
-    return inv, [sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", *args]
+    return inv, ["sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", *args]
 
 
-def _popen(argv: list[str], cwd: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "EMBENCH_STORE": ""}
-    return popen(argv, cwd=cwd, env=env, start_new_session=True)
-
-
-def _wait_for_rows(store: Path, count: int, proc: subprocess.Popen[str], timeout: float = 120) -> None:
-    """Until the store holds `count` results (the sweep commits each as it arrives) or the sweep ended."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(sqlite3.Error):
-            if store.exists() and sqlite3.connect(store).execute("SELECT COUNT(*) FROM results").fetchone()[0] >= count:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"no {count} results in time; the sweep said: {proc.stderr.read() if proc.stderr else ''}")
+def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return start_embench(*args, cwd=cwd, start_new_session=True)
 
 
 @pytest.mark.slow
 def test_a_run_is_swept_by_one_sweep_at_a_time(tmp_path: Path, zoo_path: Path) -> None:
-    _, argv = _long_sweep(tmp_path, zoo_path)
-    first = _popen(argv, tmp_path)
+    _, args = _long_sweep(tmp_path, zoo_path)
+    first = _start(args, tmp_path)
     try:
-        _wait_for_rows(tmp_path / "s.sqlite", 1, first)
-        second = subprocess.run([*argv, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "EMBENCH_STORE": ""}, check=False)  # fmt: skip
-        line = one_line_error(second)
+        wait_for_results(tmp_path / "s.sqlite", 1, first)
+        line = one_line_error(embench(*args, "--resume", cwd=tmp_path, timeout=120))
         assert "is being swept by another embench process right now" in line
     finally:
-        first.send_signal(signal.SIGINT)
-        first.communicate(timeout=120)
+        interrupt(first)
     # the holder is gone: its lock went with it, and the resume completes the run exactly once
-    again = subprocess.run([*argv, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                           env={**os.environ, "EMBENCH_STORE": ""}, check=False)  # fmt: skip
+    again = embench(*args, "--resume", cwd=tmp_path, timeout=300)
     assert again.returncode == 0, again.stderr
     (n, distinct) = (
         sqlite3.connect(tmp_path / "s.sqlite")
@@ -251,8 +234,8 @@ def test_two_sweeps_creating_one_new_store_at_once(tmp_path: Path, zoo_path: Pat
     inv = write_inventory(
         tmp_path, zoo_path, {"models": ["tiny"], "runtimes": ["litert"], "delegates": {"litert": ["cpu"]}}
     )
-    argv = [sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(tmp_path / "new" / "s.sqlite"), "-q"]
-    procs = [_popen(argv, tmp_path) for _ in range(3)]
+    args = ["sweep", str(inv), "--store", str(tmp_path / "new" / "s.sqlite"), "-q"]
+    procs = [_start(args, tmp_path) for _ in range(3)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
     assert sqlite3.connect(tmp_path / "new" / "s.sqlite").execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 3
@@ -272,10 +255,10 @@ def small_disk(folder: Path, size: str = "32m") -> Iterator[Path]:
 def test_a_full_disk_mid_sweep_is_one_line_and_resume_completes(tmp_path: Path, zoo_path: Path) -> None:
     with small_disk(tmp_path / "disk") as disk:
         store = disk / "s.sqlite"
-        _, argv = _long_sweep(tmp_path, zoo_path)
-        argv[argv.index("--store") + 1] = str(store)
-        proc = _popen(argv, tmp_path)
-        _wait_for_rows(store, 2, proc)
+        _, args = _long_sweep(tmp_path, zoo_path)
+        args[args.index("--store") + 1] = str(store)
+        proc = _start(args, tmp_path)
+        wait_for_results(store, 2, proc)
         with (disk / "filler").open("wb", buffering=0) as fh, contextlib.suppress(OSError):
             while True:  # the disk fills up under the sweep (unbuffered: nothing left to flush at close)
                 fh.write(b"\0" * 65536)
@@ -300,12 +283,11 @@ def test_a_full_disk_mid_sweep_is_one_line_and_resume_completes(tmp_path: Path, 
 @pytest.mark.slow
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
 def test_a_signal_stops_the_agents_and_says_how_to_resume(tmp_path: Path, zoo_path: Path, sig: int, code: int) -> None:
-    _, argv = _long_sweep(tmp_path, zoo_path)
-    proc = _popen(argv, tmp_path)
-    _wait_for_rows(tmp_path / "s.sqlite", 2, proc)
+    _, args = _long_sweep(tmp_path, zoo_path)
+    proc = _start(args, tmp_path)
+    wait_for_results(tmp_path / "s.sqlite", 2, proc)
     agents = wait_for("a running job's agent (the sweep's child)", lambda: agent_pids(proc.pid), timeout=60)
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    err = interrupt(proc, sig, timeout=60)
     assert proc.returncode == code, err
     assert "Traceback" not in err and "continue with `embench sweep" in err
     assert not [p for p in agents if alive(p)], "an agent outlived the sweep"
@@ -318,7 +300,7 @@ def test_a_signal_stops_the_agents_and_says_how_to_resume(tmp_path: Path, zoo_pa
 def test_ctrl_c_while_starting_is_one_line(tmp_path: Path) -> None:
     """Interrupts at several moments of start-up (imports take about a second): never a traceback."""
     for delay in (0.05, 0.15, 0.3, 0.5, 0.8):
-        proc = _popen([sys.executable, "-m", "embench", "runs", "--store", str(tmp_path / "s.sqlite")], tmp_path)
+        proc = _start(["runs", "--store", str(tmp_path / "s.sqlite")], tmp_path)
         threading.Event().wait(delay)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import check_transport_contract, embench, fast_run, write_inventory
+from conftest import check_transport_contract, embench, fast_run, interrupt, start_embench, write_inventory
 from meter import command as meter_command
 from powertree import energy, power_tree
-from procs import agent_pids, alive, popen, wait_for
+from procs import agent_pids, alive, wait_for
 from sshd import Board, free_port, freeze, keygen, make_board, world_readable_dir
 
 from embench.inventory import Device, SshConfig
@@ -303,8 +301,7 @@ def test_board_lost_mid_sweep_keeps_results_and_resume_completes(
 def _sweep_until_a_result_of(inv: Path, store: Path, board: Board) -> subprocess.Popen[str]:
     """Start a sweep in the background; return once the store holds a result of `board` and the board
     runs its next job's agent (mid-sweep, mid-job)."""
-    proc = popen([sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(store), "-q"],
-                 cwd=inv.parent, env={**os.environ, "EMBENCH_STORE": ""})  # fmt: skip
+    proc = start_embench("sweep", str(inv), "--store", str(store), "-q", cwd=inv.parent)
     try:
         wait_for(f"a result of {board.name}", lambda: proc.poll() is not None or any(
             r["device"] == board.name for r in _safe_results(store)))  # fmt: skip
@@ -508,16 +505,12 @@ def test_ctrl_c_mid_job_kills_the_agent_on_the_board(lab: dict[str, Any], zoo_pa
              "run": fast_run(min_seconds=60, max_seconds=60, timeout_seconds=120)}  # fmt: skip
     inv = write_inventory(tmp_path, zoo_path, sweep, [ssh_device(a, lab), ssh_device(b, lab)])
     store = tmp_path / "s.sqlite"
-    proc = popen([sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(store), "-q"], cwd=tmp_path,
-                 env={**os.environ, "EMBENCH_STORE": ""})  # fmt: skip
+    proc = start_embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
     try:
         assert a.proc is not None and b.proc is not None
         agents = [wait_for(f"the agent on {x.name}", lambda x=x: agent_pids(x.proc.pid))[0] for x in (a, b)]
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        err = interrupt(proc)
     assert proc.returncode == 130, err
     left = [pid for pid in agents if alive(pid)]
     assert not left, f"agents still running on the boards after embench exited: {left}"

@@ -7,8 +7,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from csv import DictReader
 from dataclasses import dataclass
@@ -17,8 +15,8 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
-from conftest import embench, fast_run, markdown_row, write_inventory
-from procs import default_signals, popen
+from conftest import embench, fast_run, interrupt, markdown_row, start_embench, wait_for_results, write_inventory
+from procs import default_signals
 
 from embench.inventory import RunPolicy, load_inventory
 from embench.plan import PlannedJob, make_plan
@@ -174,23 +172,8 @@ def _start_long_sweep(
              "run": fast_run(min_seconds=0.6, max_seconds=1.0)}  # fmt: skip
     inv = write_inventory(folder, zoo_path, sweep)
     store = folder / "store.sqlite"
-    env = {**os.environ, "EMBENCH_STORE": ""}
-    argv = [sys.executable, "-m", "embench", "sweep", str(inv), "--store", str(store), "-q"]
-    return popen(argv, cwd=folder, env=env, preexec_fn=preexec), inv, store
-
-
-def _wait_for_results(store: Path, count: int, proc: subprocess.Popen[str]) -> int:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-        if store.exists():
-            try:
-                n = _db(store).execute("SELECT COUNT(*) FROM results").fetchone()[0]
-            except sqlite3.OperationalError:
-                continue
-            if n >= count:
-                return int(n)
-    raise AssertionError("the sweep did not record results in time")
+    proc = start_embench("sweep", str(inv), "--store", str(store), "-q", cwd=folder, preexec_fn=preexec)
+    return proc, inv, store
 
 
 @pytest.mark.slow
@@ -199,10 +182,9 @@ def test_interrupted_sweep_keeps_results_and_resume_completes(
     zoo_path: Path, tmp_path: Path, how: signal.Signals
 ) -> None:
     proc, inv, store = _start_long_sweep(zoo_path, tmp_path)
-    _wait_for_results(store, 3, proc)
+    wait_for_results(store, 3, proc)
     seen = set(_db(store).execute("SELECT job_id, started_unix FROM results").fetchall())
-    proc.send_signal(how)
-    _, err = proc.communicate(timeout=60)
+    err = interrupt(proc, how, timeout=60)
     db = _db(store)
     kept = db.execute("SELECT job_id, started_unix FROM results").fetchall()
     assert seen <= set(kept)  # every result stored before the signal is still there, unchanged
@@ -231,9 +213,8 @@ def test_ctrl_c_works_when_started_with_sigint_ignored(zoo_path: Path, tmp_path:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     proc, _, store = _start_long_sweep(zoo_path, tmp_path, ignore_sigint)
-    _wait_for_results(store, 1, proc)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    wait_for_results(store, 1, proc)
+    err = interrupt(proc, timeout=60)
     assert proc.returncode == 130, err
     assert _db(store).execute("SELECT state FROM runs").fetchone()[0] == "interrupted"
 
