@@ -126,9 +126,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
         finally:
             transport.close()
         if args.json:
-            print(
-                json.dumps({"device": device.name, "reachable": True, **info.to_dict()})
-            )  # JSON escapes control characters
+            # JSON escapes control characters: no printable() needed
+            print(json.dumps({"device": device.name, "reachable": True, **info.to_dict()}))
             continue
         f = info.facts
         mem = f"{f.mem_total_kb / 1048576:.1f} GiB" if f.mem_total_kb else "?"

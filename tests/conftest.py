@@ -66,11 +66,11 @@ def check_transport_contract(t: Transport, marker: str, tree: int, kill_within: 
     t0 = time.monotonic()
     hung = t.run(["sh", "-c", f"sleep {marker}.5 & sleep {marker}.75"], timeout=1)
     assert hung.timed_out and time.monotonic() - t0 < kill_within
-    # the kill is sent before run() returns; the processes may take a moment to be reaped
-    gone = wait_for("the timed-out command's process group to die",
-                    lambda: not matching(tree, f"sleep {marker}.5") and not matching(tree, f"sleep {marker}.75"),
-                    timeout=10)  # fmt: skip
-    assert gone
+    # the kill is sent before run() returns; the processes may take a moment to be reaped (a bound
+    # of 10 s: a group that survived would live 40 s more)
+    wait_for("the timed-out command's process group to die",
+             lambda: not matching(tree, f"sleep {marker}.5") and not matching(tree, f"sleep {marker}.75"),
+             timeout=10)  # fmt: skip
 
 
 # The smallest inventory text that loads: the host, and the tiny zoo model (add zoo: and lines below).
