@@ -191,12 +191,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         for artifact in zoo.artifacts_of(name):
             fmt, _, precision = artifact.partition("-")
             built = zoo.artifact(name, fmt, precision)
-            if built is None and fmt == "tflite_edgetpu" and not shutil.which(EDGETPU_COMPILER):
-                say(f"{name:24s} {artifact:12s} not built (needs {EDGETPU_COMPILER}, or supply files.{artifact})")
+            failed = zoo.failure(name, fmt, precision)
+            if failed is not None:
+                say(f"{name:24s} {artifact:20s} cannot be built: {failed}")
+            elif built is None and fmt == "tflite_edgetpu" and not shutil.which(EDGETPU_COMPILER):
+                say(f"{name:24s} {artifact:20s} not built (needs {EDGETPU_COMPILER}, or supply files.{artifact})")
             elif built is None:
-                say(f"{name:24s} {artifact:12s} not built (embench models build {name})")
+                say(f"{name:24s} {artifact:20s} not built (embench models build {name})")
             else:
-                say(f"{name:24s} {artifact:12s} {built.size / 1e6:7.2f} MB  sha256 {built.sha256[:12]}  {built.path}")
+                say(f"{name:24s} {artifact:20s} {built.size / 1e6:7.2f} MB  sha256 {built.sha256[:12]}  {built.path}")
     return EXIT_OK
 
 
@@ -213,7 +216,7 @@ def _build_models(zoo: Zoo, names: list[str], force: bool, quiet: bool) -> None:
         if shutil.which(EDGETPU_COMPILER):
             wanted.append(("tflite_edgetpu", "int8"))
         if not force:
-            wanted = [(f, p) for f, p in wanted if zoo.artifact(name, f, p) is None]
+            wanted = [(f, p) for f, p in wanted if zoo.artifact(name, f, p) is None and zoo.failure(name, f, p) is None]
         if wanted:
             work.append((name, wanted))
     total = sum(len(w) for _, w in work)

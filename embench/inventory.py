@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from embench_agent.protocol import RunSpec, SourceSpec
+from embench_agent.protocol import CheckSpec, RunSpec, SourceSpec
 from embench_agent.telemetry import HOST_SOURCES, source_names
 
 from .runtimes import RUNTIMES, runtime
@@ -18,7 +18,7 @@ from .transports.adb import AdbConfig
 from .transports.ssh import SshConfig
 from .yamlschema import INTERNAL, Located, bounded, build, compose
 
-Precision = Literal["fp32", "fp16", "int8"]
+Precision = Literal["fp32", "fp16", "int8", "int16x8", "int8_dynamic"]  # zoo.PRECISIONS
 DAY = 86_400.0
 EXTERNAL = HOST_SOURCES[0]  # the one telemetry source read on the host (telemetry/external.py), not by the agent
 
@@ -44,6 +44,26 @@ class RunPolicy:
         """What the agent needs of it (the rest is the runner's)."""
         return RunSpec(self.warmup_runs, self.min_runs, self.min_seconds, self.max_seconds, self.idle_seconds,
                        self.op_profiling)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FidelityPolicy:
+    """Output fidelity (docs/fidelity.md): every job keeps its outputs for `inputs` seeded inputs
+    (uniform in the zoo entry's input_range), and the report compares them with the same model at fp32 on
+    a CPU of the same device (or of `reference_device`). Below a threshold, a configuration is flagged
+    `low fidelity` in every table. 0 inputs turns the check off."""
+
+    inputs: int = bounded(8, min=0, max=1024)
+    min_cosine: float = bounded(0.95, min=-1, max=1)  # the worst input's cosine similarity
+    min_snr_db: float | None = bounded(None, min=-1000, max=1000)
+    min_top1_agreement: float | None = bounded(None, min=0, max=1)  # for trained classifiers
+    reference_device: str | None = None
+
+    def spec(self, input_range: list[float]) -> CheckSpec:
+        """What every job of a model carries: the inputs for the agent, the thresholds for the report."""
+        return CheckSpec(fidelity_inputs=self.inputs, input_low=input_range[0], input_high=input_range[1],
+                         min_cosine=self.min_cosine, min_snr_db=self.min_snr_db,
+                         min_top1_agreement=self.min_top1_agreement, reference_device=self.reference_device)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,6 +121,9 @@ class Sweep:
     devices: list[str] | None = None
     seed: int = bounded(0, min=0, max=2**32 - 1)
     run: RunPolicy = field(default_factory=RunPolicy)
+    fidelity: FidelityPolicy = field(default_factory=FidelityPolicy)
+    # A labelled evaluation set per model (an .npz with x and y; path relative to this file): accuracy on the device.
+    evaluation: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -286,6 +309,18 @@ def _check_sweep(inv: Inventory, where: Located, device_names: set[str]) -> None
                 f"did you mean {hint[0]!r}?" if hint else "list a device from devices:",
             )
     _check_run_policy(sweep.run, where)
+    _check_checks(sweep, where, device_names)
+
+
+def _check_checks(sweep: Sweep, where: Located, device_names: set[str]) -> None:
+    fid = sweep.fidelity
+    if fid.reference_device is not None and fid.reference_device not in device_names:
+        raise where.error("sweep.fidelity.reference_device", f"no device named {fid.reference_device!r}",
+                          "name a device from devices: whose fp32 CPU runs are the reference")  # fmt: skip
+    for model in sweep.evaluation:
+        if model not in sweep.models:
+            raise where.error(f"sweep.evaluation.{model}", f"model {model!r} is not in sweep.models",
+                              "name an evaluation set for a model the sweep runs")  # fmt: skip
 
 
 def _check_run_policy(run: RunPolicy, where: Located) -> None:

@@ -11,6 +11,7 @@ from embench_agent.protocol import (
     DEVICE_LOST,
     RETRYABLE,
     RUNTIME_MISSING,
+    CheckSpec,
     Cooldown,
     DelegateSpec,
     Job,
@@ -22,6 +23,7 @@ from embench_agent.protocol import (
 
 from .agents import Agent, host_result, make_agent
 from .errors import DeviceUnreachable, TransportError
+from .evalsets import EvalSet
 from .events import SweepListener
 from .inventory import Device, RunPolicy
 from .plan import PlannedJob
@@ -46,6 +48,8 @@ class DeviceRunner:
     probe: Probe = field(default_factory=lambda: Probe(agent_version="?"))
     unavailable: dict[ArtifactKey, str] = field(default_factory=dict)
     meters: list[ExternalMeter] = field(default_factory=list)
+    checks: dict[str, CheckSpec] = field(default_factory=dict)  # model → its fidelity inputs and thresholds
+    eval_sets: dict[str, EvalSet] = field(default_factory=dict)  # model → its labelled evaluation set
 
     def run(self) -> None:
         """Probe the device, then run every job in order; stops between jobs once `stop` is set."""
@@ -175,7 +179,18 @@ class DeviceRunner:
             run=job.run.spec(),
             telemetry=tuple(self.device.telemetry),
             seed=job.seed,
+            checks=self.checks.get(job.model, CheckSpec()),
         )  # fmt: skip
+
+    def _place_eval_set(self, job: Job) -> Job:
+        """The job with its model's evaluation set on the device (the benchmark_model agent has no use for one)."""
+        eval_set = self.eval_sets.get(job.model.name)
+        if eval_set is None or self.device.agent_kind != "python":
+            return job
+        assert self.transport is not None
+        path = self.transport.ensure_file(eval_set.path, eval_set.sha256)
+        return dataclasses.replace(job, checks=dataclasses.replace(job.checks, eval_path=path,
+                                                                   eval_sha256=eval_set.sha256))  # fmt: skip
 
     def run_one(self, agent: Agent, planned: PlannedJob, job: Job) -> tuple[Job, Result]:
         """Run one job (with retries): the job as sent (its model placed on the device) and its Result;
@@ -194,6 +209,7 @@ class DeviceRunner:
             try:
                 path = self.transport.ensure_file(artifact.path, artifact.sha256)
                 placed = dataclasses.replace(job, model=dataclasses.replace(job.model, path=path))
+                placed = self._place_eval_set(placed)
                 host_start = time.time()
                 result = agent.run(placed, timeout=policy.timeout_seconds)
                 if self.meters:

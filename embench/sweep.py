@@ -15,13 +15,14 @@ from embench_agent.protocol import MODEL_LOAD, RUNTIME_MISSING, SUCCESS, Job, Re
 from . import __version__
 from .entry import exit_code
 from .errors import StoreError, ZooError
+from .evalsets import load_eval_sets
 from .events import SweepListener
 from .executors import EXECUTORS
 from .inventory import Inventory
 from .plan import Plan, PlannedJob, make_plan
 from .runner import ArtifactKey, DeviceRunner
 from .store import Store
-from .zoo import EDGETPU_COMPILER, Artifact, Zoo
+from .zoo import EDGETPU_COMPILER, Artifact, Zoo, artifact_name
 from .zoo_build import edgetpu_missing
 
 
@@ -56,7 +57,7 @@ def ensure_artifacts(
     """Every model file the plan needs, building missing ones first (or saying how to).
 
     Returns the files, and for files that cannot be had here (an Edge TPU model with no compiler
-    and none supplied) the reason, so those jobs are recorded `unsupported` rather than stopping the sweep.
+    and none supplied; a precision the converter refuses for this architecture) the reason, so those jobs are recorded `unsupported` rather than stopping the sweep.
     """
     wanted = sorted({j.artifact_key for j in plan.jobs})
     unavailable: dict[ArtifactKey, str] = {}
@@ -72,6 +73,10 @@ def ensure_artifacts(
         _build_missing(zoo, missing, on_step)
     artifacts = {}
     for key in wanted:
+        failed = zoo.failure(*key)
+        if failed is not None:  # the converter cannot make it: those jobs are unsupported, with its reason
+            unavailable[key] = f"{key[0]} {artifact_name(key[1], key[2])} cannot be built: {failed}"
+            continue
         artifact = zoo.artifact(*key)
         if artifact is None:
             raise ZooError(
@@ -173,6 +178,7 @@ def run_sweep(
 ) -> SweepOutcome:
     """Plan, build, run and record; an interrupt (Ctrl-C, SIGTERM) leaves every finished result stored."""
     plan = make_plan(inventory, zoo)
+    eval_sets = load_eval_sets(inventory)  # a bad one stops the sweep before a run is opened
     artifacts, unavailable = ensure_artifacts(zoo, plan, build, display.building)
     run_id, done, lost = _open_run(inventory, store, plan, resume)
     todo = [j for j in plan.jobs if j.job_id not in done]
@@ -185,10 +191,13 @@ def run_sweep(
     by_device: dict[str, list[PlannedJob]] = {}
     for job in todo:
         by_device.setdefault(job.device, []).append(job)
+    fid = inventory.sweep.fidelity
+    checks = {model: fid.spec(zoo.entry(model).input_range) for model in inventory.sweep.models}
     runners = [
-        DeviceRunner(inventory.device(name), jobs, artifacts, recorder, stop, unavailable=unavailable)
+        DeviceRunner(inventory.device(name), jobs, artifacts, recorder, stop, unavailable=unavailable,
+                     checks=checks, eval_sets=eval_sets)
         for name, jobs in by_device.items()
-    ]
+    ]  # fmt: skip
     try:
         EXECUTORS[executor]().run(runners, stop)
     except KeyboardInterrupt as exc:

@@ -17,9 +17,17 @@ from .errors import ZooError
 from .yamlschema import SchemaError, bounded, build, compose
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[1] / "models" / "zoo.yaml"  # this repository's zoo
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"  # 2: batch-norm statistics calibrated; low-bit precisions; conversion failures recorded
 MANIFEST_SCHEMA = 1
-FORMATS = {"tflite": ("fp32", "fp16", "int8"), "onnx": ("fp32",), "tflite_edgetpu": ("int8",)}
+# Precisions per format. tflite: int8 is full-integer (int8 in and out), int16x8 has int16 activations and int8
+# weights, int8_dynamic has int8 weights and float activations (dynamic-range). onnx: int8 is static QDQ
+# (per-channel weights, calibrated on the same seeded data as TFLite's int8), int8_dynamic is dynamic int8.
+FORMATS = {
+    "tflite": ("fp32", "fp16", "int8", "int16x8", "int8_dynamic"),
+    "onnx": ("fp32", "int8", "int8_dynamic"),
+    "tflite_edgetpu": ("int8",),
+}
+PRECISIONS = ("fp32", "fp16", "int8", "int16x8", "int8_dynamic")
 SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "tflite_edgetpu": ".tflite"}
 # What Keras builds directly; Edge TPU files are compiled from the int8 file by edgetpu_compiler.
 KERAS_FORMATS = {"tflite": FORMATS["tflite"], "onnx": FORMATS["onnx"]}
@@ -39,6 +47,13 @@ class ModelEntry:
     kwargs: dict[str, Any] = field(default_factory=dict)
     seed: int = bounded(0, min=0, max=2**32 - 1)
     calibration_samples: int = bounded(8, min=1, max=100_000)
+    # The range the model's inputs take: calibration, batch-norm statistics and fidelity inputs are
+    # drawn uniformly from it. Keras MobileNetV3 and EfficientNet rescale [0, 255] inside the model.
+    input_range: list[float] = field(default_factory=lambda: [-1.0, 1.0], metadata={"min": -1e9, "max": 1e9})
+    # Random weights (weights=None) leave batch-norm statistics at mean 0 / variance 1, and the
+    # activations die out: every input then gives the same output, and fidelity means nothing.
+    # The builder sets them from one seeded batch, once (outputs that depend on the input).
+    calibrate_batchnorm: bool = True
     files: dict[str, str] = field(default_factory=dict)
 
 
@@ -76,7 +91,7 @@ def sha256_file(path: Path) -> str:
 @functools.cache
 def _tool_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
-    for dist in ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx"):
+    for dist in ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx", "onnxruntime"):  # ORT quantizes ONNX
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -101,6 +116,9 @@ class Zoo:
                 raise SchemaError(
                     f"{where.at('models.' + name)}: models.{name}: give either keras: or files:, not both or neither"
                 )
+            if len(entry.input_range) != 2 or entry.input_range[0] >= entry.input_range[1]:
+                raise SchemaError(f"{where.at(f'models.{name}.input_range')}: models.{name}.input_range:"
+                                  f" {entry.input_range} is not [low, high] with low < high; e.g. [0, 255]")  # fmt: skip
             for key in entry.files:
                 fmt, _, precision = key.partition("-")
                 if precision not in FORMATS.get(fmt, ()):
@@ -191,15 +209,35 @@ class Zoo:
                 self._hashes[key] = sha256_file(path)
             return Artifact(model, fmt, precision, path, self._hashes[key], st.st_size)
         record = self._read_index().get(f"{model}/{name}")
-        if not record or record.get("build_key") != self.build_key(model, name):
+        if not record or record.get("build_key") != self.build_key(model, name) or "failed" in record:
             return None
         built = self.build_dir / record["file"]
         if not built.is_file() or built.stat().st_size != record["size"]:
             return None
         return Artifact(model, fmt, precision, built, record["sha256"], record["size"])
 
+    def failure(self, model: str, fmt: str, precision: str) -> str | None:
+        """Why this artifact cannot be built from this entry with these tools (the converter's own
+        words, recorded by the last build), or None."""
+        if self.entry(model).files:
+            return None
+        name = artifact_name(fmt, precision)
+        record = self._read_index().get(f"{model}/{name}")
+        if not record or record.get("build_key") != self.build_key(model, name):
+            return None
+        return record.get("failed")
+
     def missing(self, wanted: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-        return [w for w in wanted if self.artifact(*w) is None]
+        """Artifacts still to build: neither built nor known to fail with these tools."""
+        return [w for w in wanted if self.artifact(*w) is None and self.failure(*w) is None]
+
+    def record_failure(self, model: str, fmt: str, precision: str, why: str) -> None:
+        """Remember that the converter cannot make this artifact (until the entry or a tool changes)."""
+        name = artifact_name(fmt, precision)
+        self._index = None
+        index = dict(self._read_index())
+        index[f"{model}/{name}"] = {"failed": why, "build_key": self.build_key(model, name)}
+        self._write_index(index)
 
     def record(self, model: str, fmt: str, precision: str, path: Path) -> Artifact:
         """Add a freshly built file to the index (checksum, size, build key)."""

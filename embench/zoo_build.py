@@ -18,6 +18,8 @@ from embench_agent.capture import captured_stderr_fd
 from .errors import ZooError
 from .zoo import EDGETPU_COMPILER, SUFFIX, Artifact, Zoo, artifact_name
 
+ONNX_INPUT = "input"
+
 
 def _import_tf() -> tuple[Any, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -47,8 +49,36 @@ class _Builder:
         shape = tuple(self.entry.input_shape or (224, 224, 3))
         self.shape = shape
         self.net = factory(weights=None, input_shape=shape, **self.entry.kwargs)
+        if self.entry.calibrate_batchnorm:
+            self._calibrate_batchnorm()
         self.saved_model = workdir / "saved_model"
         self.net.export(str(self.saved_model), format="tf_saved_model", verbose=False)
+        self._onnx_fp32: Path | None = None
+
+    def _calibrate_batchnorm(self) -> None:
+        """Set every batch-norm layer's moving statistics to those of one seeded batch: one forward
+        pass in training mode with momentum 0 (each layer sees its inputs already normalised)."""
+        import numpy as np  # noqa: PLC0415
+
+        layers = [la for la in self.net._flatten_layers() if isinstance(la, self.keras.layers.BatchNormalization)]
+        if not layers:
+            return
+        low, high = self.entry.input_range
+        batch = np.random.default_rng([self.entry.seed, 1]).uniform(low, high, size=(16, *self.shape))
+        momenta = [la.momentum for la in layers]
+        for layer in layers:
+            layer.momentum = 0.0
+        self.net(batch.astype(np.float32), training=True)
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+
+    def calibration(self) -> list[Any]:
+        """The seeded calibration inputs int8 quantisation sees (the same for TFLite and ONNX)."""
+        import numpy as np  # noqa: PLC0415
+
+        rng, (low, high) = np.random.default_rng(self.entry.seed), self.entry.input_range
+        return [rng.uniform(low, high, size=(1, *self.shape)).astype(np.float32)
+                for _ in range(self.entry.calibration_samples)]  # fmt: skip
 
     def _converter(self) -> Any:
         return self.tf.lite.TFLiteConverter.from_saved_model(str(self.saved_model))
@@ -56,31 +86,57 @@ class _Builder:
     def tflite(self, precision: str) -> bytes:
         tf = self.tf
         conv = self._converter()
+        if precision != "fp32":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]  # alone: dynamic-range int8 weights
         if precision == "fp16":
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.target_spec.supported_types = [tf.float16]
-        elif precision == "int8":
-            import numpy as np  # noqa: PLC0415
-
-            rng = np.random.default_rng(self.entry.seed)
-            count = self.entry.calibration_samples
+        elif precision in ("int8", "int16x8"):
+            samples = self.calibration()
 
             def representative() -> Iterator[list[Any]]:
-                for _ in range(count):
-                    yield [rng.uniform(-1.0, 1.0, size=(1, *self.shape)).astype(np.float32)]
+                for sample in samples:
+                    yield [sample]
 
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.representative_dataset = representative
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            conv.inference_input_type = tf.int8
-            conv.inference_output_type = tf.int8
+            if precision == "int8":
+                conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                conv.inference_input_type = tf.int8
+                conv.inference_output_type = tf.int8
+            else:  # int16 activations, int8 weights; float in and out
+                ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+                conv.target_spec.supported_ops = [ops]
         return bytes(conv.convert())
 
-    def onnx(self, out: Path) -> None:
-        import tf2onnx  # noqa: PLC0415
+    def onnx(self, out: Path, precision: str) -> None:
+        source = self._fp32_onnx()
+        if precision == "fp32":
+            shutil.copyfile(source, out)
+            return
+        from onnxruntime import quantization as q  # noqa: PLC0415
 
-        spec = [self.tf.TensorSpec((1, *self.shape), self.tf.float32, name="input")]
-        tf2onnx.convert.from_keras(self.net, input_signature=spec, opset=17, output_path=str(out))
+        if precision == "int8_dynamic":
+            q.quantize_dynamic(str(source), str(out), weight_type=q.QuantType.QInt8)
+            return
+        samples = iter(self.calibration())
+
+        class Reader(q.CalibrationDataReader):  # type: ignore[misc]
+            def get_next(self) -> dict[str, Any] | None:
+                sample = next(samples, None)
+                return None if sample is None else {ONNX_INPUT: sample}
+
+        q.quantize_static(str(source), str(out), Reader(), quant_format=q.QuantFormat.QDQ, per_channel=True,
+                          activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8)  # fmt: skip
+
+    def _fp32_onnx(self) -> Path:
+        """The fp32 ONNX file (tf2onnx), made once per build: the quantized ones start from it."""
+        if self._onnx_fp32 is None:
+            import tf2onnx  # noqa: PLC0415
+
+            out = self.workdir / "fp32.onnx"
+            spec = [self.tf.TensorSpec((1, *self.shape), self.tf.float32, name=ONNX_INPUT)]
+            tf2onnx.convert.from_keras(self.net, input_signature=spec, opset=17, output_path=str(out))
+            self._onnx_fp32 = out
+        return self._onnx_fp32
 
 
 def build_model(
@@ -134,25 +190,49 @@ def edgetpu_missing(zoo: Zoo, model: str) -> str:
 
 
 def _build_keras(zoo: Zoo, model: str, wanted: list[tuple[str, str]], on_step: Callable[[str], None]) -> list[Artifact]:
+    """Build each wanted artifact. A converter that cannot make one precision of this architecture
+    (an op it cannot quantise that way) is recorded in the index with its own words, and the rest
+    are built: those jobs are then `unsupported` with that reason. Anything else stops the build."""
     built: list[Artifact] = []
     # TensorFlow's C++ chatter on fd 2 is hidden (it would tear the progress bar); shown on failure.
     with tempfile.TemporaryDirectory(prefix=f"embench-build-{model}-") as tmp, captured_stderr_fd() as log:
         try:
             builder = _Builder(zoo, model, Path(tmp))
-            for fmt, precision in wanted:
-                name = artifact_name(fmt, precision)
-                on_step(f"{model} {name}")
-                final = zoo.build_dir / f"{model}.{name}{SUFFIX[fmt]}"
-                partial = Path(tmp) / final.name
+        except ZooError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Keras errors come in many types; report them all alike
+            raise ZooError(f"building {model}: {type(exc).__name__}: {exc} {_tail(log.text)}".strip()) from None
+        for fmt, precision in sorted(wanted, key=lambda w: (w[0], w[1] != "fp32")):  # fp32 first: ONNX quantizes it
+            name = artifact_name(fmt, precision)
+            on_step(f"{model} {name}")
+            final = zoo.build_dir / f"{model}.{name}{SUFFIX[fmt]}"
+            partial = Path(tmp) / final.name
+            mark = len(log.text)
+            try:
                 if fmt == "tflite":
                     partial.write_bytes(builder.tflite(precision))
                 else:
-                    builder.onnx(partial)
-                shutil.move(str(partial), final)
-                built.append(zoo.record(model, fmt, precision, final))
-        except ZooError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - converter errors come in many types; report them all alike
-            tail = " | ".join(log.text.strip().splitlines()[-3:])
-            raise ZooError(f"building {model}: {type(exc).__name__}: {exc} {tail}".strip()) from None
+                    builder.onnx(partial, precision)
+            except Exception as exc:  # noqa: BLE001 - the converter's refusal, kept in its own words
+                zoo.record_failure(model, fmt, precision, conversion_failure(exc, log.text[mark:]))
+                continue
+            shutil.move(str(partial), final)
+            built.append(zoo.record(model, fmt, precision, final))
     return built
+
+
+def _tail(text: str) -> str:
+    return " | ".join(text.strip().splitlines()[-3:])
+
+
+def conversion_failure(exc: BaseException, log: str) -> str:
+    """The converter's reason in one line: its first distinct error lines (TFLite repeats one per op)."""
+    lines = [line.strip() for line in f"{type(exc).__name__}: {exc}".splitlines() if line.strip()]
+    if len(lines) <= 1:
+        lines += [line.strip() for line in log.splitlines() if "error" in line.lower()]
+    seen: list[str] = []
+    for line in lines:
+        bare = line.split(": ", 1)[1] if line.split(": ", 1)[0].isidentifier() and ": " in line else line
+        if line not in seen and bare not in seen and not any(s.endswith(bare) for s in seen):
+            seen.append(line)
+    return " · ".join(seen[:3])[:500]

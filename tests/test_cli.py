@@ -105,7 +105,7 @@ def test_models_build_force_rebuilds(zoo_path: Path, tmp_path: Path) -> None:
     first = embench("models", "build", "tiny", "--zoo", str(manifest), "-q", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     before = built()
-    assert len(before) == 4  # TFLite fp32 / fp16 / int8 and ONNX
+    assert len(before) == 8  # TFLite fp32 / fp16 / int8 / int16x8 / int8_dynamic and ONNX fp32 / int8 / int8_dynamic
     again = embench("models", "build", "tiny", "--zoo", str(manifest), "-q", cwd=tmp_path)
     assert again.returncode == 0 and built() == before  # up to date: nothing rebuilt
     forced = embench("models", "build", "tiny", "--zoo", str(manifest), "--force", "-q", cwd=tmp_path)

@@ -125,7 +125,8 @@ def test_sweep_over_two_boards_and_the_host(lab: dict[str, Any], zoo_path: Path,
     first = embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     rows = results(store)
-    assert {r["device"] for r in rows} == {"host", "pi-a", "pi-b"} and len(rows) == 3 * 4
+    # tiny fp32 and int8 on LiteRT and ORT (int8: the QDQ file), squeezenet on ORT: 5 jobs a device
+    assert {r["device"] for r in rows} == {"host", "pi-a", "pi-b"} and len(rows) == 3 * 5
     assert all(r["status"] in ("ok", "fallback") for r in rows), [r["message"] for r in rows]
     board_rows = [r for r in rows if r["device"] != "host"]
     assert sum(r["pushed_bytes"] for r in board_rows) > 0
@@ -142,7 +143,7 @@ def test_sweep_over_two_boards_and_the_host(lab: dict[str, Any], zoo_path: Path,
     second = embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     again = results(store)
-    assert len(again) == 12 and all(r.get("pushed_bytes", 0) == 0 for r in again)
+    assert len(again) == 15 and all(r.get("pushed_bytes", 0) == 0 for r in again)
     assert "pushed" not in second.stdout
 
 
@@ -168,12 +169,14 @@ def test_an_old_board_python_3_8_with_tflite_runtime(
     stored = sqlite3.connect(str(store)).execute("SELECT result_json, n_samples FROM results").fetchall()
     rows = [Result.from_json(j) for j, _ in stored]
     assert all(n >= 5 for _, n in stored)  # the raw samples are in the samples table
-    # tiny fp32 + int8 on LiteRT's XNNPACK, tiny and squeezenet on ORT's CPU provider; 1 and 2 threads
-    assert len(rows) == 2 * 4 and all(r.status in ("ok", "fallback") for r in rows), [r.message for r in rows]
+    # tiny fp32 + int8 on LiteRT's XNNPACK, tiny fp32 + int8 (QDQ) and squeezenet on ORT's CPU provider; 1 and 2 threads
+    assert len(rows) == 2 * 5 and all(r.status in ("ok", "fallback") for r in rows), [r.message for r in rows]
     for r in rows:
         assert r.device_facts.python and r.device_facts.python.startswith("3.8.")
         assert r.runtime is not None and r.runtime.package in ("tflite_runtime", "onnxruntime")
-    assert sorted(r.runtime.package for r in rows if r.runtime) == ["onnxruntime"] * 4 + ["tflite_runtime"] * 4
+        # the checks ran on 3.8 and numpy < 2 too: every job kept its outputs for the fidelity inputs
+        assert r.outputs is not None and r.outputs.error is None and r.outputs.inputs == 8, r.outputs
+    assert sorted(r.runtime.package for r in rows if r.runtime) == ["onnxruntime"] * 6 + ["tflite_runtime"] * 4
 
 
 def test_devices_over_ssh(lab: dict[str, Any], zoo_path: Path, tmp_path: Path, lean_python: str) -> None:

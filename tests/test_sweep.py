@@ -66,9 +66,9 @@ def test_sweep_records_every_job_with_its_status(swept: Swept, zoo_path: Path) -
     db = _db(swept.store)  # type: ignore[arg-type]
     rows = db.execute("SELECT model, precision, runtime, delegate, threads, status, n_samples FROM results").fetchall()
     planned = db.execute("SELECT planned FROM runs").fetchone()[0]
-    # tiny: fp32 (cpu, xnnpack + 2 ORT) and int8 (cpu, xnnpack, edgetpu), squeezenet: 2 ORT,
-    # corrupt: cpu, xnnpack (the Edge TPU runs int8 only); × 2 threads
-    assert len(rows) == planned == 2 * (4 + 3) + 2 * 2 + 2 * 2
+    # tiny: fp32 (cpu, xnnpack + 2 ORT) and int8 (cpu, xnnpack, edgetpu + 2 ORT on the QDQ file),
+    # squeezenet: 2 ORT, corrupt: cpu, xnnpack (the Edge TPU runs int8 only); × 2 threads
+    assert len(rows) == planned == 2 * (4 + 5) + 2 * 2 + 2 * 2
     status = {(m, p, r, d, t): s for m, p, r, d, t, s, _ in rows}
     assert status[("tiny", "fp32", "litert", "cpu", 1)] == "ok"
     assert status[("tiny", "int8", "litert", "xnnpack", 2)] in ("ok", "fallback")

@@ -24,9 +24,34 @@ SHOWN = [
     ("median_ms", "median ms"), ("ci", "95% CI of median"), ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"),
     ("cv_pct", "CV %"), ("init_ms", "init ms"), ("first_inference_ms", "first ms"),
     ("peak_rss_mb", "peak RSS MB"), ("delegated", "delegated nodes"), ("speedup", "speedup ×"),
+    ("fidelity", "fidelity vs fp32 CPU"), ("accuracy", "top-1 accuracy (95% CI)"),
     ("energy", "mJ / inference"), ("avg_w", "avg W"), ("temp_max_c", "max °C"),
     ("notes", "notes"),
 ]  # fmt: skip
+OPTIONAL = {"fidelity", "accuracy"}  # shown only where some row has one
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f}%" if value in (0.0, 1.0) else f"{100 * value:.1f}%"
+
+
+def fidelity_cell(row: Any) -> str:
+    """cos (worst input) · SNR · top-1 agreement; `reference` on the reference itself; `LOW` first when flagged."""
+    if row["fid_reference"] and math.isnan(row["fid_cosine"]):
+        return "reference" if not row["fid_note"] else "—"
+    if math.isnan(row["fid_cosine"]):
+        return "—"
+    snr = "exact" if math.isinf(row["fid_snr_db"]) and row["fid_snr_db"] > 0 else f"SNR {row['fid_snr_db']:.1f} dB"
+    parts = [f"cos {row['fid_cosine']:.4f}", snr]
+    if not math.isnan(row["fid_top1"]):
+        parts.append(f"top-1 {_pct(row['fid_top1'])}")
+    return ("LOW · " if row["fid_low"] else "") + " · ".join(parts)
+
+
+def accuracy_cell(row: Any) -> str:
+    if math.isnan(row["acc_top1"]):
+        return "—"
+    return f"{_pct(row['acc_top1'])} ({_pct(row['acc_ci_low'])}–{_pct(row['acc_ci_high'])}, n={row['acc_n']})"
 
 
 def _fmt(value: Any) -> str:
@@ -41,7 +66,18 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The main table with formatted cells, as strings."""
     out = pd.DataFrame()
     for col, title in SHOWN:
-        if col == "throttled_mark":
+        if col in OPTIONAL and not _has(frame, col):
+            continue
+        if col == "fidelity":
+            out[title] = [fidelity_cell(row) for _, row in frame.iterrows()]
+        elif col == "accuracy":
+            out[title] = [accuracy_cell(row) for _, row in frame.iterrows()]
+        elif col == "status":
+            out[title] = [f"{st} (low fidelity)" if low else st for st, low in zip(frame["status"], frame["fid_low"])]
+        elif col == "speedup":
+            out[title] = [f"{_fmt(x)} ✗" if low and not math.isnan(x) else _fmt(x)
+                          for x, low in zip(frame["speedup"], frame["fid_low"])]  # fmt: skip
+        elif col == "throttled_mark":
             out[title] = ["yes" if t else "" for t in frame["throttled"]]
         elif col == "energy":
             out[title] = [note if note else _fmt(mj) for mj, note in zip(frame["energy_mj"], frame["energy_note"])]
@@ -53,6 +89,38 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[title] = [_fmt(v) for v in frame[col]]
     return out
+
+
+def _has(frame: pd.DataFrame, col: str) -> bool:
+    if col == "fidelity":
+        return bool(frame["fid_reference"].astype(bool).any()) if "fid_reference" in frame else False
+    return bool(frame["acc_top1"].notna().any())
+
+
+def precision_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Each precision against fp32 of the same configuration, one line each."""
+    out = pd.DataFrame()
+    if table.empty:
+        return out
+    out["device"], out["model"] = table["device"], table["model"]
+    out["configuration"] = [f"{r}:{d} t{t}" for r, d, t in zip(table["runtime"], table["delegate"], table["threads"])]
+    out["precision"] = table["precision"]
+    out["median ms"] = [_fmt(v) for v in table["median_ms"]]
+    out["× vs fp32"] = [_fmt(v) for v in table["speedup_vs_fp32"]]
+    out["cosine (worst)"] = [_fmt(v) if math.isnan(v) else f"{v:.4f}" for v in table["cosine"]]
+    out["SNR dB"] = ["exact" if math.isinf(v) and v > 0 else _fmt(v) for v in table["snr_db"]]
+    out["top-1 agreement"] = ["—" if math.isnan(v) else _pct(v) for v in table["top1_agreement"]]
+    out["verdict"] = ["LOW FIDELITY" if low else ("—" if math.isnan(c) else "ok")
+                      for low, c in zip(table["low_fidelity"], table["cosine"])]  # fmt: skip
+    return out
+
+
+PRECISION_NOTE = (
+    "Each precision against fp32 in the same configuration: × is the fp32 median ÷ this median; fidelity is "
+    "this job's outputs against the reference's (the same model at fp32 on a CPU: the fidelity column of the results "
+    "names it) on the same seeded inputs: the worst input's cosine similarity, the SNR over all of them, and how often "
+    "the top-1 class agrees. LOW FIDELITY: under the sweep's thresholds (sweep.fidelity): fast but wrong."
+)
 
 
 def _md_cell(value: Any) -> str:
@@ -102,6 +170,10 @@ def markdown(data: ReportData) -> str:
     parts += [f"- {r}" for r in _environment_rows(data)]
     parts.append("\n## Results\n")
     parts.append(_md_table(display_table(data.results)))
+    if not data.precisions.empty:
+        parts.append("\n## Precisions against fp32\n")
+        parts.append(_md_table(precision_display(data.precisions)))
+        parts.append(f"\n{PRECISION_NOTE}\n")
     if not data.compatibility.empty:
         parts.append("\n## Compatibility\n")
         parts.append(_md_table(data.compatibility, index=True))
@@ -160,6 +232,9 @@ def html_page(data: ReportData, figures: dict[str, bytes | None]) -> str:
         "</ul><h2>Results</h2>",
         _html_table(display_table(data.results), ["status"]),
     ]
+    if not data.precisions.empty:
+        parts += ["<h2>Precisions against fp32</h2>", _html_table(precision_display(data.precisions), []),
+                  f"<p>{html.escape(PRECISION_NOTE)}</p>"]  # fmt: skip
     if not data.compatibility.empty:
         parts += ["<h2>Compatibility</h2>", _html_table(data.compatibility.reset_index())]
     for figure in FIGURES:

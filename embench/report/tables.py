@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,10 +12,12 @@ import pandas as pd
 
 from embench_agent.protocol import MEASURED, Aggregate, DeviceFacts, Result
 
+from .. import fidelity
 from ..runtimes import baseline_order
 from ..stats import CV_WARN, Summary, speedup, summarize, summarize_aggregate
 from ..store import RunInfo, Store, StoredResult
 from ..telemetry import TelemetrySummary, summarize_telemetry, throttle_flags
+from ..zoo import PRECISIONS
 
 KEY = ["device", "model", "precision", "runtime", "delegate", "threads"]
 GROUP = ["device", "model", "precision"]
@@ -29,6 +32,7 @@ class ReportData:
     samples: Mapping[str, Sequence[int]]  # job_id -> raw latency samples (ns), as the store read them
     compatibility: pd.DataFrame  # GROUP rows × configuration columns -> status
     environment: dict[str, DeviceFacts]
+    precisions: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # each precision against fp32
 
 
 def config_label(row: Any) -> str:
@@ -81,7 +85,18 @@ def _record(stored: StoredResult) -> dict[str, Any]:
         **_telemetry_columns(tel),
         "throttled": "; ".join(throttle_flags(result, result.samples_ns)),
         "basis": _basis(result.aggregate) if result.aggregate is not None and not result.samples_ns else "",
+        **_accuracy_columns(result),
     }  # fmt: skip
+
+
+def _accuracy_columns(result: Result) -> dict[str, Any]:
+    acc = fidelity.accuracy(result.accuracy) if result.accuracy is not None and result.measured else None
+    if acc is None:
+        note = result.accuracy.error if result.accuracy is not None and result.accuracy.error else ""
+        return {"acc_n": 0, "acc_top1": math.nan, "acc_ci_low": math.nan, "acc_ci_high": math.nan,
+                "acc_top5": math.nan, "acc_note": note}  # fmt: skip
+    return {"acc_n": acc.samples, "acc_top1": acc.top1, "acc_ci_low": acc.ci_low, "acc_ci_high": acc.ci_high,
+            "acc_top5": math.nan if acc.top5 is None else acc.top5, "acc_note": ""}  # fmt: skip
 
 
 def build_report_data(store: Store, run_id: str | None) -> ReportData:
@@ -95,20 +110,112 @@ def build_report_data(store: Store, run_id: str | None) -> ReportData:
     if not frame.empty:
         frame = frame.sort_values(KEY, kind="stable").reset_index(drop=True)
         _add_speedups(frame)
+        _add_fidelity(frame, {item.job.job_id: item for item in stored})
         frame["notes"] = frame.apply(_notes, axis=1)
     else:
-        frame["speedup"] = pd.Series(dtype=float)
-        frame["baseline"] = pd.Series(dtype=str)
-        frame["notes"] = pd.Series(dtype=str)
+        for col, dtype in (("speedup", float), ("baseline", str), ("notes", str), *FIDELITY_COLUMNS):
+            frame[col] = pd.Series(dtype=dtype)
     samples = {item.job.job_id: item.result.samples_ns for item in stored}  # no copy: a lab run holds millions
-    return ReportData(run, frame, samples, _compatibility(frame), environment)
+    return ReportData(run, frame, samples, _compatibility(frame), environment, precision_table(frame))
 
 
 def _columns() -> list[str]:
     return [*KEY, "job_id", "status", "message", "runtime_version", "n", "median_ms", "ci_low_ms", "ci_high_ms",
             "p90_ms", "p95_ms", "p99_ms", "min_ms", "mean_ms", "sd_ms", "cv_pct", "init_ms",
             "first_inference_ms", "peak_rss_mb", "delegated", "energy_mj", "energy_basis", "avg_w", "idle_w",
-            "temp_max_c", "energy_note", "power_source", "throttled", "basis"]  # fmt: skip
+            "temp_max_c", "energy_note", "power_source", "throttled", "basis", "acc_n", "acc_top1", "acc_ci_low",
+            "acc_ci_high", "acc_top5", "acc_note"]  # fmt: skip
+
+
+FIDELITY_COLUMNS = (
+    ("fid_reference", str), ("fid_cosine", float), ("fid_cosine_mean", float), ("fid_snr_db", float),
+    ("fid_max_abs", float), ("fid_top1", float), ("fid_top5", float), ("fid_low", bool), ("fid_note", str),
+)  # fmt: skip
+
+
+def _fidelity_reference(frame: pd.DataFrame, by_id: Mapping[str, StoredResult], device: str, model: str) -> Any:
+    """The row whose outputs are the reference for this device and model: fp32 on a CPU baseline
+    (in baseline_order), fewest threads, with outputs kept; None when there is none."""
+    rows = frame[(frame.device == device) & (frame.model == model) & (frame.precision == "fp32")
+                 & frame.status.isin(MEASURED)]  # fmt: skip
+    for runtime_name, delegate in baseline_order():
+        hit = rows[(rows.runtime == runtime_name) & (rows.delegate == delegate)].sort_values("threads")
+        for _, row in hit.iterrows():
+            out = by_id[row["job_id"]].result.outputs
+            if out is not None and out.error is None and out.tensors:
+                return row
+    return None
+
+
+def _add_fidelity(frame: pd.DataFrame, by_id: Mapping[str, StoredResult]) -> None:
+    """Each measured job's outputs against its reference's (fidelity.py); below the job's thresholds → fid_low."""
+    for col, dtype in FIDELITY_COLUMNS:
+        frame[col] = pd.Series([False if dtype is bool else ("" if dtype is str else math.nan)] * len(frame),
+                               dtype=object if dtype is str else dtype)  # fmt: skip
+    references: dict[tuple[str, str], Any] = {}
+    for i, row in frame.iterrows():
+        stored = by_id[row["job_id"]]
+        out, checks = stored.result.outputs, stored.job.checks
+        if not stored.result.measured or out is None:
+            continue
+        if out.error:
+            frame.at[i, "fid_note"] = f"no outputs kept: {out.error}"
+            continue
+        device = checks.reference_device or row["device"]
+        key = (device, row["model"])
+        if key not in references:
+            references[key] = _fidelity_reference(frame, by_id, device, row["model"])
+        ref = references[key]
+        if ref is None:
+            frame.at[i, "fid_note"] = f"no fp32 CPU run of {row['model']} on {device} with outputs to compare with"
+            continue
+        label = f"{device} {ref['runtime']}:{ref['delegate']} t{ref['threads']} fp32"
+        frame.at[i, "fid_reference"] = label
+        if ref["job_id"] == row["job_id"]:
+            continue
+        why = fidelity.comparable(by_id[ref["job_id"]].result.outputs, out)  # type: ignore[arg-type]
+        if why:
+            frame.at[i, "fid_note"] = f"not comparable with {label}: {why}"
+            continue
+        f = fidelity.compare(by_id[ref["job_id"]].result.outputs, out)  # type: ignore[arg-type]
+        frame.at[i, "fid_cosine"], frame.at[i, "fid_cosine_mean"] = f.cosine_min, f.cosine_mean
+        frame.at[i, "fid_snr_db"], frame.at[i, "fid_max_abs"] = f.snr_db, f.max_abs_error
+        frame.at[i, "fid_top1"] = math.nan if f.top1_agreement is None else f.top1_agreement
+        frame.at[i, "fid_top5"] = math.nan if f.top5_agreement is None else f.top5_agreement
+        low = fidelity.below(f, checks.min_cosine, checks.min_snr_db, checks.min_top1_agreement)
+        if low:
+            frame.at[i, "fid_low"] = True
+            frame.at[i, "fid_note"] = f"LOW FIDELITY against {label}: {'; '.join(low)}"
+
+
+def precision_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each precision against fp32 in the same configuration (device, model, runtime, delegate,
+    threads): the speed it buys and what it costs in fidelity."""
+    if frame.empty:
+        return pd.DataFrame()
+    config = ["device", "model", "runtime", "delegate", "threads"]
+    measured = frame[frame.status.isin(MEASURED) & frame.median_ms.notna()]
+    rows = []
+    for _, group in measured.groupby(config, sort=False):
+        base = group[group.precision == "fp32"]
+        if base.empty:
+            continue
+        fp32 = base.iloc[0]
+        for _, row in group.iterrows():
+            if row["precision"] == "fp32":
+                continue
+            rows.append({
+                **{c: row[c] for c in config}, "precision": row["precision"], "median_ms": row["median_ms"],
+                "fp32_median_ms": fp32["median_ms"], "speedup_vs_fp32": speedup(fp32["median_ms"], row["median_ms"]),
+                "cosine": row["fid_cosine"], "snr_db": row["fid_snr_db"], "top1_agreement": row["fid_top1"],
+                "top5_agreement": row["fid_top5"], "low_fidelity": bool(row["fid_low"]), "reference": row["fid_reference"],
+            })  # fmt: skip
+    table = pd.DataFrame.from_records(rows)
+    if table.empty:
+        return table
+    order = {p: i for i, p in enumerate(PRECISIONS)}
+    table["_order"] = [order.get(p, len(order)) for p in table["precision"]]
+    return table.sort_values([*config, "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
 def _delegated(result: Result) -> str:
@@ -150,6 +257,10 @@ def _basis(aggregate: Aggregate) -> str:
 
 def _notes(row: pd.Series) -> str:
     notes = [f"THROTTLED: {row['throttled']}"] if row["throttled"] else []
+    if row["fid_note"]:
+        notes.append(str(row["fid_note"]))
+    if row["acc_note"]:
+        notes.append(str(row["acc_note"]))
     if row["basis"]:
         notes.append(str(row["basis"]))
     if row["status"] not in ("ok",) and row["message"]:
@@ -163,6 +274,7 @@ def _compatibility(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame()
     marked = frame["status"].where(frame["throttled"] == "", frame["status"] + " (throttled)")
+    marked = marked.where(~frame["fid_low"].astype(bool), marked + " (low fidelity)")
     table = frame.assign(config=frame.apply(config_label, axis=1), status=marked)
     wide = table.pivot_table(index=GROUP, columns="config", values="status", aggfunc="first", sort=False)
     return wide.fillna("—")

@@ -34,6 +34,7 @@ def _measured(m: Measurement) -> Dict[str, Any]:
         status=m.status, message=m.message, runtime=m.runtime, delegation=m.delegation, init_ms=m.init_ms,
         runtime_log=m.runtime_log, first_inference_ms=t.first_inference_ms, samples_ns=t.samples_ns,
         window_ns=t.window_ns, window_start_unix=t.window_start_unix, window_end_unix=t.window_end_unix,
+        outputs=m.outputs, accuracy=m.accuracy,
     )  # fmt: skip
 
 

@@ -21,11 +21,12 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 # The version of the Job/Result JSON, and what each version changed. Readers accept every version
 # listed; older ones are brought up to date by _UPGRADES before they are checked.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_HISTORY = {
     1: "Job and Result as plain JSON objects, unchecked (embench 0.1)",
     2: "typed and checked on both sides; benchmark_model memory as {kind, init_mb, overall_mb};"
     " every field present (null where unknown)",
+    3: "Job.checks (fidelity inputs, evaluation set); Result.outputs and Result.accuracy",
 }
 
 # The one list of statuses (docs/architecture.md explains each).
@@ -284,6 +285,28 @@ class SourceSpec(Message):
 
 
 @dataclasses.dataclass(frozen=True)
+class CheckSpec(Message):
+    """What the agent runs after the timed window, outside it. The outputs of `fidelity_inputs` seeded
+    inputs (uniform in [input_low, input_high], quantised with the model's own scale and zero point
+    where it takes integers) for the host to compare with a reference; and, where a labelled
+    evaluation set is on the device (an .npz with `x` in the model's input layout and integer
+    labels `y`), its top-1/top-5 predictions."""
+
+    fidelity_inputs: int = dataclasses.field(default=0, metadata=_bounds(min=0, max=1024))
+    input_low: float = -1.0
+    input_high: float = 1.0
+    max_values: int = dataclasses.field(default=65536, metadata=_bounds(min=1))  # kept per output, per input
+    eval_path: Optional[str] = None  # filled in once the file is on the device
+    eval_sha256: Optional[str] = None
+    # What the host judges the outputs by (the agent does not read these): the reference is the same
+    # model at fp32 on a CPU of `reference_device` (None: the job's own device).
+    min_cosine: float = dataclasses.field(default=0.95, metadata=_bounds(min=-1, max=1))
+    min_snr_db: Optional[float] = None
+    min_top1_agreement: Optional[float] = dataclasses.field(default=None, metadata=_bounds(min=0, max=1))
+    reference_device: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Job(Message):
     """One measurement the host asks of the agent."""
 
@@ -296,15 +319,20 @@ class Job(Message):
     run: RunSpec = dataclasses.field(default_factory=RunSpec)
     telemetry: Tuple[SourceSpec, ...] = ()
     seed: int = 0
+    checks: CheckSpec = dataclasses.field(default_factory=CheckSpec)
     schema: int = SCHEMA_VERSION
 
     @classmethod
     def from_dict(cls, value: Any) -> Job:
-        return _versioned(cls, value, {1: _job_from_v1})
+        return _versioned(cls, value, {1: _job_from_v1, 2: _added_in_v3})
 
 
 def _job_from_v1(value: Dict[str, Any]) -> Dict[str, Any]:
     return dict(value, schema=2)  # same keys
+
+
+def _added_in_v3(value: Dict[str, Any]) -> Dict[str, Any]:
+    return dict(value, schema=3)  # new fields only, each with a default
 
 
 # ---------------------------------------------------------------------------- Result
@@ -444,6 +472,42 @@ class Cooldown(Message):
 
 
 @dataclasses.dataclass(frozen=True)
+class TensorOutput(Message):
+    """One output tensor over every fidelity input: float32 values (dequantised with `scale` and
+    `zero_point` where the model gives integers), little-endian, base64, input after input."""
+
+    name: str
+    dtype: str  # what the runtime gave, before dequantisation
+    shape: Tuple[int, ...]  # one input's output
+    values: str
+    kept: int = dataclasses.field(metadata=_bounds(min=0))  # values kept per input: all, or the first max_values
+    scale: Optional[float] = None
+    zero_point: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Outputs(Message):
+    """What the model answered to the job's seeded fidelity inputs (CheckSpec), outside the timed window."""
+
+    inputs: int = dataclasses.field(metadata=_bounds(min=0))
+    seed: int = 0
+    tensors: Tuple[TensorOutput, ...] = ()
+    error: Optional[str] = None  # why they could not be kept; the timing still stands
+
+
+@dataclasses.dataclass(frozen=True)
+class Accuracy(Message):
+    """The model's predictions on the job's labelled evaluation set, on the device."""
+
+    samples: int = dataclasses.field(metadata=_bounds(min=0))
+    top1: int = dataclasses.field(default=0, metadata=_bounds(min=0))  # correct at top-1
+    top5: Optional[int] = _nonneg()  # correct within the top 5 (None: fewer than 5 classes)
+    predictions: Tuple[int, ...] = ()  # top-1 class per sample
+    eval_sha256: Optional[str] = None
+    error: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Result(Message):
     """How one job went. The agent fills what it measured; the host adds attempts, command time,
     pushed bytes, stderr and cooldown (each a new Result: none is changed once built)."""
@@ -475,6 +539,9 @@ class Result(Message):
     memory: Optional[Memory] = None
     command_line: Optional[str] = None
     output_tail: Optional[str] = None
+    # checks (CheckSpec), run after the timed window
+    outputs: Optional[Outputs] = None
+    accuracy: Optional[Accuracy] = None
     # added on the host
     attempts: int = dataclasses.field(default=1, metadata=_bounds(min=1))
     command_seconds: Optional[float] = _nonneg()
@@ -485,7 +552,7 @@ class Result(Message):
 
     @classmethod
     def from_dict(cls, value: Any) -> Result:
-        return _versioned(cls, value, {1: _result_from_v1})
+        return _versioned(cls, value, {1: _result_from_v1, 2: _added_in_v3})
 
     @property
     def measured(self) -> bool:

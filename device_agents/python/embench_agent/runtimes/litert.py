@@ -7,6 +7,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..capture import captured_stderr_fd
+from ..checks import TensorInfo, concrete, evaluate, keep_outputs
 from ..errors import ModelLoadError, Unsupported
 from ..protocol import Delegation, Job, RuntimeInfo, RuntimeProbe
 from ..timing import Mark, make_inputs, timed_loop
@@ -68,6 +69,14 @@ def delegated_node_counts(ops: List[Dict[str, Any]]) -> Tuple[int, int]:
     return len(delegated), len(originals)
 
 
+def _tensors(details: List[Dict[str, Any]]) -> List[TensorInfo]:
+    out = []
+    for d in details:
+        scale, zero_point = d.get("quantization") or (0.0, 0)
+        out.append(TensorInfo(str(d["name"]), concrete(list(d["shape"])), d["dtype"], float(scale), int(zero_point)))
+    return out
+
+
 class LiteRT:
     NAME = "litert"
 
@@ -102,7 +111,18 @@ class LiteRT:
             interpreter.set_tensor(detail["index"], array)
         status, message = self._judge(delegation, info)
         timing = timed_loop(interpreter.invoke, job.run, mark)
-        return Measurement(info, delegation, init_ms, log.text[-4000:], timing, status, message)
+        outputs = interpreter.get_output_details()
+        ins, outs = _tensors(inputs), _tensors(outputs)
+
+        def infer(arrays: List[Any]) -> List[Any]:
+            for detail, array in zip(inputs, arrays):
+                interpreter.set_tensor(detail["index"], array)
+            interpreter.invoke()
+            return [interpreter.get_tensor(d["index"]) for d in outputs]
+
+        kept = keep_outputs(np, infer, ins, outs, job.checks, job.seed)
+        accuracy = evaluate(np, infer, ins, job.checks)
+        return Measurement(info, delegation, init_ms, log.text[-4000:], timing, status, message, kept, accuracy)
 
     @staticmethod
     def _interpreter_args(module: Any, package: str, job: Job) -> Dict[str, Any]:

@@ -8,6 +8,7 @@ import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..capture import captured_stderr_fd
+from ..checks import TensorInfo, concrete, evaluate, keep_outputs
 from ..errors import ModelLoadError, Unsupported
 from ..protocol import Delegation, Job, RuntimeInfo, RuntimeProbe
 from ..timing import Mark, make_inputs, timed_loop
@@ -88,7 +89,16 @@ class OnnxRuntime:
         run = session.run
         timing = timed_loop(lambda: run(None, feeds), job.run, mark)
         log_text = ("\n".join(messages) + "\n" + log.text)[-4000:]
-        return Measurement(info, delegation, init_ms, log_text, timing)
+        ins = [TensorInfo(m.name, concrete(m.shape), dtype) for m, (_, dtype) in zip(metas, details)]
+        outs = [TensorInfo(m.name, concrete(m.shape), np.dtype(DTYPES.get(m.type, "float32")))
+                for m in session.get_outputs()]  # fmt: skip
+
+        def infer(arrays: List[Any]) -> List[Any]:
+            return list(run(None, dict((m.name, a) for m, a in zip(metas, arrays))))
+
+        kept = keep_outputs(np, infer, ins, outs, job.checks, job.seed)
+        accuracy = evaluate(np, infer, ins, job.checks)
+        return Measurement(info, delegation, init_ms, log_text, timing, outputs=kept, accuracy=accuracy)
 
     @staticmethod
     def _options(ort: Any, job: Job) -> Any:

@@ -1,0 +1,328 @@
+"""Output fidelity, accuracy and the low-bit precisions, on real LiteRT and ONNX Runtime."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+import yaml
+from conftest import embench, markdown_row, write_inventory
+from onnx import numpy_helper
+from scipy import stats
+from scipy.spatial import distance
+
+from embench import fidelity
+from embench.store import Store, StoredResult
+from embench.zoo import KERAS_FORMATS, Zoo
+from embench_agent.protocol import Accuracy, Job, Outputs, Result, TensorOutput
+
+FAST = {"warmup_runs": 1, "min_runs": 5, "min_seconds": 0.05, "max_seconds": 1.0, "timeout_seconds": 120,
+        "idle_seconds": 0}  # fmt: skip
+
+
+def _outputs(values: np.ndarray, seed: int = 0) -> Outputs:
+    flat = np.asarray(values, dtype="<f4")
+    data = base64.b64encode(flat.tobytes()).decode()
+    return Outputs(inputs=flat.shape[0], seed=seed,
+                   tensors=(TensorOutput(name="y", dtype="float32", shape=(1, flat.shape[1]), values=data,
+                                         kept=flat.shape[1]),))  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- the numbers
+
+
+def test_fidelity_numbers_match_an_independent_computation() -> None:
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(6, 20)).astype(np.float32)
+    cand = (ref + rng.normal(scale=0.3, size=ref.shape)).astype(np.float32)
+    f = fidelity.compare(_outputs(ref), _outputs(cand))
+    r, c = ref.astype(np.float64), cand.astype(np.float64)
+    cosines = [1 - distance.cosine(a, b) for a, b in zip(r, c)]
+    assert f.cosine_min == pytest.approx(min(cosines), abs=1e-9)
+    assert f.cosine_mean == pytest.approx(np.mean(cosines), abs=1e-9)
+    assert f.snr_db == pytest.approx(10 * np.log10(np.sum(r**2) / np.sum((c - r) ** 2)), abs=1e-9)
+    assert f.max_abs_error == pytest.approx(np.max(np.abs(c - r)), abs=1e-9)
+    assert f.top1_agreement == pytest.approx(np.mean(r.argmax(1) == c.argmax(1)))
+    in_top5 = [t in np.argsort(-row)[:5] for t, row in zip(r.argmax(1), c)]
+    assert f.top5_agreement == pytest.approx(np.mean(in_top5))
+    same = fidelity.compare(_outputs(ref), _outputs(ref))
+    assert same.snr_db == float("inf") and same.max_abs_error == 0 and same.top1_agreement == 1
+    # one all-zero output against a real one is not faithful; two all-zero outputs agree
+    zeros = fidelity.compare(_outputs(ref), _outputs(np.zeros_like(ref)))
+    assert zeros.cosine_min == 0 and zeros.snr_db == pytest.approx(0.0)
+    assert fidelity.compare(_outputs(np.zeros_like(ref)), _outputs(np.zeros_like(ref))).cosine_min == 1
+    assert fidelity.below(zeros, 0.95, None, None) == ["cosine 0.0000 < 0.95"]
+    assert fidelity.below(f, -1, 100.0, 1.0)[0].startswith("SNR ")
+
+
+def test_outputs_that_cannot_be_compared_say_why() -> None:
+    ref = np.ones((4, 10), np.float32)
+    assert "different fidelity inputs" in str(fidelity.comparable(_outputs(ref), _outputs(ref, seed=1)))
+    assert "shape [1, 12]" in str(fidelity.comparable(_outputs(ref), _outputs(np.ones((4, 12), np.float32))))
+    broken = Outputs(inputs=4, error="ValueError: boom")
+    assert fidelity.comparable(_outputs(ref), broken) == "no outputs: ValueError: boom"
+
+
+def test_accuracy_interval_is_clopper_pearson() -> None:
+    acc = fidelity.accuracy(Accuracy(samples=360, top1=331, top5=358))
+    assert acc is not None and acc.top1 == pytest.approx(331 / 360) and acc.top5 == pytest.approx(358 / 360)
+    # the exact interval from the beta distribution, computed here without binomtest
+    assert acc.ci_low == pytest.approx(stats.beta.ppf(0.025, 331, 360 - 331 + 1), rel=1e-9)
+    assert acc.ci_high == pytest.approx(stats.beta.ppf(0.975, 331 + 1, 360 - 331), rel=1e-9)
+    assert fidelity.accuracy(Accuracy(samples=0, error="no file")) is None
+
+
+def test_contract_carries_checks_and_reads_older_results() -> None:
+    result = Result(job_id="j", status="ok", outputs=_outputs(np.eye(3, dtype=np.float32)),
+                    accuracy=Accuracy(samples=3, top1=2, top5=None, predictions=(0, 1, 1)))  # fmt: skip
+    again = Result.from_json(result.to_json())
+    assert again == result
+    old = json.loads(result.to_json())
+    del old["outputs"], old["accuracy"]
+    old["schema"] = 2
+    assert Result.from_dict(old).outputs is None and Result.from_dict(old).schema == 3
+    job = {"job_id": "j", "device": "d", "model": {"name": "m", "format": "tflite", "precision": "fp32"},
+           "runtime": "litert", "delegate": {"name": "cpu"}, "threads": 1, "schema": 2}  # fmt: skip
+    assert Job.from_dict(job).checks.fidelity_inputs == 0  # a v2 job keeps no outputs
+
+
+# ---------------------------------------------------------------------------- real runs
+
+
+@dataclass(frozen=True)
+class Swept:
+    folder: Path
+    store: Path
+    report_md: str
+    rows: list[dict[str, object]]
+
+
+def _sweep(folder: Path, zoo: Path, sweep: dict[str, object], **top: object) -> Swept:
+    inv = write_inventory(folder, zoo, {"run": FAST, **sweep}, **top)
+    store = folder / "s.sqlite"
+    out = embench("sweep", str(inv), "--store", str(store), "-q", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    rep = embench("report", "--store", str(store), "--out", str(folder / "rep"), cwd=folder)
+    assert rep.returncode == 0, rep.stderr
+    md = next((folder / "rep").glob("*/report.md")).read_text()
+    csv_rows = pd.read_csv(next((folder / "rep").glob("*/results.csv"))).to_dict("records")
+    return Swept(folder, store, md, csv_rows)
+
+
+def _stored(path: Path) -> list[StoredResult]:
+    store = Store(path)
+    return store.results(store.find_run(None).run_id)
+
+
+def litert_outputs(path: Path, xs: np.ndarray) -> np.ndarray:
+    """The model's first output for each input, run here with LiteRT directly (int8 in and out
+    through the tensors' own scale and zero point)."""
+    from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+
+    it = Interpreter(model_path=str(path))
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    ys = []
+    for x in xs:
+        feed = x.reshape(i["shape"])
+        if i["dtype"] == np.int8:
+            s, z = i["quantization"]
+            feed = np.clip(np.round(feed / s) + z, -128, 127)
+        it.set_tensor(i["index"], feed.astype(i["dtype"]))
+        it.invoke()
+        y = it.get_tensor(o["index"]).astype(np.float64)
+        if o["dtype"] == np.int8:
+            s, z = o["quantization"]
+            y = (y - z) * s
+        ys.append(y.ravel())
+    return np.array(ys)
+
+
+def _row(rows: list[dict[str, object]], **match: object) -> dict[str, object]:
+    hits = [r for r in rows if all(r[k] == v for k, v in match.items())]
+    assert len(hits) == 1, (match, hits)
+    return hits[0]
+
+
+@pytest.mark.slow
+def test_fp32_agrees_and_int8_is_measured_below_it(zoo_path: Path, tmp_path: Path) -> None:
+    """Every runtime's fp32 agrees with the reference within float tolerance; fp16 and int8 are
+    measured against it, with int8 further away, and the numbers match the runtime run here directly."""
+    swept = _sweep(tmp_path, zoo_path, {
+        "models": ["tiny"], "precisions": ["fp32", "fp16", "int8"], "runtimes": ["litert", "onnxruntime"],
+        "delegates": {"litert": ["cpu", "xnnpack"], "onnxruntime": ["CPUExecutionProvider"]}, "threads": [1],
+    })  # fmt: skip
+    rows = swept.rows
+    ref = _row(rows, precision="fp32", runtime="litert", delegate="cpu")
+    assert ref["fid_reference"] == "host litert:cpu t1 fp32"
+    for runtime, delegate in (("litert", "xnnpack"), ("onnxruntime", "CPUExecutionProvider")):
+        fp32 = _row(rows, precision="fp32", runtime=runtime, delegate=delegate)
+        assert fp32["fid_cosine"] > 0.99999 and fp32["fid_top1"] == 1.0 and not fp32["fid_low"]
+        assert fp32["fid_max_abs"] < 1e-3
+    int8 = _row(rows, precision="int8", runtime="litert", delegate="cpu")
+    fp16 = _row(rows, precision="fp16", runtime="litert", delegate="cpu")
+    assert int8["fid_snr_db"] < fp16["fid_snr_db"] and int8["fid_cosine"] < fp16["fid_cosine"] < 1.0
+    # the same number from the runtime, run here on the same seeded inputs
+    stored = {s.job.model.precision + s.job.delegate.name + s.job.runtime: s for s in _stored(swept.store)}
+    job = stored["int8cpulitert"].job
+    zoo = Zoo(zoo_path)
+    rng = np.random.default_rng([job.seed, 7919])
+    xs = rng.uniform(job.checks.input_low, job.checks.input_high, size=(job.checks.fidelity_inputs, 1, 32, 32, 3))
+    r = litert_outputs(zoo.artifact("tiny", "tflite", "fp32").path, xs)  # type: ignore[union-attr]
+    c = litert_outputs(zoo.artifact("tiny", "tflite", "int8").path, xs)  # type: ignore[union-attr]
+    assert int8["fid_snr_db"] == pytest.approx(10 * np.log10(np.sum(r**2) / np.sum((c - r) ** 2)), abs=0.01)
+    # the report says it: a fidelity cell per row and the precision view
+    cell = markdown_row(swept.report_md, "host", "tiny", "int8", "litert", "cpu")["fidelity vs fp32 CPU"]
+    assert cell.startswith(("cos ", "LOW · cos ")) and "SNR" in cell
+    assert markdown_row(swept.report_md, "host", "tiny", "fp32", "litert", "cpu")["fidelity vs fp32 CPU"] == "reference"
+    assert "## Precisions against fp32" in swept.report_md
+
+
+def _broken_qdq(source: Path, out: Path) -> None:
+    """The QDQ int8 model with wrong quantisation parameters: the scale of the middle activation's
+    QuantizeLinear made 16× too large (the kind of error a bad calibration or a hand edit makes)."""
+    model = onnx.load(str(source))
+    quant = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    target = quant[len(quant) // 2].input[1]
+    for init in model.graph.initializer:
+        if init.name == target:
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 16, init.name))
+    onnx.save(model, str(out))
+
+
+@pytest.mark.slow
+def test_a_broken_quantisation_is_flagged_in_every_table(zoo_path: Path, tmp_path: Path) -> None:
+    zoo = Zoo(zoo_path)
+    int8 = zoo.artifact("tiny", "onnx", "int8")
+    fp32 = zoo.artifact("tiny", "onnx", "fp32")
+    assert int8 is not None and fp32 is not None
+    _broken_qdq(int8.path, tmp_path / "broken.onnx")
+    manifest = tmp_path / "zoo.yaml"
+    manifest.write_text(yaml.safe_dump({"schema": 1, "models": {"tinyq": {"files": {
+        "onnx-fp32": str(fp32.path), "onnx-int8": str(tmp_path / "broken.onnx")}}}}))  # fmt: skip
+    swept = _sweep(tmp_path, manifest, {"models": ["tinyq"], "precisions": ["fp32", "int8"],
+                                        "runtimes": ["onnxruntime"], "threads": [1]})  # fmt: skip
+    row = markdown_row(swept.report_md, "host", "tinyq", "int8", "onnxruntime", "CPUExecutionProvider")
+    assert row["status"] == "ok (low fidelity)"
+    assert row["fidelity vs fp32 CPU"].startswith("LOW · cos ") and row["speedup ×"].endswith("✗")
+    assert "LOW FIDELITY against host onnxruntime:CPUExecutionProvider t1 fp32: cosine" in row["notes"]
+    compat = swept.report_md.split("## Compatibility")[1]
+    assert "ok (low fidelity)" in compat
+    precisions = swept.report_md.split("## Precisions against fp32")[1].split("##")[0]
+    assert "| host | tinyq | onnxruntime:CPUExecutionProvider t1 | int8 |" in precisions
+    assert "LOW FIDELITY |" in precisions
+
+
+# ---------------------------------------------------------------------------- accuracy
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classifier trained here on scikit-learn's bundled digits (no download), as TFLite fp32 and
+    full-integer int8, and the held-out digits as an evaluation set (.npz: x, y)."""
+    import keras  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+    from sklearn.datasets import load_digits  # noqa: PLC0415
+
+    root = tmp_path_factory.mktemp("digits")
+    data = load_digits()
+    x = (data.images / 16.0).astype(np.float32)[..., None]
+    y = data.target.astype(np.int64)
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(8, 3, activation="relu"),
+                            keras.layers.Flatten(), keras.layers.Dense(10)])  # fmt: skip
+    net.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    net.fit(x[:1200], y[:1200], epochs=15, batch_size=32, verbose=0)
+    saved = root / "saved"
+    net.export(str(saved), format="tf_saved_model", verbose=False)
+    (root / "digits.tflite").write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert())
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([x[i : i + 1]] for i in range(100))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int8
+    (root / "digits_int8.tflite").write_bytes(conv.convert())
+    np.savez(root / "eval.npz", x=x[1200:], y=y[1200:])
+    (root / "zoo.yaml").write_text(yaml.safe_dump({"schema": 1, "models": {"digits": {
+        "input_range": [0, 1], "files": {"tflite-fp32": "digits.tflite", "tflite-int8": "digits_int8.tflite"}}}}))  # fmt: skip
+    return root
+
+
+@pytest.mark.slow
+def test_accuracy_on_the_device_matches_the_runtime(digits: Path, tmp_path: Path) -> None:
+    swept = _sweep(tmp_path, digits / "zoo.yaml", {
+        "models": ["digits"], "precisions": ["fp32", "int8"], "runtimes": ["litert"], "delegates": {"litert": ["cpu"]},
+        "threads": [1], "evaluation": {"digits": str(digits / "eval.npz")},
+        "fidelity": {"min_top1_agreement": 0.9},
+    })  # fmt: skip
+    with np.load(digits / "eval.npz") as data:
+        x, y = data["x"], data["y"]
+    for precision, name in (("fp32", "digits.tflite"), ("int8", "digits_int8.tflite")):
+        correct = int(np.sum(np.argmax(litert_outputs(digits / name, x), axis=1) == y))
+        row = _row(swept.rows, precision=precision)
+        assert row["acc_n"] == len(y) and row["acc_top1"] == pytest.approx(correct / len(y), abs=1e-12)
+        assert row["acc_ci_low"] < row["acc_top1"] < row["acc_ci_high"]
+        assert correct / len(y) > 0.8  # it learned: the check is not of a constant classifier
+    cell = markdown_row(swept.report_md, "host", "digits", "int8", "litert", "cpu")["top-1 accuracy (95% CI)"]
+    assert cell.endswith(f"n={len(y)})")
+    # the predictions are kept per sample: the fp32 and int8 runs can be told apart sample by sample
+    results = {s.job.model.precision: s.result for s in _stored(swept.store)}
+    assert len(results["int8"].accuracy.predictions) == len(y)  # type: ignore[union-attr]
+
+
+def test_a_bad_evaluation_set_stops_before_a_run_opens(digits: Path, tmp_path: Path) -> None:
+    np.savez(tmp_path / "nolabels.npz", x=np.zeros((3, 8, 8, 1), np.float32))
+    for path, said in ((tmp_path / "missing.npz", "does not exist"), (tmp_path / "nolabels.npz", "has no array 'y'")):
+        inv = write_inventory(tmp_path, digits / "zoo.yaml", {"models": ["digits"], "runtimes": ["litert"],
+                              "delegates": {"litert": ["cpu"]}, "evaluation": {"digits": str(path)}})  # fmt: skip
+        store = tmp_path / "s.sqlite"
+        out = embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
+        assert out.returncode == 1 and said in out.stderr and "sweep.evaluation.digits" in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+        assert not store.exists() or not sqlite3.connect(store).execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    inv = write_inventory(tmp_path, digits / "zoo.yaml", {"models": ["digits"], "evaluation": {"other": "x.npz"}})
+    out = embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
+    assert out.returncode == 1 and "sweep.evaluation.other" in out.stderr and "not in sweep.models" in out.stderr
+
+
+# ---------------------------------------------------------------------------- precisions
+
+
+def test_every_precision_is_built_or_says_why(zoo_path: Path) -> None:
+    zoo = Zoo(zoo_path)
+    for fmt, precisions in KERAS_FORMATS.items():
+        for precision in precisions:
+            built, failed = zoo.artifact("tiny", fmt, precision), zoo.failure("tiny", fmt, precision)
+            assert (built is None) != (failed is None), (fmt, precision)
+    # the quantized ONNX files are real quantizations: QDQ nodes, and integer weights
+    qdq = onnx.load(str(zoo.artifact("tiny", "onnx", "int8").path))  # type: ignore[union-attr]
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in qdq.graph.node}
+    dyn = onnx.load(str(zoo.artifact("tiny", "onnx", "int8_dynamic").path))  # type: ignore[union-attr]
+    assert any(n.op_type in ("ConvInteger", "MatMulInteger", "DynamicQuantizeLinear") for n in dyn.graph.node)
+
+
+@pytest.mark.slow
+def test_a_precision_the_converter_refuses_is_unsupported_with_its_reason(tmp_path: Path) -> None:
+    """MobileNetV3 with hard-swish: TFLite cannot quantise HARD_SWISH to 16x8. The build records the
+    converter's words, the other precisions build, and the sweep records those jobs `unsupported`."""
+    manifest = tmp_path / "zoo.yaml"
+    manifest.write_text(yaml.safe_dump({"schema": 1, "models": {"hs": {
+        "keras": "MobileNetV3Small", "input_shape": [32, 32, 3], "calibration_samples": 2,
+        "kwargs": {"alpha": 0.75, "classes": 10, "classifier_activation": None}}}}))  # fmt: skip
+    out = embench("models", "build", "hs", "--zoo", str(manifest), "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    line = next(ln for ln in out.stdout.splitlines() if "tflite-int16x8" in ln)
+    assert "cannot be built: RuntimeError: Quantization to 16x8-bit not yet supported for op: 'HARD_SWISH'" in line
+    assert line.count("HARD_SWISH") == 1  # said once, not once per op
+    assert "MB  sha256" in next(ln for ln in out.stdout.splitlines() if "tflite-int8 " in ln)
+    swept = _sweep(tmp_path, manifest, {"models": ["hs"], "precisions": ["fp32", "int16x8"], "runtimes": ["litert"],
+                                        "delegates": {"litert": ["cpu"]}, "threads": [1]})  # fmt: skip
+    row = _row(swept.rows, precision="int16x8")
+    assert row["status"] == "unsupported" and "hs tflite-int16x8 cannot be built: RuntimeError" in str(row["message"])
