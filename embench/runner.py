@@ -211,7 +211,7 @@ class DeviceRunner:
                 placed = dataclasses.replace(job, model=dataclasses.replace(job.model, path=path))
                 placed = self._place_eval_set(placed)
                 host_start = time.time()
-                result = agent.run(placed, timeout=policy.timeout_seconds)
+                result = agent.run(placed, timeout=policy.timeout_seconds, model_file=artifact.path)
                 if self.meters:
                     result = external.attach(result, self.meters, self.transport, host_start, time.time())
             except DeviceUnreachable:

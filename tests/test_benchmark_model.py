@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from adbd import StandinPhone
@@ -14,10 +16,12 @@ from conftest import embench, markdown_row, write_inventory
 from meter import command as meter_command
 from procs import alive, cmdline, descendants
 
+from embench import fidelity
 from embench.agents.benchmark_model import command_line, to_result
 from embench.agents.bm_parse import clean_lines, parse_output, status_of
 from embench.agents.phone import parse_getprop
 from embench.telemetry import summarize_telemetry
+from embench.zoo import Zoo
 from embench_agent.protocol import Aggregate, DelegateSpec, Delegation, Job, ModelRef, Result, RunSpec, SourceSpec
 from embench_agent.telemetry.units import battery_watts, current_unit
 
@@ -217,6 +221,7 @@ def test_getprop_parsing() -> None:
 # While it "runs" the battery current doubles, and drops back a little after it exits.
 FAKE_BM = """#!/bin/sh
 case "$*" in *--use_gpu=true*) echo "ERROR: no OpenCL here" >&2; exit 1;; esac
+{outputs}
 bat="$EMBENCH_STANDIN_ROOT/sys/class/power_supply/battery"
 echo -900000 > "$bat/current_now"
 sleep 1.2
@@ -225,9 +230,16 @@ cat {fixture}
 """
 
 
-def _phone_inventory(tmp_path: Path, zoo_path: Path, phone: StandinPhone, meter: bool = False, **adb: object) -> Path:
+# A benchmark_model new enough for --output_filepath answers it for real (tests/bm_outputs.py).
+OUTPUTS = (
+    f'case "$*" in *--output_filepath=*) exec {sys.executable} {Path(__file__).parent / "bm_outputs.py"} "$@";; esac'
+)
+
+
+def _phone_inventory(tmp_path: Path, zoo_path: Path, phone: StandinPhone, meter: bool = False, outputs: bool = False,
+                     sweep: dict[str, object] | None = None, **adb: object) -> Path:  # fmt: skip
     bm = tmp_path / "benchmark_model"
-    bm.write_text(FAKE_BM.format(fixture=FIXTURES / "android_cpu_gr802.txt"))
+    bm.write_text(FAKE_BM.format(fixture=FIXTURES / "android_cpu_gr802.txt", outputs=OUTPUTS if outputs else ""))
     bm.chmod(0o755)
     battery = phone.root / "sys" / "class" / "power_supply" / "battery"
     battery.mkdir(parents=True, exist_ok=True)
@@ -248,7 +260,12 @@ def _phone_inventory(tmp_path: Path, zoo_path: Path, phone: StandinPhone, meter:
             **adb,
         },
     }
-    sweep = {"models": ["tiny"], "runtimes": ["litert"], "delegates": {"litert": ["cpu", "gpu"]}, "threads": [2]}
+    sweep = sweep or {
+        "models": ["tiny"],
+        "runtimes": ["litert"],
+        "delegates": {"litert": ["cpu", "gpu"]},
+        "threads": [2],
+    }
     return write_inventory(tmp_path, zoo_path, sweep, [device], store=str(tmp_path / "results.db"))
 
 
@@ -283,6 +300,51 @@ def test_sweep_with_benchmark_model_on_the_standin_phone(tmp_path: Path, zoo_pat
     md = next((tmp_path / "r").glob("*/report.md")).read_text()
     row = markdown_row(md, "phone", "tiny", "fp32", "litert", "cpu", "2")
     assert (row["status"], row["median ms"]) == ("ok", "1.04"), row  # benchmark_model's mean of 1000 runs
+
+
+@pytest.mark.slow
+def test_fidelity_on_a_phone_through_output_filepath(tmp_path: Path, zoo_path: Path) -> None:
+    """No Python on the phone: the seeded inputs go as raw tensor files, benchmark_model runs each
+    once with --output_filepath, and the outputs come back exactly as LiteRT gives them for the same
+    inputs; int8 is compared with the phone's own fp32. A benchmark_model too old for the flag says so."""
+    from test_fidelity import litert_outputs  # noqa: PLC0415
+
+    sweep = {"models": ["tiny"], "precisions": ["fp32", "int8"], "runtimes": ["litert"],
+             "delegates": {"litert": ["cpu"]}, "threads": [1]}  # fmt: skip
+    with StandinPhone(tmp_path / "phone") as phone:
+        inv = _phone_inventory(tmp_path, zoo_path, phone, outputs=True, sweep=sweep)
+        res = embench("sweep", str(inv), "-q", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    db = sqlite3.connect(tmp_path / "results.db")
+    rows = {p: (Job.from_json(j), Result.from_json(r)) for p, j, r in
+            db.execute("SELECT precision, job_json, result_json FROM results")}  # fmt: skip
+    job, result = rows["fp32"]
+    assert result.agent == "benchmark_model" and result.outputs is not None and result.outputs.error is None
+    checks = job.checks
+    xs = np.random.default_rng([job.seed, 7919]).uniform(
+        checks.input_low, checks.input_high, size=(checks.fidelity_inputs, 1, 32, 32, 3)
+    )
+    tiny = Zoo(zoo_path).artifact("tiny", "tflite", "fp32")
+    expected = litert_outputs(tiny.path, xs, builtin=True)  # type: ignore[union-attr]
+    assert np.array_equal(fidelity.decode(result.outputs)[0], expected.astype(np.float32))  # the same kernels
+    report = embench("report", "--store", str(tmp_path / "results.db"), "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    md = next((tmp_path / "r").glob("*/report.md")).read_text()
+    assert markdown_row(md, "phone", "tiny", "fp32", "litert", "cpu", "1")["fidelity vs fp32 CPU"] == "reference"
+    assert markdown_row(md, "phone", "tiny", "int8", "litert", "cpu", "1")["fidelity vs fp32 CPU"].startswith(
+        ("cos ", "LOW · cos ")
+    )
+
+    old = tmp_path / "old"
+    old.mkdir()
+    with StandinPhone(old / "phone") as phone:
+        inv = _phone_inventory(old, zoo_path, phone, outputs=False, sweep={**sweep, "precisions": ["fp32"]})
+        res = embench("sweep", str(inv), "-q", cwd=old)
+    assert res.returncode == 0, res.stderr
+    (result_json,) = sqlite3.connect(old / "results.db").execute("SELECT result_json FROM results").fetchone()
+    result = Result.from_json(result_json)
+    assert result.status == "ok" and result.outputs is not None  # the timing stands
+    assert result.outputs.error and "--output_filepath" in result.outputs.error
 
 
 def test_external_meter_on_a_phone_whose_clock_is_far_off(tmp_path: Path, zoo_path: Path) -> None:

@@ -121,12 +121,13 @@ def _stored(path: Path) -> list[StoredResult]:
     return store.results(store.find_run(None).run_id)
 
 
-def litert_outputs(path: Path, xs: np.ndarray) -> np.ndarray:
+def litert_outputs(path: Path, xs: np.ndarray, builtin: bool = False) -> np.ndarray:
     """The model's first output for each input, run here with LiteRT directly (int8 in and out
-    through the tensors' own scale and zero point)."""
-    from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+    through the tensors' own scale and zero point); `builtin`: LiteRT's own kernels, no XNNPACK."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: PLC0415
 
-    it = Interpreter(model_path=str(path))
+    kwargs = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES} if builtin else {}
+    it = Interpreter(model_path=str(path), **kwargs)
     it.allocate_tensors()
     i, o = it.get_input_details()[0], it.get_output_details()[0]
     ys = []

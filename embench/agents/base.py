@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from embench_agent.protocol import Job, Probe, Result, SourceSpec
@@ -23,8 +24,9 @@ class Agent(Protocol):
         """The device's hottest temperature source now, or None when none is readable."""
         ...
 
-    def run(self, job: Job, timeout: float) -> Result:
-        """Run one job; always a Result (a timeout, a crash or garbage output included)."""
+    def run(self, job: Job, timeout: float, model_file: Path | None = None) -> Result:
+        """Run one job; always a Result (a timeout, a crash or garbage output included). `model_file`
+        is the job's model on the host (benchmark_model reads its tensors there for the checks)."""
         ...
 
 

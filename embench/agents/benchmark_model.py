@@ -4,6 +4,7 @@ delegate, the shell side's battery samples and window edges, and a Result like t
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 import shlex
 import time
 from collections.abc import Mapping, Sequence
@@ -32,6 +33,7 @@ from ..telemetry.clock import parse_unix_time
 from ..transports.base import Transport
 from ..zoo import sha256_file
 from .base import host_result
+from .bm_checks import phone_outputs
 from .bm_parse import parse_output, status_of
 from .phone import phone_facts
 from .python_agent import parse_result
@@ -153,7 +155,7 @@ class BenchmarkModelAgent:
                 continue
         return max(values) if values else None
 
-    def run(self, job: Job, timeout: float) -> Result:
+    def run(self, job: Job, timeout: float, model_file: Path | None = None) -> Result:
         bm, sh = self._paths()
         battery = next((t for t in job.telemetry if t.source == "battery"), None)
         if battery is not None:
@@ -172,6 +174,11 @@ class BenchmarkModelAgent:
             result = parse_result(job, res, timeout)
         else:
             result = to_result(job, res.stdout.decode("utf-8", "replace"), battery, external)
+        if result.measured:  # after the timed run, apart from it
+            mask = adb.cpu_mask if adb else None
+            outputs = phone_outputs(job, self.transport, posixpath.dirname(bm), lambda j: command_line(j, bm, mask),
+                                    model_file, timeout)  # fmt: skip
+            result = dataclasses.replace(result, outputs=outputs)
         return dataclasses.replace(
             result, started_unix=started, ended_unix=time.time(), command_seconds=res.seconds,
             command_line=shlex.join(argv), device_facts=self.facts, stderr_tail=result.stderr_tail or res.stderr_tail(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from embench_agent.protocol import DeviceFacts, Job, Probe, ProtocolError, Result, SourceSpec, TempReading
 
@@ -67,7 +68,7 @@ class PythonAgent:
         name = self.transport.device.name
         return f"device {name}: no usable Python ({why}); install python3 ≥ 3.8 on it or set python: for this device"
 
-    def run(self, job: Job, timeout: float) -> Result:
+    def run(self, job: Job, timeout: float, model_file: Path | None = None) -> Result:
         res = self.transport.run([self.python, self._path(), "run", "-"], stdin=job.to_json().encode(), timeout=timeout)
         result = parse_result(job, res, timeout)
         facts = result.device_facts.merged(self.phone)

@@ -69,7 +69,7 @@ def delegated_node_counts(ops: List[Dict[str, Any]]) -> Tuple[int, int]:
     return len(delegated), len(originals)
 
 
-def _tensors(details: List[Dict[str, Any]]) -> List[TensorInfo]:
+def tensor_infos(details: List[Dict[str, Any]]) -> List[TensorInfo]:
     out = []
     for d in details:
         scale, zero_point = d.get("quantization") or (0.0, 0)
@@ -112,7 +112,7 @@ class LiteRT:
         status, message = self._judge(delegation, info)
         timing = timed_loop(interpreter.invoke, job.run, mark)
         outputs = interpreter.get_output_details()
-        ins, outs = _tensors(inputs), _tensors(outputs)
+        ins, outs = tensor_infos(inputs), tensor_infos(outputs)
 
         def infer(arrays: List[Any]) -> List[Any]:
             for detail, array in zip(inputs, arrays):
