@@ -28,7 +28,9 @@ def test_built_artifacts_are_checksummed_and_load(zoo_path: Path) -> None:
     # fp16 and the int8s are real quantizations: smaller than fp32
     assert sizes["tiny/tflite-int8"] < sizes["tiny/tflite-fp16"] < sizes["tiny/tflite-fp32"]
     assert sizes["tiny/tflite-int8_dynamic"] < sizes["tiny/tflite-fp16"]
-    assert sizes["tiny/onnx-int8"] < sizes["tiny/onnx-fp32"] and sizes["tiny/onnx-int8_dynamic"] < sizes["tiny/onnx-fp32"]
+    assert (
+        sizes["tiny/onnx-int8"] < sizes["tiny/onnx-fp32"] and sizes["tiny/onnx-int8_dynamic"] < sizes["tiny/onnx-fp32"]
+    )
     onnx.checker.check_model(str(zoo.build_dir / index["tiny/onnx-fp32"]["file"]))
 
 

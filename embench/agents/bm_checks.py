@@ -77,7 +77,7 @@ def phone_outputs(job: Job, transport: Transport, workdir: str, command_line: Co
             argv = shlex.join(check_argv(job, command_line, ins, files, out))
             lines.append(f'rm -f {shlex.quote(out)}; {argv} >/dev/null 2>"$err" || {{ tail -n 3 "$err" >&2; exit 1; }};'
                          f' cat {shlex.quote(out)} || exit 2')  # fmt: skip
-    script = f"err={shlex.quote(out + '.err')}\n" + "\n".join(lines) + f"\nrm -f {shlex.quote(out)} \"$err\"\n"
+    script = f"err={shlex.quote(out + '.err')}\n" + "\n".join(lines) + f'\nrm -f {shlex.quote(out)} "$err"\n'
     res = transport.run(["sh", "-c", script], timeout=timeout)
     sizes = [int(np.prod(o.shape)) * np.dtype(o.dtype).itemsize for o in outs]
     expected = sum(sizes) * len(sets)
