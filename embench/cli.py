@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import shutil
@@ -20,6 +21,7 @@ from .errors import EXIT_JOBS_FAILED, EXIT_OK, EmbenchError, TransportError
 from .inventory import Device, Inventory, load_inventory
 from .plan import make_plan
 from .runtimes import RUNTIMES
+from .scores import DEFAULT_LATENCY_BUDGET_MS
 from .store import Store, resolve_store_path
 from .telemetry.detect import probe_roots, telemetry_lines
 from .telemetry.external import ExternalMeter
@@ -91,11 +93,21 @@ def _resume_command(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(w) if w != "{run}" else w for w in words)
 
 
+def _positive_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a latency in milliseconds above 0, e.g. 30")
+    return value
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report  # noqa: PLC0415 - matplotlib and pandas load only here
 
     store = _store(args)
-    paths = write_report(store, args.run, Path(args.out))
+    paths = write_report(store, args.run, Path(args.out), args.latency_budget)
     for kind, path in paths.items():
         say(f"{kind:9s} {path}")
     return EXIT_OK
@@ -267,6 +279,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--run", help="run id or a unique prefix (default: the latest run)")
     sp.add_argument("--store", help=store_help)
     sp.add_argument("--out", default=str(DEFAULT_REPORTS), help="folder for reports (default: reports/)")
+    sp.add_argument("--latency-budget", type=_positive_ms, default=DEFAULT_LATENCY_BUDGET_MS, metavar="MS",
+                    help="the best accuracy within this median latency, per device (default: %(default)g ms,"
+                         " as LPIRC's mobile track)")  # fmt: skip
 
     sp = verb("runs", cmd_runs, "list the runs in the results database")
     sp.add_argument("--store", help=store_help)

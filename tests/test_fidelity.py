@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +16,12 @@ import pytest
 import yaml
 from conftest import embench, markdown_row, write_inventory
 from onnx import numpy_helper
+from powertree import power_tree
 from scipy import stats
 from scipy.spatial import distance
 
-from embench import fidelity
+from embench import fidelity, scores
+from embench.report import build_report_data
 from embench.store import Store, StoredResult
 from embench.zoo import KERAS_FORMATS, Zoo
 from embench_agent.protocol import Accuracy, Job, Outputs, Result, TensorOutput
@@ -60,6 +63,17 @@ def test_fidelity_numbers_match_an_independent_computation() -> None:
     assert fidelity.compare(_outputs(np.zeros_like(ref)), _outputs(np.zeros_like(ref))).cosine_min == 1
     assert fidelity.below(zeros, 0.95, None, None) == ["cosine 0.0000 < 0.95"]
     assert fidelity.below(f, -1, 100.0, 1.0)[0].startswith("SNR ")
+
+
+def test_pareto_front_and_accuracy_per_joule() -> None:
+    rng = np.random.default_rng(5)
+    points = [tuple(p) for p in rng.integers(0, 4, size=(40, 3)).astype(float)]  # many ties
+    front = scores.pareto_front(points, [True, False, False])
+    for p, on in zip(points, front):
+        assert on == (not any(_dominated(p, q) for q in points if q is not p))
+    assert scores.pareto_front([(0.9, 1.0), (0.9, 1.0)], [True, False]) == [True, True]  # equal: neither dominates
+    assert scores.accuracy_per_joule(0.9, 4.5) == pytest.approx(200.0)  # 0.9 per 4.5 mJ
+    assert math.isnan(scores.accuracy_per_joule(0.9, math.nan)) and math.isnan(scores.accuracy_per_joule(0.9, 0.0))
 
 
 def test_outputs_that_cannot_be_compared_say_why() -> None:
@@ -276,6 +290,48 @@ def test_accuracy_on_the_device_matches_the_runtime(digits: Path, tmp_path: Path
     # the predictions are kept per sample: the fp32 and int8 runs can be told apart sample by sample
     results = {s.job.model.precision: s.result for s in _stored(swept.store)}
     assert len(results["int8"].accuracy.predictions) == len(y)  # type: ignore[union-attr]
+
+
+def _dominated(p: tuple[float, ...], q: tuple[float, ...]) -> bool:
+    """q is at least as accurate, as fast and as frugal as p, and better in one (p = (acc, ms, mJ))."""
+    at_least = q[0] >= p[0] and all(b <= a for a, b in zip(p[1:], q[1:]))
+    return at_least and (q[0] > p[0] or any(b < a for a, b in zip(p[1:], q[1:])))
+
+
+@pytest.mark.slow
+def test_accuracy_per_joule_budget_and_pareto_front(digits: Path, tmp_path: Path) -> None:
+    """LPIRC's view on a device with a power source: accuracy per joule, the most accurate
+    configuration within a latency budget, and the Pareto front over (accuracy, latency, energy)."""
+    with power_tree(tmp_path / "root") as root:
+        device = {"name": "host", "transport": "local", "telemetry": [{"source": "hwmon", "root": str(root)}]}
+        inv = write_inventory(tmp_path, digits / "zoo.yaml", {
+            "models": ["digits"], "precisions": ["fp32", "int8"], "runtimes": ["litert"],
+            "delegates": {"litert": ["cpu", "xnnpack"]}, "threads": [1], "evaluation": {"digits": str(digits / "eval.npz")},
+            "run": {**FAST, "min_seconds": 0.3, "idle_seconds": 0.3}}, [device])  # fmt: skip
+        out = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    medians = sorted(build_report_data(Store(tmp_path / "s.sqlite"), None).results["median_ms"])
+    budget = (medians[1] + medians[2]) / 2  # two configurations within it, two outside
+    data = build_report_data(Store(tmp_path / "s.sqlite"), None, budget)
+    table = data.scores
+    assert len(table) == 4 and table["energy_mj"].notna().all()
+    points = [(r.acc_top1, r.median_ms, r.energy_mj) for r in table.itertuples()]
+    for r, p in zip(table.itertuples(), points):
+        assert r.acc_per_j == pytest.approx(r.acc_top1 / (r.energy_mj / 1000))
+        assert r.pareto == (not any(_dominated(p, q) for q in points if q is not p))
+        assert r.within_budget == (r.median_ms <= budget)
+    fast = table[table.within_budget]
+    assert len(fast) == 2 and table.loc[fast.acc_top1.idxmax(), "best_within_budget"]
+    assert int(table["best_within_budget"].sum()) == 1 and table["pareto"].any()
+    rep = embench("report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "rep"),
+                  "--latency-budget", f"{budget:.6f}", cwd=tmp_path)  # fmt: skip
+    assert rep.returncode == 0, rep.stderr
+    md = next((tmp_path / "rep").glob("*/report.md")).read_text()
+    section = md.split("## Accuracy against latency and energy")[1].split("\n## ")[0]
+    assert section.count("| host | digits |") == 4 and section.count("| best |") == 1 and "★" in section
+    assert next((tmp_path / "rep").glob("*/pareto.png")).stat().st_size > 10_000
+    bad = embench("report", "--store", str(tmp_path / "s.sqlite"), "--latency-budget", "-3", cwd=tmp_path)
+    assert bad.returncode == 2 and "'-3' is not a latency in milliseconds above 0" in bad.stderr
 
 
 def test_a_bad_evaluation_set_stops_before_a_run_opens(digits: Path, tmp_path: Path) -> None:

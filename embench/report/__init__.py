@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from ..errors import EmbenchError
+from ..scores import DEFAULT_LATENCY_BUDGET_MS
 from ..store import Store
 from . import figures, render
 from .tables import ReportData, build_report_data
@@ -13,9 +14,11 @@ from .tables import ReportData, build_report_data
 __all__ = ["ReportData", "build_report_data", "write_report"]
 
 
-def write_report(store: Store, run_id: str | None, out_root: Path) -> dict[str, Path]:
+def write_report(
+    store: Store, run_id: str | None, out_root: Path, latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
+) -> dict[str, Path]:
     """Write HTML, Markdown, CSV and PNG files for a run under out_root/<run_id>/; return their paths."""
-    data = build_report_data(store, run_id)
+    data = build_report_data(store, run_id, latency_budget_ms)
     if data.results.empty:
         run = data.run
         resume = shlex.join(["embench", "sweep", run.inventory, "--resume", run.run_id, "--store", str(store.path)])

@@ -113,6 +113,44 @@ def energy_figure(data: ReportData) -> bytes | None:
                        lambda g: _literal(", ".join(sorted(set(g["energy_basis"]) - {""}))))  # fmt: skip
 
 
+def pareto_figure(data: ReportData) -> bytes | None:
+    """Top-1 accuracy (with its 95% CI) against median latency, one panel per device and evaluation set;
+    colour: energy per inference where known; the Pareto front joined; the latency budget dashed."""
+    table = data.scores
+    if table.empty:
+        return None
+    groups = list(table.groupby(["device", "acc_data"], sort=False))
+    fig, axes = plt.subplots(len(groups), 1, figsize=(9, 4.2 * len(groups)), squeeze=False)
+    for ax, ((device, _), group) in zip(axes[:, 0], groups):
+        acc, lat = 100 * group["acc_top1"], group["median_ms"]
+        err = [100 * (group["acc_top1"] - group["acc_ci_low"]), 100 * (group["acc_ci_high"] - group["acc_top1"])]
+        ax.errorbar(lat, acc, yerr=err, fmt="none", ecolor="#999999", elinewidth=1, capsize=2, zorder=1)
+        energy = group["energy_mj"]
+        if energy.notna().all():
+            points = ax.scatter(lat, acc, c=energy, cmap="viridis", s=40, zorder=2)
+            fig.colorbar(points, ax=ax, label="energy per inference (mJ)")
+        else:
+            ax.scatter(lat, acc, color=BAR_FILL, s=40, zorder=2)
+        front = group[group["pareto"]].sort_values("median_ms")
+        ax.step(front["median_ms"], 100 * front["acc_top1"], where="post", color="#b2182b", lw=1.2, zorder=3,
+                label="Pareto front")  # fmt: skip
+        ax.axvline(
+            data.latency_budget_ms, color="black", ls="--", lw=0.8, label=f"budget {data.latency_budget_ms:g} ms"
+        )
+        for r in group.itertuples():
+            ax.annotate(_literal(f"{r.model} {r.precision} {r.runtime}:{r.delegate} t{r.threads}"),
+                        (r.median_ms, 100 * r.acc_top1), fontsize=7, xytext=(4, 3), textcoords="offset points")  # fmt: skip
+        if lat.max() > 20 * lat.min():
+            ax.set_xscale("log")
+        ax.set_xlabel("median latency per inference (ms)")
+        ax.set_ylabel("top-1 accuracy (%)")
+        ax.set_title(_literal(f"{device} (bars: exact 95% CI of top-1)"), fontsize=10, loc="left")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return _png(fig)
+
+
 @dataclass(frozen=True)
 class Figure:
     """One figure of the report: its file name (`NAME.png`), its title, and how it is drawn."""
@@ -127,4 +165,5 @@ FIGURES = (
     Figure("latency", "Latency", latency_figure),
     Figure("speedup", "Speedup over the single-thread CPU baseline", speedup_figure),
     Figure("energy", "Energy per inference", energy_figure),
+    Figure("pareto", "Accuracy against latency (and energy): the Pareto front", pareto_figure),
 )

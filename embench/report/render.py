@@ -123,6 +123,35 @@ PRECISION_NOTE = (
 )
 
 
+def score_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy against latency and energy, one line per configuration with an accuracy."""
+    out = pd.DataFrame()
+    if table.empty:
+        return out
+    out["device"], out["model"], out["precision"] = table["device"], table["model"], table["precision"]
+    out["configuration"] = [f"{r}:{d} t{t}" for r, d, t in zip(table["runtime"], table["delegate"], table["threads"])]
+    out["top-1 (95% CI)"] = [f"{_pct(a)} ({_pct(lo)}–{_pct(hi)})"
+                             for a, lo, hi in zip(table["acc_top1"], table["acc_ci_low"], table["acc_ci_high"])]  # fmt: skip
+    out["median ms"] = [_fmt(v) for v in table["median_ms"]]
+    out["mJ / inference"] = [_fmt(v) for v in table["energy_mj"]]
+    out["top-1 per J"] = [_fmt(v) for v in table["acc_per_j"]]
+    out["within budget"] = ["best" if best else ("yes" if ok else "no")
+                            for ok, best in zip(table["within_budget"], table["best_within_budget"])]  # fmt: skip
+    out["Pareto"] = ["★" if p else "" for p in table["pareto"]]
+    out["fidelity"] = ["LOW" if low else "" for low in table["fid_low"]]
+    return out
+
+
+def score_note(data: ReportData) -> str:
+    return (
+        f"Accuracy against what it costs (as LPIRC scores it): top-1 per joule is the top-1 accuracy ÷ the energy of one "
+        f"inference; `within budget`: the median latency is at most {data.latency_budget_ms:g} ms (`--latency-budget`), "
+        "`best`: the most accurate such configuration of its device and evaluation set; ★: on the Pareto front of "
+        "its device and evaluation set (no other configuration is as accurate, as fast and, where every one has a "
+        "power source, as frugal, and better in one). Figure `pareto.png`."
+    )
+
+
 def _md_cell(value: Any) -> str:
     """One Markdown table cell: a pipe or a line break in a name would end the cell or the row."""
     text = printable(str(value))
@@ -174,6 +203,10 @@ def markdown(data: ReportData) -> str:
         parts.append("\n## Precisions against fp32\n")
         parts.append(_md_table(precision_display(data.precisions)))
         parts.append(f"\n{PRECISION_NOTE}\n")
+    if not data.scores.empty:
+        parts.append("\n## Accuracy against latency and energy\n")
+        parts.append(_md_table(score_display(data.scores)))
+        parts.append(f"\n{score_note(data)}\n")
     if not data.compatibility.empty:
         parts.append("\n## Compatibility\n")
         parts.append(_md_table(data.compatibility, index=True))
@@ -235,6 +268,9 @@ def html_page(data: ReportData, figures: dict[str, bytes | None]) -> str:
     if not data.precisions.empty:
         parts += ["<h2>Precisions against fp32</h2>", _html_table(precision_display(data.precisions), []),
                   f"<p>{html.escape(PRECISION_NOTE)}</p>"]  # fmt: skip
+    if not data.scores.empty:
+        parts += ["<h2>Accuracy against latency and energy</h2>", _html_table(score_display(data.scores), []),
+                  f"<p>{html.escape(score_note(data))}</p>"]  # fmt: skip
     if not data.compatibility.empty:
         parts += ["<h2>Compatibility</h2>", _html_table(data.compatibility.reset_index())]
     for figure in FIGURES:

@@ -14,6 +14,7 @@ from embench_agent.protocol import MEASURED, Aggregate, DeviceFacts, Result
 
 from .. import fidelity
 from ..runtimes import baseline_order
+from ..scores import DEFAULT_LATENCY_BUDGET_MS, accuracy_per_joule, pareto_front
 from ..stats import CV_WARN, Summary, speedup, summarize, summarize_aggregate
 from ..store import RunInfo, Store, StoredResult
 from ..telemetry import TelemetrySummary, summarize_telemetry, throttle_flags
@@ -33,6 +34,8 @@ class ReportData:
     compatibility: pd.DataFrame  # GROUP rows × configuration columns -> status
     environment: dict[str, DeviceFacts]
     precisions: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # each precision against fp32
+    scores: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # accuracy against latency and energy
+    latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
 
 
 def config_label(row: Any) -> str:
@@ -94,12 +97,15 @@ def _accuracy_columns(result: Result) -> dict[str, Any]:
     if acc is None:
         note = result.accuracy.error if result.accuracy is not None and result.accuracy.error else ""
         return {"acc_n": 0, "acc_top1": math.nan, "acc_ci_low": math.nan, "acc_ci_high": math.nan,
-                "acc_top5": math.nan, "acc_note": note}  # fmt: skip
+                "acc_top5": math.nan, "acc_note": note, "acc_data": ""}  # fmt: skip
+    data = (result.accuracy.eval_sha256 or "")[:12] if result.accuracy is not None else ""
     return {"acc_n": acc.samples, "acc_top1": acc.top1, "acc_ci_low": acc.ci_low, "acc_ci_high": acc.ci_high,
-            "acc_top5": math.nan if acc.top5 is None else acc.top5, "acc_note": ""}  # fmt: skip
+            "acc_top5": math.nan if acc.top5 is None else acc.top5, "acc_note": "", "acc_data": data}  # fmt: skip
 
 
-def build_report_data(store: Store, run_id: str | None) -> ReportData:
+def build_report_data(
+    store: Store, run_id: str | None, latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
+) -> ReportData:
     run = store.find_run(run_id)
     stored = store.results(run.run_id)
     environment: dict[str, DeviceFacts] = {}
@@ -116,7 +122,8 @@ def build_report_data(store: Store, run_id: str | None) -> ReportData:
         for col, dtype in (("speedup", float), ("baseline", str), ("notes", str), *FIDELITY_COLUMNS):
             frame[col] = pd.Series(dtype=dtype)
     samples = {item.job.job_id: item.result.samples_ns for item in stored}  # no copy: a lab run holds millions
-    return ReportData(run, frame, samples, _compatibility(frame), environment, precision_table(frame))
+    return ReportData(run, frame, samples, _compatibility(frame), environment, precision_table(frame),
+                      score_table(frame, latency_budget_ms), latency_budget_ms)  # fmt: skip
 
 
 def _columns() -> list[str]:
@@ -124,7 +131,7 @@ def _columns() -> list[str]:
             "p90_ms", "p95_ms", "p99_ms", "min_ms", "mean_ms", "sd_ms", "cv_pct", "init_ms",
             "first_inference_ms", "peak_rss_mb", "delegated", "energy_mj", "energy_basis", "avg_w", "idle_w",
             "temp_max_c", "energy_note", "power_source", "throttled", "basis", "acc_n", "acc_top1", "acc_ci_low",
-            "acc_ci_high", "acc_top5", "acc_note"]  # fmt: skip
+            "acc_ci_high", "acc_top5", "acc_note", "acc_data"]  # fmt: skip
 
 
 FIDELITY_COLUMNS = (
@@ -253,6 +260,32 @@ def _add_speedups(frame: pd.DataFrame) -> None:
 def _basis(aggregate: Aggregate) -> str:
     where = "median printed by benchmark_model" if aggregate.median is not None else "median column holds the MEAN"
     return f"benchmark_model aggregate of {int(aggregate.count)} runs ({where}; no per-run samples, no CI)"
+
+
+def score_table(frame: pd.DataFrame, budget_ms: float) -> pd.DataFrame:
+    """Every measured job with an accuracy: accuracy per joule, whether its median latency is within the
+    budget, the best within it, and whether it is on the Pareto front of its device and evaluation set
+    (higher accuracy, lower latency, and lower energy where every point of the group has one)."""
+    rows = frame[frame.status.isin(MEASURED) & frame.acc_top1.notna() & frame.median_ms.notna()]
+    if rows.empty:
+        return pd.DataFrame()
+    table = rows[[*KEY, "acc_top1", "acc_ci_low", "acc_ci_high", "acc_n", "acc_data", "median_ms", "energy_mj",
+                  "fid_low"]].copy()  # fmt: skip
+    table["acc_per_j"] = [accuracy_per_joule(a, e) for a, e in zip(table.acc_top1, table.energy_mj)]
+    table["within_budget"] = table.median_ms <= budget_ms
+    table["pareto"] = False
+    table["best_within_budget"] = False
+    for _, idx in table.groupby(["device", "acc_data"], sort=False).groups.items():
+        group = table.loc[idx]
+        with_energy = bool(group.energy_mj.notna().all())
+        cols = ["acc_top1", "median_ms", *(["energy_mj"] if with_energy else [])]
+        front = pareto_front(group[cols].to_numpy().tolist(), [True, False, *([False] if with_energy else [])])
+        table.loc[idx, "pareto"] = front
+        fast = group[group.within_budget]
+        if not fast.empty:
+            table.at[fast.acc_top1.idxmax(), "best_within_budget"] = True
+    return table.sort_values(["device", "acc_data", "acc_top1", "median_ms"], ascending=[True, True, False, True],
+                             kind="stable").reset_index(drop=True)  # fmt: skip
 
 
 def _notes(row: pd.Series) -> str:
