@@ -164,6 +164,19 @@ def interrupt(proc: subprocess.Popen[str], sig: int = signal.SIGINT, timeout: fl
             proc.communicate()
 
 
+def chromium_flags(profile: Path) -> list[str]:
+    """Headless Chromium with no network of its own and a throwaway profile."""
+    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"]  # fmt: skip
+
+
+def chromium_dom(page: Path, profile: Path) -> str:
+    """The DOM real headless Chromium builds from a page (what a reader's browser shows)."""
+    dom = subprocess.run(["chromium", *chromium_flags(profile), "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=120, check=False)  # fmt: skip
+    return dom.stdout
+
+
 def markdown_row(md: str, *cells: str) -> dict[str, str]:
     """The results-table row of a Markdown report whose first cells are `cells`, as {header: cell}:
     a check of one column of one row, not a string found anywhere on the page."""

@@ -14,7 +14,7 @@ import onnx
 import pandas as pd
 import pytest
 import yaml
-from conftest import embench, markdown_row, write_inventory
+from conftest import chromium_dom, embench, markdown_row, write_inventory
 from onnx import numpy_helper
 from powertree import power_tree
 from scipy import stats
@@ -233,6 +233,9 @@ def test_a_broken_quantisation_is_flagged_in_every_table(zoo_path: Path, tmp_pat
     precisions = swept.report_md.split("## Precisions against fp32")[1].split("##")[0]
     assert "| host | tinyq | onnxruntime:CPUExecutionProvider t1 | int8 |" in precisions
     assert "LOW FIDELITY |" in precisions
+    # in a browser: the flagged row is not the green of a plain ok
+    dom = chromium_dom(next((tmp_path / "rep").glob("*/report.html")), tmp_path / "chrome")
+    assert '<td class="lowfid">ok (low fidelity)</td>' in dom and "<h2>Precisions against fp32</h2>" in dom
 
 
 # ---------------------------------------------------------------------------- accuracy

@@ -15,7 +15,17 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
-from conftest import embench, fast_run, interrupt, markdown_row, start_embench, wait_for_results, write_inventory
+from conftest import (
+    chromium_dom,
+    chromium_flags,
+    embench,
+    fast_run,
+    interrupt,
+    markdown_row,
+    start_embench,
+    wait_for_results,
+    write_inventory,
+)
 from procs import default_signals
 
 from embench.inventory import RunPolicy, load_inventory
@@ -298,14 +308,10 @@ def test_html_report_renders_in_headless_chromium(swept: Swept) -> None:
     folder = swept.folder
     out = embench("report", "--store", str(swept.store), "--out", str(folder / "reports"), cwd=folder)
     page = Path(dict(line.split(None, 1) for line in out.stdout.splitlines())["html"])
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run", f"--user-data-dir={folder / 'chrome'}"]  # fmt: skip
-    dom = subprocess.run(
-        ["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert "<h2>Compatibility</h2>" in dom.stdout and dom.stdout.count('class="ok"') >= 5
+    dom = chromium_dom(page, folder / "chrome")
+    assert "<h2>Compatibility</h2>" in dom and dom.count('class="ok"') >= 5
     shot = folder / "page.png"
-    subprocess.run(["chromium", *flags, f"--screenshot={shot}", "--window-size=1600,9000", page.as_uri()],
+    subprocess.run(["chromium", *chromium_flags(folder / "chrome"), f"--screenshot={shot}", "--window-size=1600,9000", page.as_uri()],
                    capture_output=True, timeout=120, check=True)  # fmt: skip
     pixels = mpimg.imread(str(shot))[..., :3]
 

@@ -45,7 +45,9 @@ def _axes(panels: list[tuple[str, pd.DataFrame]], row_inches: float) -> tuple[pl
 
 
 def _labels(group: pd.DataFrame) -> list[str]:
-    return [_literal(f"{r.precision} {config_label(r._asdict())}") for r in group.itertuples()]
+    """Each configuration's label; `✗ low fidelity` on one whose outputs fell under the thresholds."""
+    return [_literal(f"{r.precision} {config_label(r._asdict())}" + (" ✗ low fidelity" if r.fid_low else ""))
+            for r in group.itertuples()]  # fmt: skip
 
 
 def latency_figure(data: ReportData) -> bytes | None:

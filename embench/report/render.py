@@ -235,7 +235,7 @@ body{font-family:system-ui,sans-serif;margin:24px;color:#222}
 table{border-collapse:collapse;font-size:12px;margin:8px 0 24px}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:left}
 th{background:#f2f2f2} td.ok{background:#dff0d8} td.fallback{background:#fcf8e3}
-td.unsupported{background:#eee} td.failed,td.crashed,td.timeout{background:#f2dede}
+td.unsupported{background:#eee} td.failed,td.crashed,td.timeout,td.lowfid{background:#f2dede}
 img{max-width:100%}
 """
 
@@ -248,7 +248,9 @@ def _html_table(frame: pd.DataFrame, status_cols: list[str] | None = None) -> st
         cells = []
         for col, value in zip(cols, row):
             key = str(value).split(" ")[0]
-            cls = f' class="{html.escape(key)}"' if col in status_cols and key in STATUSES else ""
+            if col in status_cols and "low fidelity" in str(value):
+                key = "lowfid"  # fast but wrong: never the green of a plain ok
+            cls = f' class="{html.escape(key)}"' if col in status_cols and key in (*STATUSES, "lowfid") else ""
             cells.append(f"<td{cls}>{html.escape(str(value))}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")

@@ -295,7 +295,8 @@ class CheckSpec(Message):
     fidelity_inputs: int = dataclasses.field(default=0, metadata=_bounds(min=0, max=1024))
     input_low: float = -1.0
     input_high: float = 1.0
-    max_values: int = dataclasses.field(default=65536, metadata=_bounds(min=1))  # kept per output, per input
+    # kept per output tensor and input: all of a classifier's scores; the first values of a bigger output
+    max_values: int = dataclasses.field(default=16384, metadata=_bounds(min=1))
     eval_path: Optional[str] = None  # filled in once the file is on the device
     eval_sha256: Optional[str] = None
     # What the host judges the outputs by (the agent does not read these): the reference is the same
