@@ -350,6 +350,26 @@ def test_a_bad_evaluation_set_stops_before_a_run_opens(digits: Path, tmp_path: P
     inv = write_inventory(tmp_path, digits / "zoo.yaml", {"models": ["digits"], "evaluation": {"other": "x.npz"}})
     out = embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
     assert out.returncode == 1 and "sweep.evaluation.other" in out.stderr and "not in sweep.models" in out.stderr
+    inv = write_inventory(
+        tmp_path, digits / "zoo.yaml", {"models": ["digits"], "fidelity": {"reference_device": "hots"}}
+    )
+    out = embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
+    assert out.returncode == 1 and "sweep.fidelity.reference_device" in out.stderr and "'hots'" in out.stderr
+    bad_zoo = tmp_path / "zoo.yaml"
+    bad_zoo.write_text(
+        yaml.safe_dump({"schema": 1, "models": {"m": {"keras": "MobileNetV2", "input_range": [255, 0]}}})
+    )
+    out = embench("models", "list", "--zoo", str(bad_zoo), cwd=tmp_path)
+    assert out.returncode == 1 and "models.m.input_range: [255.0, 0.0] is not [low, high]" in out.stderr
+
+
+def test_an_evaluation_set_of_the_wrong_shape_is_said_and_the_timing_stands(digits: Path, tmp_path: Path) -> None:
+    np.savez(tmp_path / "wrong.npz", x=np.zeros((4, 28, 28, 1), np.float32), y=np.zeros(4, np.int64))
+    swept = _sweep(tmp_path, digits / "zoo.yaml", {"models": ["digits"], "runtimes": ["litert"],
+                   "delegates": {"litert": ["cpu"]}, "evaluation": {"digits": str(tmp_path / "wrong.npz")}})  # fmt: skip
+    row = markdown_row(swept.report_md, "host", "digits", "fp32", "litert", "cpu")
+    assert row["status"] == "ok" and row["median ms"] != "—"
+    assert "x has samples of shape [28, 28, 1]; the model takes [1, 8, 8, 1]" in row["notes"]
 
 
 # ---------------------------------------------------------------------------- precisions
