@@ -388,6 +388,22 @@ def test_every_precision_is_built_or_says_why(zoo_path: Path) -> None:
     assert any(n.op_type in ("ConvInteger", "MatMulInteger", "DynamicQuantizeLinear") for n in dyn.graph.node)
 
 
+def test_a_delegate_that_cannot_run_a_precision_is_unsupported(zoo_path: Path, tmp_path: Path) -> None:
+    """XNNPACK has no int16-activation kernels: it takes none of an int16x8 model, and the job is
+    `unsupported` with the runtime's own count, not a timing of LiteRT's builtin kernels under its name."""
+    swept = _sweep(tmp_path, zoo_path, {"models": ["tiny"], "precisions": ["fp32", "int16x8", "int8_dynamic"],
+                                        "runtimes": ["litert"], "delegates": {"litert": ["cpu", "xnnpack"]},
+                                        "threads": [1]})  # fmt: skip
+    row = markdown_row(swept.report_md, "host", "tiny", "int16x8", "litert", "xnnpack")
+    assert row["status"] == "unsupported" and row["median ms"] == "—"
+    assert "delegate 'xnnpack' took none of the" in row["notes"] and "int16x8 model" in row["notes"]
+    cpu = _row(swept.rows, precision="int16x8", delegate="cpu")
+    assert (
+        cpu["status"] == "ok" and -1 <= cpu["fid_cosine"] <= 1
+    )  # LiteRT's own kernels run it; its fidelity is measured
+    assert _row(swept.rows, precision="int8_dynamic", delegate="xnnpack")["status"] in ("ok", "fallback")
+
+
 @pytest.mark.slow
 def test_a_precision_the_converter_refuses_is_unsupported_with_its_reason(tmp_path: Path) -> None:
     """MobileNetV3 with hard-swish: TFLite cannot quantise HARD_SWISH to 16x8. The build records the
