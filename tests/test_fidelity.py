@@ -118,8 +118,9 @@ class Swept:
     rows: list[dict[str, object]]
 
 
-def _sweep(folder: Path, zoo: Path, sweep: dict[str, object], **top: object) -> Swept:
-    inv = write_inventory(folder, zoo, {"run": FAST, **sweep}, **top)
+def _sweep(folder: Path, zoo: Path, sweep: dict[str, object], devices: list[dict[str, object]] | None = None,
+           **top: object) -> Swept:  # fmt: skip
+    inv = write_inventory(folder, zoo, {"run": FAST, **sweep}, devices, **top)
     store = folder / "s.sqlite"
     out = embench("sweep", str(inv), "--store", str(store), "-q", cwd=folder)
     assert out.returncode == 0, out.stderr
@@ -198,6 +199,20 @@ def test_fp32_agrees_and_int8_is_measured_below_it(zoo_path: Path, tmp_path: Pat
     assert cell.startswith(("cos ", "LOW · cos ")) and "SNR" in cell
     assert markdown_row(swept.report_md, "host", "tiny", "fp32", "litert", "cpu")["fidelity vs fp32 CPU"] == "reference"
     assert "## Precisions against fp32" in swept.report_md
+
+
+def test_a_reference_device_is_the_reference_of_every_device(zoo_path: Path, tmp_path: Path) -> None:
+    devices = [{"name": "lab-ref", "transport": "local"}, {"name": "dut", "transport": "local"}]
+    swept = _sweep(tmp_path, zoo_path, {"models": ["tiny"], "precisions": ["fp32", "int8"], "runtimes": ["litert"],
+                                        "delegates": {"litert": ["cpu"]}, "threads": [1],
+                                        "fidelity": {"reference_device": "lab-ref"}}, devices=devices)  # fmt: skip
+    for device in ("lab-ref", "dut"):
+        for precision in ("fp32", "int8"):
+            assert _row(swept.rows, device=device, precision=precision)["fid_reference"] == "lab-ref litert:cpu t1 fp32"
+    # the same runtime and kernels on the same machine: the device under test's fp32 is the reference's, exactly
+    assert markdown_row(swept.report_md, "dut", "tiny", "fp32", "litert", "cpu")["fidelity vs fp32 CPU"].startswith(
+        "cos 1.0000 · exact"
+    )
 
 
 def _broken_qdq(source: Path, out: Path) -> None:
