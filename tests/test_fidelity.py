@@ -21,8 +21,10 @@ from scipy import stats
 from scipy.spatial import distance
 
 from embench import fidelity, scores
+from embench.agents.python_agent import parse_result
 from embench.report import build_report_data
 from embench.store import Store, StoredResult
+from embench.transports.base import CommandResult
 from embench.zoo import KERAS_FORMATS, Zoo
 from embench_agent.protocol import Accuracy, Job, Outputs, Result, TensorOutput
 
@@ -376,6 +378,39 @@ def test_a_bad_evaluation_set_stops_before_a_run_opens(digits: Path, tmp_path: P
     )
     out = embench("models", "list", "--zoo", str(bad_zoo), cwd=tmp_path)
     assert out.returncode == 1 and "models.m.input_range: [255.0, 0.0] is not [low, high]" in out.stderr
+
+
+def test_an_agent_killed_in_its_checks_keeps_its_timing() -> None:
+    """The agent prints its Result before the checks; a crash after that loses the checks, not the timing."""
+    job = Job.from_dict({"job_id": "j1", "device": "d", "model": {"name": "m", "format": "tflite", "precision": "int8"},
+                         "runtime": "litert", "delegate": {"name": "gpu"}, "threads": 1,
+                         "checks": {"fidelity_inputs": 8, "eval_path": "/data/e.npz"}, "schema": 3})  # fmt: skip
+    early = Result(job_id="j1", status="ok", samples_ns=(1000, 1100, 1050))
+    died = CommandResult(-11, early.to_json().encode() + b"\n", b"Segmentation fault\n", False, 2.0)
+    result = parse_result(job, died, timeout=60)
+    assert result.status == "ok" and result.samples_ns == (1000, 1100, 1050)
+    assert result.outputs is not None and "killed by SIGSEGV after its timed window" in str(result.outputs.error)
+    assert result.accuracy is not None and "the timing stands" in str(result.accuracy.error)
+    nothing = parse_result(job, CommandResult(-11, b"", b"", False, 2.0), timeout=60)
+    assert nothing.status == "crashed" and nothing.message == "agent killed by SIGSEGV"
+    other = parse_result(job, CommandResult(-11, early.to_json().replace("j1", "j2").encode(), b"", False, 1), 60)
+    assert other.status == "crashed"  # an early Result of another job is not this one's
+
+
+@pytest.mark.slow
+def test_a_job_whose_checks_outlive_its_timeout_keeps_its_timing(digits: Path, tmp_path: Path) -> None:
+    """An evaluation set far too big for the job's timeout: the agent is killed in the checks, and the
+    job is still measured, with the reason where its accuracy would be."""
+    np.savez(tmp_path / "huge.npz", x=np.ones((1_000_000, 8, 8, 1), np.uint8), y=np.zeros(1_000_000, np.int64))
+    swept = _sweep(tmp_path, digits / "zoo.yaml", {
+        "models": ["digits"], "runtimes": ["litert"], "delegates": {"litert": ["cpu"]},
+        "evaluation": {"digits": str(tmp_path / "huge.npz")}, "run": {**FAST, "timeout_seconds": 8}})  # fmt: skip
+    row = markdown_row(swept.report_md, "host", "digits", "fp32", "litert", "cpu")
+    assert row["status"] == "ok" and row["median ms"] != "—"
+    assert "no result within 8 s after its timed window, in the checks; the timing stands" in row["notes"]
+    (stored,) = _stored(swept.store)
+    assert stored.result.accuracy is not None and stored.result.accuracy.samples == 0
+    assert len(stored.result.samples_ns) >= 5
 
 
 def test_an_evaluation_set_of_the_wrong_shape_is_said_and_the_timing_stands(digits: Path, tmp_path: Path) -> None:

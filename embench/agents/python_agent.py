@@ -7,7 +7,17 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from embench_agent.protocol import DeviceFacts, Job, Probe, ProtocolError, Result, SourceSpec, TempReading
+from embench_agent.protocol import (
+    Accuracy,
+    DeviceFacts,
+    Job,
+    Outputs,
+    Probe,
+    ProtocolError,
+    Result,
+    SourceSpec,
+    TempReading,
+)
 
 from ..errors import TransportError
 from ..inventory import Device
@@ -84,10 +94,15 @@ def parse_result(job: Job, res: CommandResult, timeout: float) -> Result:
     """The agent's Result checked against the contract, or one made on the host saying how the agent
     ended (timed out, killed, exited without a result, printed something that is not a Result)."""
     tail = res.stderr_tail()
-    if res.timed_out:
-        return host_result(job, "timeout", f"no result within {timeout:g} s; the agent was killed", stderr_tail=tail)
-    if res.signal_name:
-        return host_result(job, "crashed", f"agent killed by {res.signal_name}", stderr_tail=tail)
+    died = f"no result within {timeout:g} s" if res.timed_out else (res.signal_name and f"killed by {res.signal_name}")
+    if died:
+        early = _early_result(job, res)
+        if early is not None:  # measured; what killed it were the checks after the timed window
+            return _checks_cut_short(job, early, f"the agent was {died} after its timed window, in the checks;"
+                                     " the timing stands", tail)  # fmt: skip
+        if res.timed_out:
+            return host_result(job, "timeout", f"{died}; the agent was killed", stderr_tail=tail)
+        return host_result(job, "crashed", f"agent {died}", stderr_tail=tail)
     line = _last_line(res)
     if res.returncode != 0 or not line:
         last = tail.strip().splitlines()[-1] if tail.strip() else "no output"
@@ -105,6 +120,23 @@ def parse_result(job: Job, res: CommandResult, timeout: float) -> Result:
         return host_result(job, "failed", f"device {job.device}: the agent answered for job {result.job_id!r},"
                            f" not {job.job_id!r}", stderr_tail=tail)  # fmt: skip
     return dataclasses.replace(result, stderr_tail=tail)
+
+
+def _early_result(job: Job, res: CommandResult) -> Result | None:
+    """The Result the agent printed before its checks, when its process died after that; else None."""
+    try:
+        result = Result.from_json(_last_line(res))
+    except ProtocolError:
+        return None
+    return result if result.job_id == job.job_id and result.measured else None
+
+
+def _checks_cut_short(job: Job, result: Result, why: str, tail: str) -> Result:
+    outputs = (
+        Outputs(inputs=job.checks.fidelity_inputs, seed=job.seed, error=why) if job.checks.fidelity_inputs else None
+    )
+    accuracy = Accuracy(samples=0, error=why) if job.checks.eval_path else None
+    return dataclasses.replace(result, outputs=outputs, accuracy=accuracy, stderr_tail=tail)
 
 
 def _why(res: CommandResult, what: str) -> str:

@@ -1,6 +1,7 @@
 """Command line of the agent (what the host runs on the device):
 
-python3 embench_agent.pyz run JOB.json|-   time the job, print the Result JSON on stdout
+python3 embench_agent.pyz run JOB.json|-   time the job, print the Result JSON on stdout (with checks:
+                                           first without them, then the whole; the last line counts)
 python3 embench_agent.pyz probe [--root DIR]... [NAME=LIB]...
                                            print the Probe JSON: device facts, runtimes, whether each
                                            delegate library NAME=LIB loads, and which telemetry
@@ -45,12 +46,17 @@ def cmd_run(source: str) -> int:
         result = _bad_job(raw, ProtocolError(f"not JSON: {exc}"))
     else:
         try:
-            result = run_job(Job.from_dict(raw))
+            result = run_job(Job.from_dict(raw), _emit)
         except ProtocolError as exc:
             result = _bad_job(raw, exc)
+    _emit(result)
+    return 0
+
+
+def _emit(result: Result) -> None:
+    """One Result line on stdout; the host reads the last one (an early one stands if the agent dies)."""
     sys.stdout.write(result.to_json() + "\n")
     sys.stdout.flush()
-    return 0
 
 
 def cmd_probe(argv: List[str]) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from . import AGENT_VERSION
 from .errors import JobProblem, Unsupported
@@ -34,18 +35,21 @@ def _measured(m: Measurement) -> Dict[str, Any]:
         status=m.status, message=m.message, runtime=m.runtime, delegation=m.delegation, init_ms=m.init_ms,
         runtime_log=m.runtime_log, first_inference_ms=t.first_inference_ms, samples_ns=t.samples_ns,
         window_ns=t.window_ns, window_start_unix=t.window_start_unix, window_end_unix=t.window_end_unix,
-        outputs=m.outputs, accuracy=m.accuracy,
     )  # fmt: skip
 
 
-def run_job(job: Job) -> Result:
-    """Run one job and return its Result; never raises for a job-level problem."""
+def run_job(job: Job, emit: Optional[Callable[[Result], None]] = None) -> Result:
+    """Run one job and return its Result; never raises for a job-level problem. With checks to run
+    (fidelity inputs, an evaluation set), the Result without them goes to `emit` first: if the checks
+    kill the process (a delegate crashing on another input, the job's timeout), the timing stands."""
     started = time.time()
     facts = device_facts()
     sampler = Sampler(job.telemetry) if job.telemetry else None
     fields: Dict[str, Any]
+    checks = None
     try:
-        fields = _measured(_measure(job, sampler))
+        measurement = _measure(job, sampler)
+        fields, checks = _measured(measurement), measurement.checks
     except JobProblem as exc:
         fields = dict(status=exc.status, message=str(exc), error=exc.error, runtime=exc.runtime,
                       delegation=exc.delegation)  # fmt: skip
@@ -53,7 +57,13 @@ def run_job(job: Job) -> Result:
         fields = dict(status="failed", message=f"{type(exc).__name__}: {exc}",
                       traceback=traceback.format_exc()[-4000:])  # fmt: skip
     telemetry = sampler.stop() if sampler is not None else None
-    return Result(
+    result = Result(
         job_id=job.job_id, agent="python", agent_version=AGENT_VERSION, started_unix=started, device_facts=facts,
         telemetry=telemetry, peak_rss_kb=peak_rss_kb(), ended_unix=time.time(), **fields,
     )  # fmt: skip
+    if checks is None or not (job.checks.fidelity_inputs or job.checks.eval_path):
+        return result
+    if emit is not None:
+        emit(result)
+    outputs, accuracy = checks()
+    return dataclasses.replace(result, outputs=outputs, accuracy=accuracy, ended_unix=time.time())

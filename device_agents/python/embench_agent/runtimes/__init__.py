@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Protocol
+from typing import Callable, Dict, Optional, Protocol, Tuple
 
 from ..protocol import Accuracy, Delegation, Job, Outputs, RuntimeInfo, RuntimeProbe
 from ..timing import Mark, Timing
@@ -21,8 +21,8 @@ class Measurement:
     timing: Timing
     status: str = "ok"  # or "fallback": it ran, but not all of it where asked
     message: Optional[str] = None
-    outputs: Optional[Outputs] = None  # the checks, run after the timed window (checks.py)
-    accuracy: Optional[Accuracy] = None
+    # The checks (checks.py), run by the agent once this measurement is safe on the host's side.
+    checks: Optional[Callable[[], Tuple[Optional[Outputs], Optional[Accuracy]]]] = None
 
 
 class Runtime(Protocol):

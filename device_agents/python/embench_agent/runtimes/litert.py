@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..capture import captured_stderr_fd
 from ..checks import TensorInfo, concrete, evaluate, keep_outputs
 from ..errors import ModelLoadError, Unsupported
-from ..protocol import Delegation, Job, RuntimeInfo, RuntimeProbe
+from ..protocol import Accuracy, Delegation, Job, Outputs, RuntimeInfo, RuntimeProbe
 from ..timing import Mark, make_inputs, timed_loop
 from . import Measurement
 
@@ -120,9 +120,10 @@ class LiteRT:
             interpreter.invoke()
             return [interpreter.get_tensor(d["index"]) for d in outputs]
 
-        kept = keep_outputs(np, infer, ins, outs, job.checks, job.seed)
-        accuracy = evaluate(np, infer, ins, job.checks)
-        return Measurement(info, delegation, init_ms, log.text[-4000:], timing, status, message, kept, accuracy)
+        def checks() -> Tuple[Optional[Outputs], Optional[Accuracy]]:
+            return keep_outputs(np, infer, ins, outs, job.checks, job.seed), evaluate(np, infer, ins, job.checks)
+
+        return Measurement(info, delegation, init_ms, log.text[-4000:], timing, status, message, checks)
 
     @staticmethod
     def _interpreter_args(module: Any, package: str, job: Job) -> Dict[str, Any]:

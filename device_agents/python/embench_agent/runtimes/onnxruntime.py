@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..capture import captured_stderr_fd
 from ..checks import TensorInfo, concrete, evaluate, keep_outputs
 from ..errors import ModelLoadError, Unsupported
-from ..protocol import Delegation, Job, RuntimeInfo, RuntimeProbe
+from ..protocol import Accuracy, Delegation, Job, Outputs, RuntimeInfo, RuntimeProbe
 from ..timing import Mark, make_inputs, timed_loop
 from . import Measurement
 
@@ -96,9 +96,10 @@ class OnnxRuntime:
         def infer(arrays: List[Any]) -> List[Any]:
             return list(run(None, dict((m.name, a) for m, a in zip(metas, arrays))))
 
-        kept = keep_outputs(np, infer, ins, outs, job.checks, job.seed)
-        accuracy = evaluate(np, infer, ins, job.checks)
-        return Measurement(info, delegation, init_ms, log_text, timing, outputs=kept, accuracy=accuracy)
+        def checks() -> Tuple[Optional[Outputs], Optional[Accuracy]]:
+            return keep_outputs(np, infer, ins, outs, job.checks, job.seed), evaluate(np, infer, ins, job.checks)
+
+        return Measurement(info, delegation, init_ms, log_text, timing, checks=checks)
 
     @staticmethod
     def _options(ort: Any, job: Job) -> Any:
