@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from .errors import EmbenchError
 from .inventory import Inventory
 from .zoo import sha256_file
@@ -23,6 +21,10 @@ class EvalSet:
 
 def load_eval_sets(inventory: Inventory) -> dict[str, EvalSet]:
     """model → its evaluation set; EmbenchError naming the file and the fix when one is unusable."""
+    if not inventory.sweep.evaluation:
+        return {}
+    import numpy as np  # noqa: PLC0415 - only with evaluation sets: the CLI starts without numpy
+
     sets = {}
     for model, name in inventory.sweep.evaluation.items():
         path = inventory.resolve(name)
