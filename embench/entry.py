@@ -21,16 +21,21 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
+RECEIVED: list[int] = []  # every interrupting signal so far, in order
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    RECEIVED.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(signum)
 
 
 def install_signal_handlers() -> None:
     # A process started from a background shell inherits SIGINT ignored, and Python then leaves it
     # so: Ctrl-C (or a test's SIGINT) would do nothing. embench always wants it.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _terminate)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
 
 
 def exit_code(interrupt: KeyboardInterrupt) -> int:
@@ -45,4 +50,10 @@ def main() -> int:
     except KeyboardInterrupt as exc:
         sys.stderr.write("embench: interrupted\n")
         return exit_code(exc)
+    except ImportError:
+        # An interrupt inside a C extension's import (numpy's) comes out as that module's ImportError.
+        if not RECEIVED:
+            raise
+        sys.stderr.write("embench: interrupted\n")
+        return 128 + RECEIVED[0]
     return cli_main()
