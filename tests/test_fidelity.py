@@ -6,6 +6,9 @@ import base64
 import json
 import math
 import sqlite3
+import subprocess
+import sys
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +24,24 @@ from scipy import stats
 from scipy.spatial import distance
 
 from embench import fidelity, scores
+from embench.agents.bundle import bundled_agent
 from embench.agents.python_agent import parse_result
+from embench.inventory import Precision
 from embench.report import build_report_data
 from embench.store import Store, StoredResult
 from embench.transports.base import CommandResult
-from embench.zoo import KERAS_FORMATS, Zoo
-from embench_agent.protocol import Accuracy, Job, Outputs, Result, TensorOutput
+from embench.zoo import FORMATS, KERAS_FORMATS, PRECISIONS, Zoo
+from embench_agent.protocol import (
+    Accuracy,
+    CheckSpec,
+    DelegateSpec,
+    Job,
+    ModelRef,
+    Outputs,
+    Result,
+    RunSpec,
+    TensorOutput,
+)
 
 FAST = {"warmup_runs": 1, "min_runs": 5, "min_seconds": 0.05, "max_seconds": 1.0, "timeout_seconds": 120,
         "idle_seconds": 0}  # fmt: skip
@@ -391,6 +406,8 @@ def test_an_agent_killed_in_its_checks_keeps_its_timing() -> None:
     assert result.status == "ok" and result.samples_ns == (1000, 1100, 1050)
     assert result.outputs is not None and "killed by SIGSEGV after its timed window" in str(result.outputs.error)
     assert result.accuracy is not None and "the timing stands" in str(result.accuracy.error)
+    late = parse_result(job, CommandResult(-9, early.to_json().encode(), b"", True, 60.0), timeout=60)
+    assert late.status == "ok" and "no result within 60 s after its timed window" in str(late.outputs.error)  # type: ignore[union-attr]
     nothing = parse_result(job, CommandResult(-11, b"", b"", False, 2.0), timeout=60)
     assert nothing.status == "crashed" and nothing.message == "agent killed by SIGSEGV"
     other = parse_result(job, CommandResult(-11, early.to_json().replace("j1", "j2").encode(), b"", False, 1), 60)
@@ -398,19 +415,34 @@ def test_an_agent_killed_in_its_checks_keeps_its_timing() -> None:
 
 
 @pytest.mark.slow
-def test_a_job_whose_checks_outlive_its_timeout_keeps_its_timing(digits: Path, tmp_path: Path) -> None:
-    """An evaluation set far too big for the job's timeout: the agent is killed in the checks, and the
-    job is still measured, with the reason where its accuracy would be."""
+def test_an_agent_killed_in_its_checks_on_the_device_keeps_its_timing(digits: Path, tmp_path: Path) -> None:
+    """The real agent, killed the moment its first Result line arrives (the timing done, the checks under
+    way on a 1,000,000-sample evaluation set): the host keeps that Result and says what cut the checks."""
     np.savez(tmp_path / "huge.npz", x=np.ones((1_000_000, 8, 8, 1), np.uint8), y=np.zeros(1_000_000, np.int64))
-    swept = _sweep(tmp_path, digits / "zoo.yaml", {
-        "models": ["digits"], "runtimes": ["litert"], "delegates": {"litert": ["cpu"]},
-        "evaluation": {"digits": str(tmp_path / "huge.npz")}, "run": {**FAST, "timeout_seconds": 8}})  # fmt: skip
-    row = markdown_row(swept.report_md, "host", "digits", "fp32", "litert", "cpu")
-    assert row["status"] == "ok" and row["median ms"] != "—"
-    assert "no result within 8 s after its timed window, in the checks; the timing stands" in row["notes"]
-    (stored,) = _stored(swept.store)
-    assert stored.result.accuracy is not None and stored.result.accuracy.samples == 0
-    assert len(stored.result.samples_ns) >= 5
+    job = Job(job_id="j1", device="host", model=ModelRef("digits", "tflite", "fp32", path=str(digits / "digits.tflite")),
+              runtime="litert", delegate=DelegateSpec("cpu"), threads=1,
+              run=RunSpec(warmup_runs=1, min_runs=5, min_seconds=0.05, max_seconds=1.0, idle_seconds=0),
+              checks=CheckSpec(fidelity_inputs=8, eval_path=str(tmp_path / "huge.npz"), eval_sha256="e" * 64))  # fmt: skip
+    agent, _ = bundled_agent()
+    proc = subprocess.Popen([sys.executable, str(agent), "run", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(job.to_json().encode())
+        proc.stdin.close()
+        first = proc.stdout.readline()  # the Result before the checks: the event to act on
+        proc.kill()
+        rest, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not rest, "the checks finished before the kill: the evaluation set is too small to test this"
+    result = parse_result(job, CommandResult(proc.returncode, first, err, False, 1.0), timeout=60)
+    assert result.status == "ok" and len(result.samples_ns) >= 5
+    assert result.accuracy is not None and result.accuracy.samples == 0
+    assert "killed by SIGKILL after its timed window, in the checks; the timing stands" in str(result.accuracy.error)
+    assert result.outputs is not None and result.outputs.error == result.accuracy.error
 
 
 def test_an_evaluation_set_of_the_wrong_shape_is_said_and_the_timing_stands(digits: Path, tmp_path: Path) -> None:
@@ -423,6 +455,12 @@ def test_an_evaluation_set_of_the_wrong_shape_is_said_and_the_timing_stands(digi
 
 
 # ---------------------------------------------------------------------------- precisions
+
+
+def test_the_inventory_accepts_exactly_the_zoos_precisions() -> None:
+    """inventory.Precision is a Literal for the YAML reader's "did you mean"; it must stay zoo.PRECISIONS."""
+    assert typing.get_args(Precision) == PRECISIONS
+    assert {p for ps in FORMATS.values() for p in ps} == set(PRECISIONS)
 
 
 def test_every_precision_is_built_or_says_why(zoo_path: Path) -> None:

@@ -16,7 +16,7 @@ from embench_agent.protocol import STATUSES
 
 from ..text import printable
 from .figures import FIGURES
-from .tables import ReportData
+from .tables import ReportData, config_label
 
 SHOWN = [
     ("device", "device"), ("model", "model"), ("precision", "precision"), ("runtime", "runtime"),
@@ -93,7 +93,7 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _has(frame: pd.DataFrame, col: str) -> bool:
     if col == "fidelity":
-        return bool(frame["fid_reference"].astype(bool).any()) if "fid_reference" in frame else False
+        return bool(frame["fid_reference"].astype(bool).any())
     return bool(frame["acc_top1"].notna().any())
 
 
@@ -103,7 +103,7 @@ def precision_display(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return out
     out["device"], out["model"] = table["device"], table["model"]
-    out["configuration"] = [f"{r}:{d} t{t}" for r, d, t in zip(table["runtime"], table["delegate"], table["threads"])]
+    out["configuration"] = [config_label(row) for _, row in table.iterrows()]
     out["precision"] = table["precision"]
     out["median ms"] = [_fmt(v) for v in table["median_ms"]]
     out["× vs fp32"] = [_fmt(v) for v in table["speedup_vs_fp32"]]
@@ -129,7 +129,7 @@ def score_display(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return out
     out["device"], out["model"], out["precision"] = table["device"], table["model"], table["precision"]
-    out["configuration"] = [f"{r}:{d} t{t}" for r, d, t in zip(table["runtime"], table["delegate"], table["threads"])]
+    out["configuration"] = [config_label(row) for _, row in table.iterrows()]
     out["top-1 (95% CI)"] = [f"{_pct(a)} ({_pct(lo)}–{_pct(hi)})"
                              for a, lo, hi in zip(table["acc_top1"], table["acc_ci_low"], table["acc_ci_high"])]  # fmt: skip
     out["median ms"] = [_fmt(v) for v in table["median_ms"]]
