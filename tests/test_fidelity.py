@@ -338,7 +338,9 @@ def test_accuracy_per_joule_budget_and_pareto_front(digits: Path, tmp_path: Path
     """LPIRC's view on a device with a power source: accuracy per joule, the most accurate
     configuration within a latency budget, and the Pareto front over (accuracy, latency, energy)."""
     with power_tree(tmp_path / "root") as root:
-        device = {"name": "host", "transport": "local", "telemetry": [{"source": "hwmon", "root": str(root)}]}
+        # The RAPL counter, read at the window's edges: a sampled source in a 0.3 s window comes out
+        # too sparse for an energy figure when a busy CI machine starves the sampler thread.
+        device = {"name": "host", "transport": "local", "telemetry": [{"source": "rapl", "root": str(root)}]}
         inv = write_inventory(tmp_path, digits / "zoo.yaml", {
             "models": ["digits"], "precisions": ["fp32", "int8"], "runtimes": ["litert"],
             "delegates": {"litert": ["cpu", "xnnpack"]}, "threads": [1], "evaluation": {"digits": str(digits / "eval.npz")},
@@ -349,7 +351,7 @@ def test_accuracy_per_joule_budget_and_pareto_front(digits: Path, tmp_path: Path
     budget = (medians[1] + medians[2]) / 2  # two configurations within it, two outside
     data = build_report_data(Store(tmp_path / "s.sqlite"), None, budget)
     table = data.scores
-    assert len(table) == 4 and table["energy_mj"].notna().all()
+    assert len(table) == 4 and table["energy_mj"].notna().all(), data.results[["energy_note"]].to_string()
     points = [(r.acc_top1, r.median_ms, r.energy_mj) for r in table.itertuples()]
     for r, p in zip(table.itertuples(), points):
         assert r.acc_per_j == pytest.approx(r.acc_top1 / (r.energy_mj / 1000))
