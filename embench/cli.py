@@ -16,10 +16,12 @@ from typing import TextIO
 from . import __version__
 from .agents import make_agent
 from .agents.bundle import bundled_agent
+from .compare import Policy
 from .entry import exit_code
-from .errors import EXIT_JOBS_FAILED, EXIT_OK, EmbenchError, TransportError
-from .inventory import Device, Inventory, load_inventory
+from .errors import EXIT_JOBS_FAILED, EXIT_OK, EXIT_REGRESSED, EmbenchError, TransportError
+from .inventory import Device, Inventory, NightlyPolicy, load_inventory
 from .plan import make_plan
+from .regression import ALPHA, THRESHOLD
 from .runtimes import RUNTIMES
 from .scores import DEFAULT_LATENCY_BUDGET_MS
 from .store import Store, resolve_store_path
@@ -66,7 +68,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     reporter = make_reporter(args.quiet)
     with reporter:
         outcome = run_sweep(inventory, zoo, store, reporter, resume=args.resume, build=not args.no_build,
-                            resume_command=_resume_command(args))  # fmt: skip
+                            resume_command=_resume_command(args), label=getattr(args, "label", None))  # fmt: skip
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items())) or "nothing new"
     done = f" ({outcome.skipped_done} already done)" if outcome.skipped_done else ""
     pushed = f"; pushed {outcome.pushed_bytes / 1e6:.1f} MB" if outcome.pushed_bytes else ""
@@ -87,6 +89,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _resume_command(args: argparse.Namespace) -> str:
     """The command that continues this sweep, as the user can paste it ({run}: the run id)."""
     words = ["embench", "sweep", args.inventory, "--resume", "{run}"]
+    if getattr(args, "label", None):
+        words = ["embench", "nightly", args.inventory, "--resume", "{run}"]
     for flag, value in (("--store", args.store), ("--zoo", args.zoo)):
         if value:
             words += [flag, value]
@@ -103,6 +107,36 @@ def _positive_ms(text: str) -> float:
     return value
 
 
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a ratio of 1 or more, e.g. 1.05")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of nights of 1 or more, e.g. 3")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < 1):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a probability between 0 and 1, e.g. 0.01")
+    return value
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report  # noqa: PLC0415 - matplotlib and pandas load only here
 
@@ -113,10 +147,114 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _policy(args: argparse.Namespace, inventory: Inventory | None = None) -> Policy:
+    """The inventory's nightly: section, with what the command line sets on top."""
+    n = inventory.nightly if inventory is not None else NightlyPolicy()
+    return Policy(threshold=args.threshold if args.threshold is not None else n.threshold,
+                  alpha=args.alpha if args.alpha is not None else n.alpha, fdr_q=n.fdr_q,
+                  thresholds=dict(n.thresholds), target=n.target, noise_floor=n.noise_floor)  # fmt: skip
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .nightly import judge, pinned_baseline  # noqa: PLC0415
+    from .report.verdicts import markdown  # noqa: PLC0415
+
+    store = _store(args)
+    before = pinned_baseline(store) if args.before == "baseline" else store.find_run(args.before)
+    if before is None:
+        raise EmbenchError(f"no baseline is pinned in {store.path}; pin one with `embench baseline set RUN`")
+    after = store.find_run(args.after)
+    folder = Path(args.out or DEFAULT_REPORTS / "compare") / f"{before.run_id}_vs_{after.run_id}"
+    result = judge(store, after.run_id, folder, policy=_policy(args), baseline=[before])
+    if args.json:
+        say(result.paths["json"].read_text().rstrip())
+    else:
+        say(markdown(result.night).rstrip())
+        say(f"files: {result.paths['markdown'].parent}")
+    return EXIT_OK
+
+
+def cmd_nightly(args: argparse.Namespace) -> int:
+    from .nightly import NIGHTLY, judge, nightly_lock, prune_nights  # noqa: PLC0415
+
+    inventory = load_inventory(args.inventory)
+    store = _store(args, inventory)
+    with nightly_lock(store):
+        args.label = NIGHTLY
+        swept = cmd_sweep(args)
+        if swept not in (EXIT_OK, EXIT_JOBS_FAILED):
+            return swept
+        nights = args.nights if args.nights is not None else inventory.nightly.nights
+        tonight = store.find_run(None).run_id
+        folder = Path(args.out or DEFAULT_REPORTS / "nightly") / tonight
+        result = judge(store, tonight, folder, nights, _policy(args, inventory))
+        pruned = prune_nights(store, inventory.nightly.keep) if inventory.nightly.keep else []
+    counts = ", ".join(f"{n} {v}" for v, n in result.night.counts.most_common()) or "no series"
+    say(f"nightly {result.night.run_id}: {counts}; judged against {result.night.baseline}")
+    for c in result.night.regressed:
+        say(f"  REGRESSED {c.label}: {c.why}" + (f"; changed: {'; '.join(c.changes)}" if c.changes else ""))
+    for kind, path in result.paths.items():
+        say(f"{kind:9s} {path}")
+    if pruned:
+        say(f"pruned {len(pruned)} old nightly run(s) (nightly.keep: {inventory.nightly.keep})")
+    if result.night.regressed:
+        return EXIT_REGRESSED
+    return swept
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from .nightly import pinned_baseline, set_baseline  # noqa: PLC0415
+
+    store = _store(args)
+    if args.action == "set":
+        if not args.run:
+            raise EmbenchError("`embench baseline set` needs a run: `embench baseline set RUN` (see `embench runs`)")
+        info = set_baseline(store, args.run)
+        say(f"baseline: {info.run_id if info else '-'} (every nightly is now judged against it)")
+    elif args.action == "clear":
+        set_baseline(store, None)
+        say("baseline: none (nightlies are judged against the last good nights)")
+    else:
+        pinned = pinned_baseline(store)
+        say(f"baseline: {pinned.run_id if pinned else 'none (the last good nights)'}")
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .history import change_points, histories, nightly_runs  # noqa: PLC0415
+    from .report.verdicts import history_png  # noqa: PLC0415
+
+    store = _store(args)
+    runs = nightly_runs(store, label=None if args.all_runs else "nightly")
+    found = histories(store, args.series, runs)
+    if not found:
+        which = "runs" if args.all_runs else "nightly runs (--all-runs for every run)"
+        raise EmbenchError(f"no series matches {args.series!r} in the finished {which} of {store.path}; series are"
+                           " named device/model/precision/runtime:delegate/tN, e.g. 'host/mobilenet_v2/*'")  # fmt: skip
+    out = Path(args.out) if args.out else None
+    for key, points in found.items():
+        from .compare import series_label  # noqa: PLC0415
+
+        steps = change_points(points)
+        label = series_label(key)
+        say(f"{label}")
+        marks = {s.index: s for s in steps}
+        for i, p in enumerate(points):
+            step = f"  ← step ×{marks[i].ratio:.3f}" if i in marks else ""
+            say(f"  {p.run_id}  {p.median_ms:9.4g} ms  [{p.low_ms:.4g}, {p.high_ms:.4g}]  R={p.repetitions}{step}")
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            path = out / (label.replace("/", "_").replace(":", "-") + ".png")
+            path.write_bytes(history_png(label, points, steps))
+            say(f"  figure {path}")
+    return EXIT_OK
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     store = _store(args)
     for run in store.runs():
-        say(f"{run.run_id}  {run.state:11s} {run.recorded:4d}/{run.planned:<4d} {run.inventory}")
+        label = f" [{run.label}]" if run.label else ""
+        say(f"{run.run_id}  {run.state:11s} {run.recorded:4d}/{run.planned:<4d} {run.inventory}{label}")
     return EXIT_OK
 
 
@@ -248,6 +386,49 @@ def _build_models(zoo: Zoo, names: list[str], force: bool, quiet: bool) -> None:
 # ---------------------------------------------------------------------------- parser
 
 
+def _nightly_verbs(verb: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
+                   store_help: str) -> None:  # fmt: skip
+    """compare, nightly, baseline, history: the verbs of docs/nightly.md."""
+
+    def verdict_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--threshold", type=_ratio, metavar="RATIO", help="a slowdown smaller than this ratio is"
+                        f" not called (default: the inventory's nightly.threshold, else {THRESHOLD:g})")  # fmt: skip
+        sp.add_argument("--alpha", type=_probability, help="each series' one-sided tests (default: the inventory's"
+                        f" nightly.alpha, else {ALPHA:g})")  # fmt: skip
+        sp.add_argument("--out", help="folder for the verdict files (default: reports/nightly/RUN/ for nightly,"
+                        " reports/compare/A_vs_B/ for compare)")  # fmt: skip
+
+    sp = verb("compare", cmd_compare, "compare two runs series by series: ratio with its CI, p, verdict, what changed")
+    sp.add_argument("before", help="run id or unique prefix, or 'baseline' for the pinned baseline")
+    sp.add_argument("after", nargs="?", help="run id or unique prefix (default: the latest run)")
+    sp.add_argument("--store", help=store_help)
+    sp.add_argument("--json", action="store_true", help="print the JSON instead of the Markdown")
+    verdict_options(sp)
+
+    sp = verb("nightly", cmd_nightly, "sweep, then judge tonight against the last good nights or the pinned baseline"
+              " (exit 5 when a series regressed, 3 when jobs failed, 6 when another nightly runs)")  # fmt: skip
+    sp.add_argument("inventory", help="inventory.yaml")
+    sp.add_argument("--store", help=store_help)
+    sp.add_argument("--zoo", help="model zoo manifest (default: the inventory's zoo:, else models/zoo.yaml)")
+    sp.add_argument("--nights", type=_count, help="judge against the last N good nights (default: the inventory's"
+                    " nightly.nights, else 3)")  # fmt: skip
+    sp.add_argument("--resume", nargs="?", const="", metavar="RUN", help="continue an interrupted nightly run")
+    sp.add_argument("--no-build", action="store_true", help="do not build missing models")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress output (for cron)")
+    verdict_options(sp)
+
+    sp = verb("baseline", cmd_baseline, "pin the run every nightly is judged against, clear it, or show it")
+    sp.add_argument("action", choices=["set", "clear", "show"])
+    sp.add_argument("run", nargs="?", help="run id or unique prefix (for set)")
+    sp.add_argument("--store", help=store_help)
+
+    sp = verb("history", cmd_history, "a series' medians over the nightly runs, with CIs and change points")
+    sp.add_argument("series", help="device/model/precision/runtime:delegate/tN, a glob, or any part of it")
+    sp.add_argument("--store", help=store_help)
+    sp.add_argument("--all-runs", action="store_true", help="every finished run, not only nightly ones")
+    sp.add_argument("--out", help="also draw one figure per series into this folder")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="embench", description="How a model really runs on each device of a lab.")
     p.add_argument("--version", action="version", version=f"embench {__version__}")
@@ -282,6 +463,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--latency-budget", type=_positive_ms, default=DEFAULT_LATENCY_BUDGET_MS, metavar="MS",
                     help="the best accuracy within this median latency, per device (default: %(default)g ms,"
                          " as LPIRC's mobile track)")  # fmt: skip
+
+    _nightly_verbs(verb, store_help)
 
     sp = verb("runs", cmd_runs, "list the runs in the results database")
     sp.add_argument("--store", help=store_help)

@@ -7,6 +7,8 @@ EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
 EXIT_JOBS_FAILED = 3
 EXIT_STORE_FULL = 4
+EXIT_REGRESSED = 5  # `embench nightly`: a series got slower (significant and over its threshold)
+EXIT_BUSY = 6  # `embench nightly`: another nightly on the same store is running
 EXIT_INTERRUPTED = 130  # Ctrl-C; SIGTERM gives 143 and SIGHUP 129 (128 + the signal's number)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +40,19 @@ class RunPolicy:
     retries: int = bounded(0, min=0, max=100)
     idle_seconds: float = bounded(1.0, min=0, max=3600)
     op_profiling: bool = False
+    # Each repetition a fresh model load in a fresh process; timeout_seconds is per repetition.
+    repetitions: int = bounded(1, min=1, max=1000)
+    isolation: Literal["process", "fork"] = "process"
 
     def spec(self) -> RunSpec:
         """What the agent needs of it (the rest is the runner's)."""
         return RunSpec(self.warmup_runs, self.min_runs, self.min_seconds, self.max_seconds, self.idle_seconds,
-                       self.op_profiling)  # fmt: skip
+                       self.op_profiling, self.repetitions, self.isolation)  # fmt: skip
+
+    @property
+    def job_timeout_seconds(self) -> float:
+        """The limit on one job: timeout_seconds for each of its repetitions."""
+        return self.timeout_seconds * self.repetitions
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,23 @@ class Sweep:
 
 
 @dataclass(frozen=True)
+class NightlyPolicy:
+    """How `embench nightly` judges a night (docs/nightly.md): a series is `slower` when tonight is
+    significantly above its baseline nights given its own night-to-night noise (p ≤ alpha, and
+    Benjamini-Hochberg q ≤ fdr_q across the night; its repetition medians too, by a rank test) and the
+    ratio is at or above its threshold (`thresholds`: per device or device/delegate, the most specific wins)."""
+
+    nights: int = bounded(3, min=1, max=365)  # judge against the last N good nights (unless a baseline is pinned)
+    threshold: float = bounded(1.03, min=1, max=100)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    alpha: float = bounded(0.01, above=0, max=0.5)
+    fdr_q: float = bounded(0.05, above=0, max=1)
+    noise_floor: float = bounded(0.005, min=0, max=1)  # the least night-to-night noise (log SD) a verdict assumes
+    target: float = bounded(1.05, min=1, max=100)  # each series says what repetitions would find this slowdown
+    keep: int | None = bounded(None, min=1, max=100_000)  # nightly runs kept in the store (None: all)
+
+
+@dataclass(frozen=True)
 class Inventory:
     """The whole inventory file."""
 
@@ -135,6 +161,7 @@ class Inventory:
     schema: int = 1
     zoo: str | None = None
     store: str | None = None
+    nightly: NightlyPolicy = field(default_factory=NightlyPolicy)
     path: Path = field(default=Path("inventory.yaml"), metadata=INTERNAL)
     where: Located | None = field(default=None, metadata=INTERNAL)
 
@@ -194,6 +221,12 @@ def _check(inv: Inventory, where: Located) -> None:
     if not inv.devices:
         raise where.error("devices", "no devices", "add at least one device (the host: {name: host, transport: local})")
     _check_sweep(inv, where, names)
+    for key, value in inv.nightly.thresholds.items():
+        device = key.split("/", 1)[0]
+        _one_of(device, sorted(names), f"nightly.thresholds.{key}", where, "device")
+        if not (math.isfinite(value) and 1 <= value <= 100):
+            raise where.error(f"nightly.thresholds.{key}", f"{value} is not a ratio of 1 or more",
+                              "e.g. 1.10 for a slowdown of 10% or more")  # fmt: skip
 
 
 def _one_of(name: str, known: list[str], path: str, where: Located, what: str) -> None:

@@ -77,6 +77,10 @@ class DeviceRunner:
 
     def _queue(self, agent: Agent, thermal: list[SourceSpec], idle_c: float | None) -> None:
         cooldown: Cooldown | None = None
+        if self.device.agent_kind != "python" and any(job.run.repetitions > 1 for job in self.jobs):
+            self.events.warning(self.device.name, "benchmark_model times each job in one process: sweep.run.repetitions"
+                                " applies to devices with the Python agent (adb.agent: python), and a nightly verdict"
+                                " on this device's series stays inconclusive")  # fmt: skip
         for n, planned in enumerate(self.jobs):
             if self.stop.is_set():
                 return
@@ -211,7 +215,7 @@ class DeviceRunner:
                 placed = dataclasses.replace(job, model=dataclasses.replace(job.model, path=path))
                 placed = self._place_eval_set(placed)
                 host_start = time.time()
-                result = agent.run(placed, timeout=policy.timeout_seconds, model_file=artifact.path)
+                result = agent.run(placed, timeout=policy.job_timeout_seconds, model_file=artifact.path)
                 if self.meters:
                     result = external.attach(result, self.meters, self.transport, host_start, time.time())
             except DeviceUnreachable:

@@ -93,6 +93,21 @@ def drift(samples_ns: Sequence[int] | np.ndarray, share: float = 0.1) -> float:
     return (last - first) / first if first > 0 else math.nan
 
 
+DRIFT_ALPHA = 0.001
+
+
+def slowdown_within(samples_ns: Sequence[int] | np.ndarray, share: float = 0.1) -> float | None:
+    """The rise of the median from the first to the last `share` of a window when it is both over
+    DRIFT_WARN and significant (one-sided Mann-Whitney, p < DRIFT_ALPHA); None otherwise."""
+    d = drift(samples_ns, share)
+    if math.isnan(d) or d <= DRIFT_WARN:
+        return None
+    k = int(len(samples_ns) * share)
+    x = np.asarray(samples_ns, dtype=np.float64)
+    p = float(sps.mannwhitneyu(x[-k:], x[:k], alternative="greater").pvalue)
+    return d if p < DRIFT_ALPHA else None
+
+
 def speedup(baseline_median: float, median: float) -> float:
     """How many times faster than the baseline (baseline ÷ this)."""
     if not (median > 0 and baseline_median > 0):

@@ -22,7 +22,12 @@ from embench_agent.protocol import DEVICE_LOST, Job, ProtocolError, Result
 from .errors import EXIT_STORE_FULL, StoreError
 
 APPLICATION_ID = 0x656D6265  # "embe": `file` and sqlite3 tools show whose database it is
-STORE_SCHEMA_VERSION = 1  # the tables; the Job/Result JSON has its own (embench_agent.protocol)
+STORE_SCHEMA_VERSION = 2  # the tables; the Job/Result JSON has its own (embench_agent.protocol)
+# How an older store's tables are brought up to this version, in place, when a sweep opens it.
+_UPGRADES = {
+    1: ("ALTER TABLE samples ADD COLUMN repetition INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE runs ADD COLUMN label TEXT"),
+}  # fmt: skip
 DEFAULT_STORE = Path("results") / "embench.sqlite"
 
 _DDL = """
@@ -36,7 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
     host TEXT NOT NULL,
     embench_version TEXT NOT NULL,
     planned INTEGER NOT NULL,
-    plan_json TEXT NOT NULL
+    plan_json TEXT NOT NULL,
+    label TEXT                      -- "nightly" for `embench nightly` runs
 );
 CREATE TABLE IF NOT EXISTS results (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -69,6 +75,7 @@ CREATE TABLE IF NOT EXISTS samples (
     job_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     latency_ns INTEGER NOT NULL,
+    repetition INTEGER NOT NULL DEFAULT 0,  -- which fresh process timed it (sweep.run.repetitions)
     PRIMARY KEY (run_id, job_id, seq)
 ) WITHOUT ROWID;
 """
@@ -95,6 +102,14 @@ def resolve_store_path(cli: str | None, inventory_value: Path | None = None) -> 
     return inventory_value if inventory_value is not None else DEFAULT_STORE
 
 
+def repetition_of_each(result: Result) -> list[int]:
+    """The repetition index of each of result.samples_ns (all 0 for a job of one repetition)."""
+    if not result.repetitions:
+        return [0] * len(result.samples_ns)
+    out = [rep.index for rep in result.repetitions for _ in range(rep.samples)]
+    return out + [0] * (len(result.samples_ns) - len(out))
+
+
 @dataclass(frozen=True)
 class StoredResult:
     """One job of a run as stored: the Job as sent and its Result (with every raw sample)."""
@@ -112,6 +127,7 @@ class RunInfo:
     inventory: str
     planned: int
     recorded: int
+    label: str | None = None
 
 
 class StoreFull(StoreError):
@@ -143,10 +159,11 @@ class Store:
             self.locks.mkdir(exist_ok=True)
             with _flocked(self.locks / "create"):
                 self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-                self._check_existing()  # reads only
+                old = self._check_existing()  # reads only
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
                 with self._db:
+                    self._upgrade(old)
                     self._db.executescript(_DDL)
                     self._db.execute(
                         "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(STORE_SCHEMA_VERSION),)
@@ -167,11 +184,20 @@ class Store:
             return StoreFull(f"{self.path}: the disk is full; free some space, or pass --store a place with room")
         return StoreError(f"cannot use the results database {self.path}: {exc}; pass --store a writable file")
 
-    def _check_existing(self) -> None:
-        """Refuse, before writing anything, a file that belongs to another program or a newer embench."""
+    def _upgrade(self, version: int | None) -> None:
+        """Bring an older store's tables to this version, in the transaction that opens it."""
+        while version is not None and version != STORE_SCHEMA_VERSION:
+            for statement in _UPGRADES[version]:
+                self._db.execute(statement)
+            version += 1
+            self._db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
+
+    def _check_existing(self) -> int | None:
+        """Refuse, before writing anything, a file that belongs to another program or a newer embench;
+        the version of an older store this embench upgrades (None: nothing to upgrade)."""
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables:
-            return  # new or empty: ours to set up
+            return None  # new or empty: ours to set up
         version = None
         if "meta" in tables:
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -182,11 +208,14 @@ class Store:
                 f"{self.path} is an SQLite database of another program (tables: {shown}); embench will not write"
                 " into it; pass --store a new file"
             )
+        if str(version) in {str(v) for v in _UPGRADES}:
+            return int(version)
         if str(version) != str(STORE_SCHEMA_VERSION):
             raise StoreError(
                 f"{self.path} has store schema version {version}; this embench reads {STORE_SCHEMA_VERSION}; use"
                 " the embench that wrote it, or pass --store a new file"
             )
+        return None
 
     def close(self) -> None:
         with self._lock:
@@ -210,11 +239,11 @@ class Store:
 
     # -- runs ------------------------------------------------------------------------------
 
-    def begin_run(self, inventory: str, plan: list[dict[str, Any]], version: str) -> str:
+    def begin_run(self, inventory: str, plan: list[dict[str, Any]], version: str, label: str | None = None) -> str:
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         with self._writing():
             self._db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     time.time(),
@@ -225,6 +254,7 @@ class Store:
                     version,
                     len(plan),
                     json.dumps(plan),
+                    label,
                 ),
             )
         return run_id
@@ -243,7 +273,7 @@ class Store:
     def runs(self) -> list[RunInfo]:
         rows = self._db.execute(
             "SELECT r.run_id, r.started_unix, r.ended_unix, r.state, r.inventory, r.planned,"
-            " (SELECT COUNT(*) FROM results x WHERE x.run_id = r.run_id)"
+            " (SELECT COUNT(*) FROM results x WHERE x.run_id = r.run_id), r.label"
             " FROM runs r ORDER BY r.started_unix"
         ).fetchall()
         return [RunInfo(*row) for row in rows]
@@ -271,6 +301,7 @@ class Store:
         """Store one result and all its samples in one transaction (the samples in their own table)."""
         samples = result.samples_ns
         body = dataclasses.replace(result, samples_ns=())
+        repetition = repetition_of_each(result)
         runtime_version = result.runtime.version if result.runtime is not None else None
         row = (
             run_id, job.job_id, job.device, job.model.name, job.model.precision, job.model.format, job.runtime,
@@ -281,8 +312,8 @@ class Store:
         with self._writing():
             self._db.execute(f"INSERT INTO results VALUES ({','.join('?' * len(row))})", row)
             self._db.executemany(
-                "INSERT INTO samples VALUES (?,?,?,?)",
-                ((run_id, job.job_id, i, int(ns)) for i, ns in enumerate(samples)),
+                "INSERT INTO samples VALUES (?,?,?,?,?)",
+                ((run_id, job.job_id, i, int(ns), rep) for i, (ns, rep) in enumerate(zip(samples, repetition))),
             )
 
     @contextlib.contextmanager
@@ -307,6 +338,12 @@ class Store:
                 self._db.execute("DELETE FROM results WHERE run_id=? AND job_id=?", (run_id, job_id))
         return len(lost)
 
+    def delete_run(self, run_id: str) -> None:
+        """A run and everything stored of it, in one transaction (retention: nightly.keep)."""
+        with self._writing():
+            for table in ("samples", "results", "runs"):
+                self._db.execute(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
+
     def status_counts(self, run_id: str) -> dict[str, int]:
         """How many of the run's stored results have each status (every sweep of it, resumes included)."""
         rows = self._db.execute("SELECT status, COUNT(*) FROM results WHERE run_id=? GROUP BY status", (run_id,))
@@ -326,6 +363,17 @@ class Store:
                 raise StoreError(f"{self.path}: run {run_id}, job {job_id}: unreadable stored result ({exc})") from None
             out.append(StoredResult(job, dataclasses.replace(result, samples_ns=tuple(samples.get(job_id, ())))))
         return out
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        with self._writing():
+            if value is None:
+                self._db.execute("DELETE FROM meta WHERE key=?", (key,))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def samples(self, run_id: str) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}

@@ -150,12 +150,13 @@ class Recorder(SweepListener):
         self.display.warning(device, message)
 
 
-def _open_run(inventory: Inventory, store: Store, plan: Plan, resume: str | None) -> tuple[str, set[str], int]:
+def _open_run(inventory: Inventory, store: Store, plan: Plan, resume: str | None,
+              label: str | None = None) -> tuple[str, set[str], int]:  # fmt: skip
     """A new run, or the one to resume: its id, the jobs it already holds, and how many of its jobs
     are measured again because their device was lost. The run is held by this process from here."""
     rows = [job.plan_row() for job in plan.jobs]
     if resume is None:
-        run_id = store.begin_run(str(inventory.path), rows, __version__)
+        run_id = store.begin_run(str(inventory.path), rows, __version__, label)
         store.hold_run(run_id)
         return run_id, set(), 0
     run_id = store.find_run(resume or None).run_id
@@ -175,12 +176,13 @@ def run_sweep(
     build: bool = True,
     executor: str = "threads",
     resume_command: str = "embench sweep INVENTORY --resume {run}",
+    label: str | None = None,
 ) -> SweepOutcome:
     """Plan, build, run and record; an interrupt (Ctrl-C, SIGTERM) leaves every finished result stored."""
     plan = make_plan(inventory, zoo)
     eval_sets = load_eval_sets(inventory)  # a bad one stops the sweep before a run is opened
     artifacts, unavailable = ensure_artifacts(zoo, plan, build, display.building)
-    run_id, done, lost = _open_run(inventory, store, plan, resume)
+    run_id, done, lost = _open_run(inventory, store, plan, resume, label)
     todo = [j for j in plan.jobs if j.job_id not in done]
     outcome = SweepOutcome(run_id, len(plan.jobs), len(plan.jobs) - len(todo))
     if lost:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from embench.agents import PythonAgent
 from embench.inventory import Device
 from embench.transports.local import LocalTransport
 from embench.zoo import Zoo
-from embench_agent.protocol import DelegateSpec, Job, ModelRef, Result, RunSpec
+from embench_agent.protocol import CheckSpec, DelegateSpec, Job, ModelRef, Result, RunSpec
 from embench_agent.timing import make_inputs
 
 
@@ -183,3 +184,51 @@ def test_peak_rss_is_the_agents_own_not_its_parents(tiny: dict[str, Path]) -> No
     del ballast
     assert result.status in ("ok", "fallback")
     assert result.peak_rss_kb is not None and 10_000 < result.peak_rss_kb < 400_000
+
+
+@pytest.mark.parametrize("isolation", ["fork", "process"])
+@pytest.mark.parametrize(("artifact", "runtime", "delegate"),
+                         [("tflite-fp32", "litert", "xnnpack"), ("onnx-fp32", "onnxruntime", "CPUExecutionProvider")])  # fmt: skip
+def test_repetitions_each_in_a_fresh_process(tiny: dict[str, Path], isolation: str, artifact: str, runtime: str,
+                                             delegate: str) -> None:  # fmt: skip
+    """R fresh model loads in R fresh processes (none of them the agent itself), their samples in order,
+    and the checks run once, after the last repetition's timing."""
+    spec = dataclasses.replace(job(tiny[artifact], runtime, delegate, repetitions=3, isolation=isolation),
+                               checks=CheckSpec(fidelity_inputs=2))  # fmt: skip
+    result = run(spec)
+    assert result.status in ("ok", "fallback"), result.message
+    reps = result.repetitions
+    assert [r.index for r in reps] == [0, 1, 2]
+    assert len({r.pid for r in reps}) == 3 and all(r.pid and r.pid > 0 for r in reps)
+    assert sum(r.samples for r in reps) == len(result.samples_ns) and all(r.samples >= 5 for r in reps)
+    assert all(r.init_ms and r.init_ms > 0 and r.first_inference_ms for r in reps)  # each loaded the model itself
+    assert result.window_ns == sum(r.window_ns or 0 for r in reps)
+    assert result.outputs is not None and len(result.outputs.tensors) >= 1
+    assert result.peak_rss_kb and result.peak_rss_kb > 10_000
+    assert all(r.other_cpu is not None and 0 <= r.other_cpu <= 1 for r in reps) and result.other_cpu is not None
+
+
+def test_a_repetition_that_fails_says_which(zoo_path: Path) -> None:
+    result = run(job(zoo_path.parent / "corrupt.tflite", "litert", "xnnpack", repetitions=3))
+    assert result.status == "failed" and result.error == "model_load"
+    assert (result.message or "").startswith("repetition 1 of 3: cannot load model")
+    assert result.repetitions == ()
+
+
+def test_one_repetition_is_the_plain_run(tiny: dict[str, Path]) -> None:
+    result = run(job(tiny["tflite-fp32"], "litert", "xnnpack"))
+    assert result.repetitions == () and len(result.samples_ns) >= 5
+
+
+def test_contention_is_measured_beside_the_timing(tiny: dict[str, Path]) -> None:
+    """A busy loop on every CPU beside a one-thread job: the result says other processes took a good share
+    of the machine during its window (from /proc/stat), so a slow night is not blamed on the model."""
+    hogs = [subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) for _ in range(os.cpu_count() or 1)]
+    try:
+        result = run(job(tiny["tflite-fp32"], "litert", "cpu", min_seconds=0.5))
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert result.status == "ok" and result.other_cpu is not None
+    assert result.other_cpu >= 0.3, result.other_cpu

@@ -43,6 +43,7 @@ from embench_agent.protocol import (
     Memory,
     ModelRef,
     ProtocolError,
+    Repetition,
     Result,
     RunSpec,
     RuntimeInfo,
@@ -314,3 +315,58 @@ def test_the_store_reads_results_back_through_the_contract(tmp_path: Path) -> No
     # the samples live in their own table, not in the JSON
     (body,) = sqlite3.connect(tmp_path / "s.sqlite").execute("SELECT result_json FROM results").fetchone()
     assert json.loads(body)["samples_ns"] == []
+
+
+STORE_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_unix REAL NOT NULL, ended_unix REAL, state TEXT NOT NULL,
+    inventory TEXT NOT NULL, host TEXT NOT NULL, embench_version TEXT NOT NULL, planned INTEGER NOT NULL,
+    plan_json TEXT NOT NULL);
+CREATE TABLE results (run_id TEXT NOT NULL REFERENCES runs(run_id), job_id TEXT NOT NULL, device TEXT NOT NULL,
+    model TEXT NOT NULL, precision TEXT NOT NULL, format TEXT NOT NULL, runtime TEXT NOT NULL, delegate TEXT NOT NULL,
+    threads INTEGER NOT NULL, status TEXT NOT NULL, message TEXT, model_sha256 TEXT, runtime_version TEXT,
+    init_ms REAL, first_inference_ms REAL, peak_rss_kb INTEGER, window_ns INTEGER, n_samples INTEGER NOT NULL,
+    attempts INTEGER NOT NULL, started_unix REAL, ended_unix REAL, job_json TEXT NOT NULL, result_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, job_id));
+CREATE TABLE samples (run_id TEXT NOT NULL, job_id TEXT NOT NULL, seq INTEGER NOT NULL, latency_ns INTEGER NOT NULL,
+    PRIMARY KEY (run_id, job_id, seq)) WITHOUT ROWID;
+"""
+
+
+def test_a_store_of_the_previous_schema_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A lab's store from before repetitions (store schema 1): opened by this embench, its tables gain the
+    repetition and label columns, and every result and sample it held reads back unchanged."""
+    from embench.store import STORE_SCHEMA_VERSION, Store  # noqa: PLC0415
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(STORE_V1)
+    job = Job("j1", "pi", ModelRef("m", "tflite", "fp32"), "litert", DelegateSpec("cpu"), 1)
+    body = dataclasses.replace(full_result(), job_id="j1", samples_ns=())
+    db.execute("INSERT INTO runs VALUES ('r1', 1.0, 2.0, 'finished', 'inv.yaml', 'h', '0.1', 1, '[]')")
+    db.execute("INSERT INTO results VALUES ('r1','j1','pi','m','fp32','tflite','litert','cpu',1,'fallback',NULL,NULL,"
+               "NULL,NULL,NULL,NULL,NULL,3,1,NULL,NULL,?,?)", (job.to_json(), body.to_json()))  # fmt: skip
+    db.executemany("INSERT INTO samples VALUES ('r1','j1',?,?)", [(0, 10), (1, 20), (2, 30)])
+    db.commit()
+    db.close()
+    store = Store(path)
+    (run,) = store.runs()
+    assert run.run_id == "r1" and run.label is None and run.recorded == 1
+    (stored,) = store.results("r1")
+    assert stored.result == dataclasses.replace(full_result(), job_id="j1")
+    check = sqlite3.connect(path)
+    assert check.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(STORE_SCHEMA_VERSION)
+    assert check.execute("SELECT repetition FROM samples ORDER BY seq").fetchall() == [(0,), (0,), (0,)]
+    # and it takes new runs with repetitions
+    new = store.begin_run("inv.yaml", [], "0", label="nightly")
+    reps = dataclasses.replace(full_result(), job_id="j2", samples_ns=(5, 6, 7, 8),
+                               repetitions=(Repetition(0, 1), Repetition(1, 3)))  # fmt: skip
+    store.add_result(new, dataclasses.replace(job, job_id="j2"), reps)
+    assert check.execute("SELECT repetition FROM samples WHERE run_id=? ORDER BY seq", (new,)).fetchall() == [
+        (0,),
+        (1,),
+        (1,),
+        (1,),
+    ]
+    assert store.runs()[-1].label == "nightly"

@@ -8,16 +8,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from embench_agent.protocol import MEASURED, Aggregate, DeviceFacts, Result
 
 from .. import fidelity
+from ..compare import CONTENTION, repetition_medians
 from ..runtimes import baseline_order
 from ..scores import DEFAULT_LATENCY_BUDGET_MS, accuracy_per_joule, pareto_front
 from ..stats import CV_WARN, Summary, speedup, summarize, summarize_aggregate
 from ..store import RunInfo, Store, StoredResult
-from ..telemetry import TelemetrySummary, summarize_telemetry, throttle_flags
+from ..telemetry import TelemetrySummary, drift_note, summarize_telemetry, throttle_flags
 from ..zoo import PRECISIONS
 
 KEY = ["device", "model", "precision", "runtime", "delegate", "threads"]
@@ -73,7 +75,7 @@ def _record(stored: StoredResult) -> dict[str, Any]:
     job, result = stored.job, stored.result
     summary = _latency(result)
     tel = (
-        summarize_telemetry(result, summary.n if summary else 0)
+        summarize_telemetry(result, _window_inferences(result, summary))
         if result.measured
         else TelemetrySummary(energy_note="")
     )
@@ -86,10 +88,33 @@ def _record(stored: StoredResult) -> dict[str, Any]:
         "peak_rss_mb": result.peak_rss_kb / 1024 if result.peak_rss_kb else math.nan,
         "delegated": _delegated(result),
         **_telemetry_columns(tel),
-        "throttled": "; ".join(throttle_flags(result, result.samples_ns)),
+        "throttled": "; ".join(throttle_flags(result)), "drift": drift_note(result, result.samples_ns),
+        "other_cpu_pct": 100 * result.other_cpu if result.other_cpu is not None else math.nan,
+        **_repetition_columns(result),
         "basis": _basis(result.aggregate) if result.aggregate is not None and not result.samples_ns else "",
         **_accuracy_columns(result),
     }  # fmt: skip
+
+
+def _window_inferences(result: Result, summary: Summary | None) -> int:
+    """The inferences inside the window the telemetry edges mark: the first repetition's, with repetitions."""
+    if result.repetitions:
+        return result.repetitions[0].samples
+    return summary.n if summary else 0
+
+
+def _repetition_columns(result: Result) -> dict[str, Any]:
+    """Between-repetition spread (the CV of the repetition medians) beside the within (median CV of each)."""
+    medians = repetition_medians(result) if result.measured else []
+    if len(medians) < 2:
+        return {"repetitions": len(medians), "between_cv_pct": math.nan, "within_cv_pct": math.nan}
+    segments, start = [], 0
+    for rep in result.repetitions:
+        segments.append(np.asarray(result.samples_ns[start : start + rep.samples], np.float64))
+        start += rep.samples
+    within = [float(np.std(x, ddof=1) / np.mean(x)) for x in segments if len(x) > 1]
+    return {"repetitions": len(medians), "between_cv_pct": 100 * float(np.std(medians, ddof=1) / np.mean(medians)),
+            "within_cv_pct": 100 * float(np.median(within)) if within else math.nan}  # fmt: skip
 
 
 def _accuracy_columns(result: Result) -> dict[str, Any]:
@@ -130,7 +155,8 @@ def _columns() -> list[str]:
     return [*KEY, "job_id", "status", "message", "runtime_version", "n", "median_ms", "ci_low_ms", "ci_high_ms",
             "p90_ms", "p95_ms", "p99_ms", "min_ms", "mean_ms", "sd_ms", "cv_pct", "init_ms",
             "first_inference_ms", "peak_rss_mb", "delegated", "energy_mj", "energy_basis", "avg_w", "idle_w",
-            "temp_max_c", "energy_note", "power_source", "throttled", "basis", "acc_n", "acc_top1", "acc_ci_low",
+            "temp_max_c", "energy_note", "power_source", "throttled", "drift", "other_cpu_pct", "repetitions", "between_cv_pct",
+            "within_cv_pct", "basis", "acc_n", "acc_top1", "acc_ci_low",
             "acc_ci_high", "acc_top5", "acc_note", "acc_data"]  # fmt: skip
 
 
@@ -290,6 +316,13 @@ def score_table(frame: pd.DataFrame, budget_ms: float) -> pd.DataFrame:
 
 def _notes(row: pd.Series) -> str:
     notes = [f"THROTTLED: {row['throttled']}"] if row["throttled"] else []
+    if row["drift"]:
+        notes.append(str(row["drift"]))
+    if row["other_cpu_pct"] >= 100 * CONTENTION:
+        notes.append(f"contended: other processes used {row['other_cpu_pct']:.0f}% of the CPUs during the window")
+    if row["repetitions"] > 1:
+        notes.append(f"{row['repetitions']} repetitions: between-repetition CV {row['between_cv_pct']:.1f}%,"
+                     f" within {row['within_cv_pct']:.1f}%")  # fmt: skip
     if row["fid_note"]:
         notes.append(str(row["fid_note"]))
     if row["acc_note"]:

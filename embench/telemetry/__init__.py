@@ -5,13 +5,14 @@ telemetry says (summary.py, throttle.py). The readers sample on the device, insi
 
 from .energy import Energy, counter_delta, integrate, mean_power, net_joules, per_inference
 from .summary import NO_POWER, TelemetrySummary, summarize_telemetry
-from .throttle import throttle_flags
+from .throttle import drift_note, throttle_flags
 
 __all__ = [
     "NO_POWER",
     "Energy",
     "TelemetrySummary",
     "counter_delta",
+    "drift_note",
     "integrate",
     "mean_power",
     "net_joules",

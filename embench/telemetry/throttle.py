@@ -1,17 +1,18 @@
-"""Was a run hot or throttled? Flags from telemetry and from the latency samples. Pure: no I/O."""
+"""Was a run throttled (on the telemetry's evidence only), and did its latency rise within the
+window (a significant slowdown, apart)? Pure: no I/O."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from embench_agent.protocol import Result
 
-from ..stats import DRIFT_WARN, drift
+from ..stats import slowdown_within
 
 
-def throttle_flags(result: Result, samples_ns: Sequence[int]) -> list[str]:
-    """Every sign that the device slowed itself down during the timed window, each as a short reason."""
+def throttle_flags(result: Result) -> list[str]:
+    """Every sign in the telemetry that the device slowed itself down during the timed window, each
+    as a short reason. No telemetry, no flag: latency alone is not evidence of throttling."""
     flags = []
     sources = result.telemetry.sources if result.telemetry is not None else ()
     for src in sources:
@@ -32,7 +33,20 @@ def throttle_flags(result: Result, samples_ns: Sequence[int]) -> list[str]:
                 flags.append(f"max CPU frequency lowered during the run on cpu {', '.join(map(str, dropped))}")
         elif src.kind == "throttle" and values and max(values) > 0:
             flags.append(f"throttle bits set: {hex(int(max(values)))}")
-    d = drift(samples_ns)
-    if not math.isnan(d) and abs(d) > DRIFT_WARN:
-        flags.append(f"latency drifted {d:+.0%} from the first to the last tenth of the window")
     return flags
+
+
+def drift_note(result: Result, samples_ns: Sequence[int]) -> str:
+    """Latency that rose within a timed window, significantly and by more than DRIFT_WARN (in each
+    repetition's own window); '' when none did. Getting faster is warm-up, not a problem."""
+    segments, start = [], 0
+    for rep in result.repetitions or ():
+        segments.append(samples_ns[start : start + rep.samples])
+        start += rep.samples
+    if not segments:
+        segments = [samples_ns]
+    rises = [r for r in (slowdown_within(seg) for seg in segments) if r is not None]
+    if not rises:
+        return ""
+    where = "" if len(segments) == 1 else f" in {len(rises)} of {len(segments)} repetitions"
+    return f"latency rose {max(rises):+.0%} from the first to the last tenth of the window{where}"

@@ -6,6 +6,9 @@ python3 embench_agent.pyz probe [--root DIR]... [NAME=LIB]...
                                            print the Probe JSON: device facts, runtimes, whether each
                                            delegate library NAME=LIB loads, and which telemetry
                                            sources are readable under / (and each DIR)
+python3 embench_agent.pyz repeat INDEX checks|timing
+                                           one repetition of the job on stdin, in this fresh
+                                           interpreter (RunSpec.isolation: process)
 python3 embench_agent.pyz temp             read telemetry sources (SourceSpec JSON list on stdin),
                                            print the hottest temperature
 """
@@ -21,6 +24,7 @@ from . import AGENT_VERSION
 from .job import run_job
 from .probe import probe
 from .protocol import Job, ProtocolError, Result, SourceSpec
+from .repeat import cmd_repeat
 from .telemetry import read_temperature
 
 
@@ -77,6 +81,8 @@ def main(argv: List[str]) -> int:
         return cmd_temp()
     if argv[:1] == ["probe"]:
         return cmd_probe(argv[1:])
+    if len(argv) == 3 and argv[0] == "repeat":
+        return cmd_repeat(argv[1:])
     if len(argv) == 2 and argv[0] == "run":
         return cmd_run(argv[1])
     sys.stderr.write(__doc__ or "")

@@ -1,41 +1,25 @@
-"""Run one job: idle baseline, the runtime's measurement, telemetry around it; always a Result."""
+"""Run one job: idle baseline, the runtime's measurement (or its repetitions), telemetry around it;
+always a Result."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
-import traceback
 from typing import Any, Callable, Dict, Optional
 
 from . import AGENT_VERSION
-from .errors import JobProblem, Unsupported
 from .facts import device_facts, peak_rss_kb
 from .protocol import Job, Result
-from .runtimes import RUNTIMES, Measurement
+from .repeat import measured_fields, problem_fields, run_repetitions, runtime_for
 from .telemetry.sampler import Sampler
 
 
-def _measure(job: Job, sampler: Optional[Sampler]) -> Measurement:
-    runtime = RUNTIMES.get(job.runtime)
-    if runtime is None:
-        raise Unsupported(
-            "runtime {!r} is not known to this agent ({})".format(job.runtime, ", ".join(sorted(RUNTIMES)))
-        )
+def _idle(job: Job, sampler: Optional[Sampler]) -> None:
     if sampler is not None:
         sampler.start()
         sampler.edge("idle_start")  # idle baseline: before the model is even loaded
         time.sleep(job.run.idle_seconds)
         sampler.edge("idle_end")
-    return runtime.run(job, sampler.edge if sampler is not None else None)
-
-
-def _measured(m: Measurement) -> Dict[str, Any]:
-    t = m.timing
-    return dict(
-        status=m.status, message=m.message, runtime=m.runtime, delegation=m.delegation, init_ms=m.init_ms,
-        runtime_log=m.runtime_log, first_inference_ms=t.first_inference_ms, samples_ns=t.samples_ns,
-        window_ns=t.window_ns, window_start_unix=t.window_start_unix, window_end_unix=t.window_end_unix,
-    )  # fmt: skip
 
 
 def run_job(job: Job, emit: Optional[Callable[[Result], None]] = None) -> Result:
@@ -46,21 +30,28 @@ def run_job(job: Job, emit: Optional[Callable[[Result], None]] = None) -> Result
     facts = device_facts()
     sampler = Sampler(job.telemetry) if job.telemetry else None
     fields: Dict[str, Any]
-    checks = None
+    checks: Optional[Callable[[], Any]] = None
+    checks_line: Optional[Result] = None
     try:
-        measurement = _measure(job, sampler)
-        fields, checks = _measured(measurement), measurement.checks
-    except JobProblem as exc:
-        fields = dict(status=exc.status, message=str(exc), error=exc.error, runtime=exc.runtime,
-                      delegation=exc.delegation)  # fmt: skip
-    except Exception as exc:  # noqa: BLE001 - every job-level error becomes a `failed` result
-        fields = dict(status="failed", message=f"{type(exc).__name__}: {exc}",
-                      traceback=traceback.format_exc()[-4000:])  # fmt: skip
+        runtime = runtime_for(job)
+        _idle(job, sampler)
+        if job.run.repetitions > 1:
+            fields, checks_line = run_repetitions(job, sampler)
+        else:
+            measurement = runtime.run(job, sampler.edge if sampler is not None else None)
+            fields, checks = measured_fields(measurement), measurement.checks
+    except Exception as exc:  # noqa: BLE001 - every job-level error becomes a result
+        fields = problem_fields(exc)
     telemetry = sampler.stop() if sampler is not None else None
+    peak = fields.pop("peak_rss_kb", None) or peak_rss_kb()  # repetitions: the biggest child's
     result = Result(
         job_id=job.job_id, agent="python", agent_version=AGENT_VERSION, started_unix=started, device_facts=facts,
-        telemetry=telemetry, peak_rss_kb=peak_rss_kb(), ended_unix=time.time(), **fields,
+        telemetry=telemetry, peak_rss_kb=peak, ended_unix=time.time(), **fields,
     )  # fmt: skip
+    if checks_line is not None:  # the last repetition ran them, in its own process
+        note = checks_line.message
+        message = f"{result.message}; {note}" if note and result.message else (note or result.message)
+        return dataclasses.replace(result, outputs=checks_line.outputs, accuracy=checks_line.accuracy, message=message)
     if checks is None or not (job.checks.fidelity_inputs or job.checks.eval_path):
         return result
     if emit is not None:

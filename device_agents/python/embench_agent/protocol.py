@@ -21,13 +21,16 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 # The version of the Job/Result JSON, and what each version changed. Readers accept every version
 # listed; older ones are brought up to date by _UPGRADES before they are checked.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_HISTORY = {
     1: "Job and Result as plain JSON objects, unchecked (embench 0.1)",
     2: "typed and checked on both sides; benchmark_model memory as {kind, init_mb, overall_mb};"
     " every field present (null where unknown)",
     3: "Job.checks (fidelity inputs, evaluation set); Result.outputs and Result.accuracy",
+    4: "RunSpec.repetitions and isolation; Result.repetitions (each repetition's share of samples_ns);"
+    " Result.other_cpu (contention during the window)",
 }
+ISOLATIONS = ("fork", "process")  # how a repetition gets its fresh process (docs/nightly.md)
 
 # The one list of statuses (docs/architecture.md explains each).
 STATUSES = ("ok", "fallback", "unsupported", "failed", "crashed", "timeout")
@@ -272,6 +275,9 @@ class RunSpec(Message):
     max_seconds: float = dataclasses.field(default=30.0, metadata=_bounds(above=0))
     idle_seconds: float = dataclasses.field(default=1.0, metadata=_bounds(min=0))
     op_profiling: bool = False
+    # Each repetition loads the model afresh in a fresh process (1: today's single in-process run).
+    repetitions: int = dataclasses.field(default=1, metadata=_bounds(min=1, max=1000))
+    isolation: str = dataclasses.field(default="process", metadata=_bounds(choices=ISOLATIONS))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,7 +331,7 @@ class Job(Message):
 
     @classmethod
     def from_dict(cls, value: Any) -> Job:
-        return _versioned(cls, value, {1: _job_from_v1, 2: _added_in_v3})
+        return _versioned(cls, value, {1: _job_from_v1, 2: _added_in_v3, 3: _added_in_v4})
 
 
 def _job_from_v1(value: Dict[str, Any]) -> Dict[str, Any]:
@@ -334,6 +340,10 @@ def _job_from_v1(value: Dict[str, Any]) -> Dict[str, Any]:
 
 def _added_in_v3(value: Dict[str, Any]) -> Dict[str, Any]:
     return dict(value, schema=3)  # new fields only, each with a default
+
+
+def _added_in_v4(value: Dict[str, Any]) -> Dict[str, Any]:
+    return dict(value, schema=4)  # new fields only, each with a default
 
 
 # ---------------------------------------------------------------------------- Result
@@ -509,6 +519,21 @@ class Accuracy(Message):
 
 
 @dataclasses.dataclass(frozen=True)
+class Repetition(Message):
+    """One repetition of a job: a fresh process that loaded the model and timed it. Its `samples`
+    timed inferences are the next `samples` entries of Result.samples_ns."""
+
+    index: int = dataclasses.field(metadata=_bounds(min=0))
+    samples: int = dataclasses.field(metadata=_bounds(min=0))
+    init_ms: Optional[float] = _nonneg()
+    first_inference_ms: Optional[float] = _nonneg()
+    window_ns: Optional[int] = _nonneg()
+    window_start_unix: Optional[float] = None
+    pid: Optional[int] = None
+    other_cpu: Optional[float] = dataclasses.field(default=None, metadata=_bounds(min=0, max=1))
+
+
+@dataclasses.dataclass(frozen=True)
 class Result(Message):
     """How one job went. The agent fills what it measured; the host adds attempts, command time,
     pushed bytes, stderr and cooldown (each a new Result: none is changed once built)."""
@@ -543,6 +568,11 @@ class Result(Message):
     # checks (CheckSpec), run after the timed window
     outputs: Optional[Outputs] = None
     accuracy: Optional[Accuracy] = None
+    # RunSpec.repetitions > 1: samples_ns holds every repetition's samples, in order
+    repetitions: Tuple[Repetition, ...] = ()
+    # the share of the CPUs other processes (and a hypervisor's steal) used during the timed window
+    # (with repetitions: their median); from /proc/stat
+    other_cpu: Optional[float] = dataclasses.field(default=None, metadata=_bounds(min=0, max=1))
     # added on the host
     attempts: int = dataclasses.field(default=1, metadata=_bounds(min=1))
     command_seconds: Optional[float] = _nonneg()
@@ -553,7 +583,7 @@ class Result(Message):
 
     @classmethod
     def from_dict(cls, value: Any) -> Result:
-        return _versioned(cls, value, {1: _result_from_v1, 2: _added_in_v3})
+        return _versioned(cls, value, {1: _result_from_v1, 2: _added_in_v3, 3: _added_in_v4})
 
     @property
     def measured(self) -> bool:

@@ -1,0 +1,283 @@
+"""Two runs (or a baseline of several nights and tonight), series by series: repetition medians, the
+rank test and ratio CI of embench.regression, a verdict, and what changed between them. Computes
+only; embench/report/nightly.py renders."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from embench_agent.protocol import MEASURED, DeviceFacts, Job, Result
+
+from . import regression as rg
+from .store import StoredResult
+from .telemetry import throttle_flags
+
+SERIES = ("device", "model", "precision", "runtime", "delegate", "threads")
+SeriesKey = tuple[str, str, str, str, str, int]
+
+
+def series_key(job: Job) -> SeriesKey:
+    return (job.device, job.model.name, job.model.precision, job.runtime, job.delegate.name, job.threads)
+
+
+def series_label(key: SeriesKey) -> str:
+    device, model, precision, runtime, delegate, threads = key
+    return f"{device}/{model}/{precision}/{runtime}:{delegate}/t{threads}"
+
+
+def repetition_medians(result: Result) -> list[float]:
+    """Each repetition's median latency (ms); a job of one repetition gives one."""
+    samples = np.asarray(result.samples_ns, np.float64) / 1e6
+    if not len(samples):
+        return []
+    if not result.repetitions:
+        return [float(np.median(samples))]
+    out, start = [], 0
+    for rep in result.repetitions:
+        if rep.samples:
+            out.append(float(np.median(samples[start : start + rep.samples])))
+        start += rep.samples
+    return out
+
+
+def _definition(job: Job) -> dict[str, object]:
+    """What must match for two jobs to be one series: the file format, the delegate and its options,
+    and how it is timed (not idle time or op profiling, which happen outside the window)."""
+    run = job.run
+    return {"format": job.model.format, "delegate library": job.delegate.library,
+            "delegate options": dict(job.delegate.options), "warmup_runs": run.warmup_runs,
+            "min_runs": run.min_runs, "min_seconds": run.min_seconds, "max_seconds": run.max_seconds,
+            "isolation": run.isolation}  # fmt: skip
+
+
+def definition_differs(before: Job, after: Job) -> list[str]:
+    a, b = _definition(before), _definition(after)
+    return [f"{k} {a[k]} → {b[k]}" for k in a if a[k] != b[k]]
+
+
+def _placement(result: Result) -> str | None:
+    d = result.delegation
+    if d is None:
+        return None
+    if d.total_nodes:
+        return f"{d.delegated_nodes}/{d.total_nodes} nodes delegated"
+    if d.actual_providers:
+        return "providers " + ",".join(d.actual_providers)
+    return d.actual
+
+
+def what_changed(before: StoredResult, after: StoredResult) -> list[str]:
+    """Everything that differs between the two jobs' inputs and surroundings, in words."""
+    out: list[str] = []
+    jb, ja, rb, ra = before.job, after.job, before.result, after.result
+    if jb.model.sha256 != ja.model.sha256:
+        out.append(f"model checksum {str(jb.model.sha256)[:12]} → {str(ja.model.sha256)[:12]}")
+    vb = rb.runtime.version if rb.runtime else None
+    va = ra.runtime.version if ra.runtime else None
+    if vb != va:
+        out.append(f"runtime version {vb} → {va}")
+    if rb.agent_version != ra.agent_version:
+        out.append(f"agent version {rb.agent_version} → {ra.agent_version}")
+    pb, pa = _placement(rb), _placement(ra)
+    if pb != pa:
+        out.append(f"placement {pb} → {pa}")
+    if rb.status != ra.status:
+        out.append(f"status {rb.status} → {ra.status}")
+    fb, fa = rb.device_facts, ra.device_facts
+    if fb != DeviceFacts() and fa != DeviceFacts():
+        for f in dataclasses.fields(DeviceFacts):
+            x, y = getattr(fb, f.name), getattr(fa, f.name)
+            if x != y:
+                out.append(f"device {f.name} {x} → {y}")
+    return out
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One series: the two sides' repetition medians, the statistics, the verdict and why."""
+
+    key: SeriesKey
+    before: tuple[float, ...]
+    after: tuple[float, ...]
+    verdict: str
+    why: str
+    ratio: float = math.nan
+    ratio_low: float = math.nan
+    ratio_high: float = math.nan
+    p_slower: float = math.nan
+    q_slower: float = math.nan
+    night_sd: float = math.nan  # the night-to-night noise the verdict used (log scale)
+    noise_nights: int = 0  # on how many earlier nights it was measured
+    detectable: float = math.nan
+    repetitions_for_target: int | None = None
+    detectable_note: str = ""
+    changes: tuple[str, ...] = ()
+    after_job_id: str = ""
+    before_job_id: str = ""
+
+    @property
+    def label(self) -> str:
+        return series_label(self.key)
+
+    @property
+    def median_before(self) -> float:
+        return float(np.median(self.before)) if self.before else math.nan
+
+    @property
+    def median_after(self) -> float:
+        return float(np.median(self.after)) if self.after else math.nan
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a verdict uses (docs/nightly.md); `thresholds` per device or device/delegate, the most specific wins."""
+
+    threshold: float = rg.THRESHOLD
+    alpha: float = rg.ALPHA
+    fdr_q: float = rg.FDR_Q
+    thresholds: dict[str, float] = field(default_factory=dict)
+    target: float = 1.05  # the slowdown a lab wants found: each series says what R would find it
+    noise_floor: float = rg.NOISE_FLOOR
+
+    def threshold_for(self, key: SeriesKey) -> float:
+        device, delegate = key[0], key[4]
+        return self.thresholds.get(f"{device}/{delegate}", self.thresholds.get(device, self.threshold))
+
+
+def _by_series(results: Sequence[StoredResult]) -> dict[SeriesKey, StoredResult]:
+    return {series_key(s.job): s for s in results}
+
+
+def _flag(before: StoredResult, after: StoredResult, medians_after: list[float]) -> tuple[str, str] | None:
+    """A verdict that is not a comparison: not measured, fallen back, throttled, bimodal."""
+    if not after.result.measured:
+        return "not comparable", f"tonight: {after.result.status} ({after.result.message or 'no message'})"
+    if not before.result.measured:
+        return "not comparable", f"baseline: {before.result.status}"
+    if after.result.status == "fallback" and before.result.status != "fallback":
+        return "fallback", after.result.message or "part of the model fell back to the CPU"
+    evidence = throttle_flags(after.result)
+    if evidence:
+        return "throttled", "; ".join(evidence)
+    tonight, before_cpu = after.result.other_cpu, before.result.other_cpu or 0.0
+    if tonight is not None and tonight - before_cpu >= CONTENTION:
+        return "environment", (f"other processes used {tonight:.0%} of the CPUs during tonight's timed windows"
+                               f" (the baseline night: {before_cpu:.0%}): contention, not the model")  # fmt: skip
+    if rg.bimodal(medians_after):
+        return "bimodal", "repetition medians fall in two groups: " + ", ".join(
+            f"{m:.4g}" for m in sorted(medians_after)
+        )
+    return None
+
+
+def _night_median(stored: StoredResult) -> float | None:
+    medians = repetition_medians(stored.result) if stored.result.measured else []
+    return float(np.median(medians)) if medians else None
+
+
+@dataclass
+class _Pending:
+    key: SeriesKey
+    last: StoredResult
+    now: StoredResult
+    before: list[float]  # the baseline nights' repetition medians, pooled
+    after: list[float]
+    base_nights: list[float]  # each baseline night's median
+    noise: rg.NightNoise
+    changes: list[str]
+
+
+def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[StoredResult], policy: Policy | None = None,
+            history: Sequence[Sequence[StoredResult]] | None = None) -> list[Comparison]:  # fmt: skip
+    """Every series of tonight against the baseline: one or more earlier runs (their repetition medians
+    pooled for the rank test, their night medians for the ratio; what changed is said against the most
+    recent). `history` (default: the baseline) is the earlier nights each series' night-to-night noise
+    is measured over. Benjamini-Hochberg runs over every series tested."""
+    policy = policy or Policy()
+    nights = [_by_series(run) for run in baseline]
+    noise_nights = [_by_series(run) for run in (history if history is not None else baseline)]
+    pending: list[_Pending] = []
+    done: list[Comparison] = []
+    for key, now in sorted(_by_series(tonight).items(), key=lambda kv: series_label(kv[0])):
+        earlier = [night[key] for night in nights if key in night]
+        medians_after = repetition_medians(now.result) if now.result.measured else []
+        if not earlier:
+            done.append(Comparison(key, (), tuple(medians_after), "not comparable", "new series: no baseline",
+                                   after_job_id=now.job.job_id))  # fmt: skip
+            continue
+        last = earlier[-1]
+        changes = what_changed(last, now)
+        differs = definition_differs(last.job, now.job)
+        flag = ("not comparable", "series defined differently: " + "; ".join(differs)) if differs else None
+        flag = flag or _flag(last, now, medians_after)
+        medians_before = [m for s in earlier if s.result.measured for m in repetition_medians(s.result)]
+        if flag is not None:
+            done.append(Comparison(key, tuple(medians_before), tuple(medians_after), *flag, changes=tuple(changes),
+                                   after_job_id=now.job.job_id, before_job_id=last.job.job_id))  # fmt: skip
+            continue
+        base_nights = [m for m in (_night_median(s) for s in earlier) if m is not None]
+        known = [m for m in (_night_median(n[key]) for n in noise_nights if key in n) if m is not None]
+        pending.append(_Pending(key, last, now, medians_before, medians_after, base_nights,
+                                rg.night_noise(known, policy.noise_floor), changes))  # fmt: skip
+    done += _judged(pending, policy)
+    return sorted(_environment(done), key=lambda c: (rg.VERDICTS.index(c.verdict), c.label))
+
+
+def _judged(pending: list[_Pending], policy: Policy) -> list[Comparison]:
+    tests = [rg.test(p.before, p.after, p.base_nights, p.noise) for p in pending]
+    q_slower = rg.bh_adjust([t.p_slower for t in tests])
+    q_faster = rg.bh_adjust([t.p_faster for t in tests])
+    out = []
+    for p, t, qs, qf in zip(pending, tests, q_slower, q_faster):
+        threshold = policy.threshold_for(p.key)
+        if len(p.before) < 2 or len(p.after) < 2:
+            verdict, why = "inconclusive", (f"{len(p.before)} and {len(p.after)} repetition medians: set"
+                                            f" sweep.run.repetitions to {rg.MIN_REPETITIONS} or more")  # fmt: skip
+        else:
+            verdict, why = rg.verdict(t, qs, qf, threshold, policy.alpha, policy.fdr_q)
+        if not p.noise.known:
+            why += (f" (night-to-night noise assumed {p.noise.used:.0%} until {rg.MIN_NIGHTS} earlier nights of this"
+                    " series are known)")  # fmt: skip
+        mde = rg.minimum_detectable(p.noise, rg.log_spread(p.after), len(p.after), len(p.base_nights),
+                                    policy.target, threshold, policy.alpha)  # fmt: skip
+        out.append(Comparison(p.key, tuple(p.before), tuple(p.after), verdict, why, t.ratio.estimate, t.ratio.low,
+                              t.ratio.high, t.p_slower, qs, p.noise.used, p.noise.nights, mde.ratio,
+                              mde.repetitions_for_target, mde.note, tuple(p.changes), p.now.job.job_id,
+                              p.last.job.job_id))  # fmt: skip
+    return out
+
+
+ENVIRONMENT_SHARE = 0.5  # of a device's series at one thread count
+CONTENTION = 0.15  # more of the CPUs taken by other processes than on the baseline night: not a verdict
+
+
+def _environment(done: list[Comparison]) -> list[Comparison]:
+    """Slowdowns that hit most of a device's series at one thread count, with nothing changed in any of
+    them, are the device's tonight (another process, its thermal state, a shared host), not the models':
+    one `environment` finding each, never a regression alert per series."""
+    groups: dict[tuple[str, int], list[Comparison]] = {}
+    for c in done:
+        if math.isfinite(c.ratio):
+            groups.setdefault((c.key[0], c.key[5]), []).append(c)
+    out = {id(c): c for c in done}
+    for (device, threads), group in groups.items():
+        slower = [c for c in group if c.verdict == "slower"]
+        if len(group) < 3 or len(slower) < ENVIRONMENT_SHARE * len(group) or any(c.changes for c in slower):
+            continue
+        low, high = min(c.ratio for c in slower), max(c.ratio for c in slower)
+        why = (f"{len(slower)} of {len(group)} series on {device} at {threads} thread(s) are ×{low:.2f}–×{high:.2f}"
+               " tonight with nothing changed: the device (another process, its thermal state, a shared host),"
+               " not the models")  # fmt: skip
+        for c in slower:
+            out[id(c)] = dataclasses.replace(c, verdict="environment", why=f"{why}; {c.why}")
+    return list(out.values())
+
+
+def measured_ok(results: Sequence[StoredResult]) -> bool:
+    """A good night: every job that was meant to measure did."""
+    return bool(results) and all(s.result.status in MEASURED or s.result.status == "unsupported" for s in results)

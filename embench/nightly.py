@@ -1,0 +1,130 @@
+"""`embench nightly`: one lock per store (two nightlies never overlap), the sweep, tonight judged
+against the history (the last K good nights, or the pinned baseline), and the verdict files."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .compare import Comparison, Policy, compare, measured_ok
+from .errors import EXIT_BUSY, EmbenchError
+from .history import change_points, histories, nightly_runs
+from .regression import HISTORY_NIGHTS
+from .report import verdicts
+from .store import RunInfo, Store
+
+NIGHTLY = "nightly"  # the label of the runs `embench nightly` makes
+BASELINE_KEY = "baseline"  # the store's meta key of the pinned baseline run
+DEFAULT_NIGHTS = 3
+
+
+class NightlyBusy(EmbenchError):
+    exit_code = EXIT_BUSY
+
+
+@contextlib.contextmanager
+def nightly_lock(store: Store) -> Iterator[None]:
+    """Held for the whole nightly; the kernel drops it if the process dies."""
+    path = store.locks / "nightly"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise NightlyBusy(
+                f"another `embench nightly` on {store.path} is running (pid {holder}, lock {path}); this one does"
+                " not start: let it finish, or stop it (it keeps what it measured)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def pinned_baseline(store: Store) -> RunInfo | None:
+    run_id = store.get_meta(BASELINE_KEY)
+    return store.find_run(run_id) if run_id else None
+
+
+def set_baseline(store: Store, run: str | None) -> RunInfo | None:
+    """Pin a run as the baseline every nightly is judged against (None: back to the last good nights)."""
+    info = store.find_run(run) if run is not None else None
+    store.set_meta(BASELINE_KEY, info.run_id if info else None)
+    return info
+
+
+def baseline_runs(store: Store, tonight: str, nights: int = DEFAULT_NIGHTS) -> tuple[list[RunInfo], str]:
+    """(the runs to judge against, oldest first; in words). The pinned baseline, else the last `nights`
+    good nightly runs before tonight (finished, every job measured or unsupported)."""
+    pinned = pinned_baseline(store)
+    if pinned is not None:
+        return [pinned], f"the pinned baseline {pinned.run_id}"
+    chosen = good_nights(store, tonight)[-nights:]
+    if not chosen:
+        return [], "nothing (no earlier good night)"
+    return chosen, f"the last {len(chosen)} good night(s): {', '.join(r.run_id for r in chosen)}"
+
+
+def good_nights(store: Store, tonight: str) -> list[RunInfo]:
+    """The nightly runs before tonight, oldest first, that finished with every job measured or unsupported."""
+    return [run for run in nightly_runs(store, before=tonight) if measured_ok(store.results(run.run_id))]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    night: verdicts.Night
+    paths: dict[str, Path]
+
+
+def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS, policy: Policy | None = None,
+          baseline: list[RunInfo] | None = None) -> Judgement:  # fmt: skip
+    """Tonight against its baseline (given, or the pinned one, or the last good nights); the verdict
+    files in `folder`."""
+    words = ""
+    if baseline is None:
+        baseline, words = baseline_runs(store, tonight, nights)
+        noise_runs = good_nights(store, tonight)[-HISTORY_NIGHTS:]
+    else:
+        words = ", ".join(r.run_id for r in baseline)
+        noise_runs = baseline
+    results = store.results(tonight)
+    loaded = {r.run_id: store.results(r.run_id) for r in [*baseline, *noise_runs]}
+    comparisons = compare([loaded[r.run_id] for r in baseline], results, policy,
+                          history=[loaded[r.run_id] for r in noise_runs])  # fmt: skip
+    failed = sum(1 for s in results if not s.result.succeeded)
+    night = verdicts.Night(tonight, words, comparisons, failed, _regressed_histories(store, comparisons, tonight))
+    try:
+        paths = verdicts.write(night, folder)
+    except OSError as exc:
+        raise EmbenchError(f"cannot write the verdict files under {folder}: {exc.strerror or exc}; pass --out a"
+                           " writable folder") from None  # fmt: skip
+    return Judgement(night, paths)
+
+
+def _regressed_histories(store: Store, comparisons: list[Comparison], tonight: str) -> dict[str, tuple]:  # type: ignore[type-arg]
+    slower = [c for c in comparisons if c.verdict == "slower"]
+    if not slower:
+        return {}
+    runs = [*nightly_runs(store, before=tonight), store.find_run(tonight)]
+    out = {}
+    for c in slower:
+        for key, points in histories(store, c.label, runs).items():
+            if key == c.key:
+                out[c.label] = (points, change_points(points))
+    return out
+
+
+def prune_nights(store: Store, keep: int) -> list[str]:
+    """Delete the nightly runs older than the newest `keep` (never the pinned baseline); their ids."""
+    pinned = store.get_meta(BASELINE_KEY)
+    nightly = [r for r in store.runs() if r.label == NIGHTLY]
+    old = [r.run_id for r in nightly[:-keep] if r.run_id != pinned] if keep < len(nightly) else []
+    for run_id in old:
+        store.delete_run(run_id)
+    return old

@@ -1,0 +1,218 @@
+"""Regression statistics on repetition medians: one-sided rank tests, Benjamini-Hochberg across the
+series of a night, a distribution-free ratio CI, bimodality, and the minimum detectable effect.
+Numbers only: no I/O, no rendering (docs/nightly.md explains each rule).
+
+A repetition is a fresh model load in a fresh process, so its median is one independent sample of
+what a night measures; the invokes inside one process are not (they share its memory layout,
+delegate set-up and thread placement)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+ALPHA = 0.01  # each series' one-sided rank test
+FDR_Q = 0.05  # Benjamini-Hochberg across every series of the night
+THRESHOLD = 1.03  # a slowdown smaller than this is not called, however significant (docs/nightly.md)
+CONFIDENCE = 0.95
+POWER = 0.80  # the minimum detectable effect is the slowdown found this often
+MIN_REPETITIONS = 5  # below this a rank test cannot reach ALPHA: 1/C(2R, R) > 0.01 for R = 4
+EARLY_NOISE = 0.03  # the night-to-night SD (log) assumed while fewer than MIN_NIGHTS earlier nights are known
+NOISE_FLOOR = 0.005  # the least night-to-night SD (log) a verdict assumes, and all it assumes before MIN_NIGHTS
+MIN_NIGHTS = 3  # earlier nights a series needs before its own night-to-night noise is used
+HISTORY_NIGHTS = 10  # the nights a series' night-to-night noise is measured over
+
+VERDICTS = ("slower", "environment", "faster", "same", "inconclusive", "bimodal", "throttled", "fallback",
+            "not comparable")  # fmt: skip
+
+
+def rank_p(before: Sequence[float], after: Sequence[float], alternative: str) -> float:
+    """One-sided Mann-Whitney U p-value that `after` is greater ("greater": slower) or less than
+    `before`; exact where scipy can be, NaN with fewer than two on a side."""
+    if len(before) < 2 or len(after) < 2:
+        return math.nan
+    return float(stats.mannwhitneyu(after, before, alternative=alternative).pvalue)
+
+
+def min_p(n_before: int, n_after: int) -> float:
+    """The smallest one-sided p a rank test on these sample sizes can give: 1 / C(m + n, m)."""
+    return 1.0 / math.comb(n_before + n_after, n_before) if n_before and n_after else 1.0
+
+
+def bh_adjust(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values), NaN kept as NaN and left out of the count."""
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, math.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = stats.false_discovery_control(p[ok], method="bh")
+    return [float(v) for v in out]
+
+
+def bimodal(values: Sequence[float]) -> bool:
+    """Two tight groups of repetitions with a clear gap between them: the largest gap between sorted
+    repetition medians is over 3% of the median and over three times the wider group's range, and
+    each group holds at least two repetitions and a fifth of them."""
+    x = np.sort(np.asarray(values, np.float64))
+    if len(x) < 4:
+        return False
+    gaps = np.diff(x)
+    cut = int(np.argmax(gaps)) + 1
+    low, high = x[:cut], x[cut:]
+    if min(len(low), len(high)) < max(2, math.ceil(0.2 * len(x))):
+        return False
+    spread = max(float(np.ptp(low)), float(np.ptp(high)))
+    return bool(gaps[cut - 1] > 0.03 * float(np.median(x)) and gaps[cut - 1] > 3 * spread)
+
+
+def log_spread(values: Sequence[float]) -> float:
+    """The between-repetition spread: a robust SD of the log repetition medians (1.4826 × MAD)."""
+    x = np.log(np.asarray(values, np.float64))
+    if len(x) < 3:
+        return math.nan
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+@dataclass(frozen=True)
+class NightNoise:
+    """How much a series' night median wanders from night to night (log scale), and on how many nights
+    that is known. Process-level noise inside a night is part of it; so is whatever else changes
+    between nights on a device (its thermal state, other processes, a shared host's neighbours)."""
+
+    sd: float
+    nights: int
+    floor: float = NOISE_FLOOR
+
+    @property
+    def known(self) -> bool:
+        return self.nights >= MIN_NIGHTS and math.isfinite(self.sd)
+
+    @property
+    def used(self) -> float:
+        """The SD the verdict uses: never below the floor; EARLY_NOISE while fewer than MIN_NIGHTS are known."""
+        return max(self.sd, self.floor) if self.known else max(EARLY_NOISE, self.floor)
+
+    @property
+    def df(self) -> int:
+        return self.nights - 1 if self.nights >= MIN_NIGHTS else MIN_NIGHTS - 1
+
+
+def night_noise(night_medians: Sequence[float], floor: float = NOISE_FLOOR) -> NightNoise:
+    """From earlier nights' medians (each the median of that night's repetition medians)."""
+    x = np.log(np.asarray(night_medians, np.float64))
+    sd = float(np.std(x, ddof=1)) if len(x) >= 2 else math.nan
+    return NightNoise(sd, len(x), floor)
+
+
+@dataclass(frozen=True)
+class NightRatio:
+    """Tonight's median ÷ the baseline nights' (geometric mean of their medians), with a CI that holds
+    night-to-night noise: a prediction interval with the noise's degrees of freedom."""
+
+    estimate: float
+    low: float
+    high: float
+    se: float
+
+
+def night_ratio(baseline_night_medians: Sequence[float], tonight: Sequence[float], noise: NightNoise,
+                confidence: float = CONFIDENCE) -> NightRatio:  # fmt: skip
+    base = float(np.mean(np.log(baseline_night_medians)))
+    d = float(np.log(np.median(tonight))) - base
+    se = noise.used * math.sqrt(1 + 1 / len(baseline_night_medians))
+    t = float(stats.t.ppf(0.5 + confidence / 2, noise.df))
+    return NightRatio(math.exp(d), math.exp(d - t * se), math.exp(d + t * se), se)
+
+
+@dataclass(frozen=True)
+class Detectable:
+    """The smallest slowdown (a ratio) a verdict calls `slower` with POWER, and the repetitions that
+    would bring it down to a target: None where no number of repetitions can (the night-to-night
+    noise alone is too large: `note` says so)."""
+
+    ratio: float
+    repetitions_for_target: int | None
+    note: str = ""
+
+
+def _smallest(se: float, df: int, threshold: float, alpha: float, power: float) -> float:
+    """The true ratio called slower with `power`: its night test reaches alpha, and its estimate the threshold."""
+    z_power = float(stats.t.ppf(power, df))
+    significant = math.exp((float(stats.t.ppf(1 - alpha, df)) + z_power) * se)
+    large = threshold * math.exp(z_power * se)
+    return max(significant, large)
+
+
+def minimum_detectable(noise: NightNoise, between_rep_sd: float, repetitions: int, baseline_nights: int,
+                       target: float = 1.05, threshold: float = THRESHOLD, alpha: float = ALPHA,
+                       power: float = POWER) -> Detectable:  # fmt: skip
+    """From the night-to-night noise, tonight's repetitions and the baseline nights. Splitting the night
+    noise into what repetitions average away (between_rep_sd² / R) and what they cannot gives the R
+    that would bring the detectable slowdown down to `target`, or says that none can."""
+    if min_p(repetitions, repetitions * baseline_nights) > alpha:
+        return Detectable(
+            math.inf, None, f"{repetitions} repetitions cannot reach p ≤ {alpha:g} (use {MIN_REPETITIONS}+)"
+        )
+    inflate = math.sqrt(1 + 1 / baseline_nights)
+    ratio = _smallest(noise.used * inflate, noise.df, threshold, alpha, power)
+    if ratio <= target:
+        return Detectable(ratio, repetitions)
+    rep_var = between_rep_sd**2 / repetitions if math.isfinite(between_rep_sd) else 0.0
+    night_only = max(noise.used**2 - rep_var, noise.floor**2)
+    if not math.isfinite(between_rep_sd) or _smallest(math.sqrt(night_only) * inflate, noise.df, threshold, alpha,
+                                                       power) > target:  # fmt: skip
+        why = (f"night-to-night noise {100 * math.sqrt(night_only):.1f}% alone keeps the detectable slowdown above"
+               f" {target - 1:.0%}: more repetitions cannot help")  # fmt: skip
+        return Detectable(ratio, None, why)
+    need = repetitions
+    while need < 10_000:  # the R whose night noise (night part + between_rep_sd² / R) reaches the target
+        need = math.ceil(need * 1.25)
+        sd = math.sqrt(night_only + between_rep_sd**2 / need)
+        if _smallest(sd * inflate, noise.df, threshold, alpha, power) <= target:
+            return Detectable(ratio, need)
+    return Detectable(ratio, None, "no practical number of repetitions reaches the target")
+
+
+@dataclass(frozen=True)
+class Test:
+    """One series' numbers, before Benjamini-Hochberg across the night: the night ratio, and one-sided
+    p-values of the night test (t, from the night-to-night noise) and of the rank test on repetition
+    medians."""
+
+    ratio: NightRatio
+    p_slower: float
+    p_faster: float
+    p_rep_slower: float
+    p_rep_faster: float
+
+
+def test(before: Sequence[float], after: Sequence[float], baseline_night_medians: Sequence[float],
+         noise: NightNoise) -> Test:  # fmt: skip
+    """`before`: the baseline nights' repetition medians, pooled; `after`: tonight's."""
+    ratio = night_ratio(baseline_night_medians, after, noise)
+    t = math.log(ratio.estimate) / ratio.se
+    return Test(ratio, float(stats.t.sf(t, noise.df)), float(stats.t.cdf(t, noise.df)),
+                rank_p(before, after, "greater"), rank_p(before, after, "less"))  # fmt: skip
+
+
+def verdict(t: Test, q_slower: float, q_faster: float, threshold: float = THRESHOLD,
+            alpha: float = ALPHA, q: float = FDR_Q) -> tuple[str, str]:  # fmt: skip
+    """(verdict, why) for one comparable series. Slower: significant (the night test's p ≤ alpha and its
+    Benjamini-Hochberg q ≤ q across the night, and tonight's repetitions above the baseline's by the rank
+    test) **and** large (the ratio at or above the threshold). Faster is the mirror image; same is a CI
+    inside ±threshold."""
+    r = t.ratio
+    shown = f"×{r.estimate:.3f} [{r.low:.3f}, {r.high:.3f}]"
+    if t.p_slower <= alpha and q_slower <= q and t.p_rep_slower <= alpha and r.estimate >= threshold:
+        return "slower", f"{shown}, p={t.p_slower:.2g}, q={q_slower:.2g}"
+    if t.p_faster <= alpha and q_faster <= q and t.p_rep_faster <= alpha and r.estimate <= 1 / threshold:
+        return "faster", f"{shown}, p={t.p_faster:.2g}, q={q_faster:.2g}"
+    if 1 / threshold < r.low and r.high < threshold:
+        return "same", f"{shown} within ±{threshold - 1:.0%}"
+    if t.p_slower <= alpha and r.estimate < threshold:
+        return "same", f"{shown}: significant, but under the {threshold - 1:.0%} threshold"
+    return "inconclusive", f"{shown}: not shown either way at this night-to-night noise"

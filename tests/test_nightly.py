@@ -1,0 +1,206 @@
+"""`embench nightly`, `compare`, `baseline` and `history` as a lab runs them: real sweeps of real ONNX
+Runtime on the host, each job in fresh forked processes, nights in one store."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import xmlschema
+import yaml
+from chainmodel import chain_model
+from conftest import REPO, embench, fast_run, interrupt, start_embench, wait_for_results
+
+from embench.nightly import nightly_lock
+from embench.store import Store
+
+JUNIT_XSD = Path(__file__).parent / "fixtures" / "junit" / "junit-10.xsd"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two series, each a chain model on ONNX Runtime: `chain` (whose file a night swaps for one with twice
+    the work) and `steady` (never changes)."""
+    root = tmp_path_factory.mktemp("lab")
+    chain_model(root / "chain6.onnx", 6, 128)
+    chain_model(root / "chain12.onnx", 12, 128)
+    chain_model(root / "steady.onnx", 4, 128, seed=1)
+    return root
+
+
+def _night_files(lab: Path, folder: Path, chain_file: str = "chain6.onnx", **nightly: object) -> Path:
+    zoo = {"schema": 1, "build_dir": "build", "models": {
+        "chain": {"files": {"onnx-fp32": str(lab / chain_file)}},
+        "steady": {"files": {"onnx-fp32": str(lab / "steady.onnx")}}}}  # fmt: skip
+    (folder / "zoo.yaml").write_text(yaml.safe_dump(zoo))
+    doc = {"schema": 1, "zoo": "zoo.yaml", "store": "lab.sqlite",
+           "devices": [{"name": "host", "transport": "local"}],
+           "sweep": {"models": ["chain", "steady"], "runtimes": ["onnxruntime"],
+                     "delegates": {"onnxruntime": ["CPUExecutionProvider"]}, "threads": [1],
+                     "fidelity": {"inputs": 0},
+                     "run": fast_run(min_seconds=0.1, idle_seconds=0, repetitions=7)},
+           **({"nightly": nightly} if nightly else {})}  # fmt: skip
+    path = folder / "inventory.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _verdicts(out: Path, run: str) -> dict[str, dict[str, object]]:
+    body = json.loads((out / run / "verdicts.json").read_text())
+    return {f"{s['series']['model']}": s for s in body["series"]}
+
+
+def _run_id(stdout: str) -> str:
+    return stdout.split("nightly ", 1)[1].split(":", 1)[0]
+
+
+def _valid_junit(path: Path) -> ET.Element:
+    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(str(path))  # raises with the reason when invalid
+    return ET.parse(path).getroot()
+
+
+def _compare_and_history(tmp_path: Path, first: str, second: str, third: str) -> None:
+    """`compare` gives the nightly's verdict for the same pair; `history` shows the three nights."""
+    # the same verdict from `compare`, on the store the inventory names
+    store = str(tmp_path / "lab.sqlite")
+    cmp = embench("compare", first, third, "--store", store, "--json", "--out", str(tmp_path / "cmp"), cwd=tmp_path)
+    assert cmp.returncode == 0, cmp.stderr
+    by_model = {s["series"]["model"]: s for s in json.loads(cmp.stdout)["series"]}
+    assert by_model["chain"]["verdict"] == "slower"
+
+    # history: three nights of the series, the third a step up
+    hist = embench("history", "host/chain/*", "--store", store, "--out", str(tmp_path / "figs"), cwd=tmp_path)
+    assert hist.returncode == 0, hist.stderr
+    assert all(run in hist.stdout for run in (first, second, third)) and "R=7" in hist.stdout
+    assert len(list((tmp_path / "figs").glob("*.png"))) == 1
+    none = embench("history", "nosuch", "--store", store, cwd=tmp_path)
+    assert none.returncode == 1 and "no series matches 'nosuch'" in none.stderr
+
+
+@pytest.mark.slow
+def test_nightlies_find_the_regressed_series_and_what_changed(lab: Path, tmp_path: Path) -> None:
+    inv = _night_files(lab, tmp_path)
+    exe = str(REPO / ".venv" / "bin" / "embench")  # as cron runs it: no activated venv
+    out = tmp_path / "nightly"
+
+    def nightly() -> tuple[int, str, str]:
+        proc = subprocess.run([exe, "nightly", str(inv), "--out", str(out), "-q"], cwd=tmp_path, capture_output=True,
+                              text=True, check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})  # fmt: skip
+        return proc.returncode, proc.stdout, proc.stderr
+
+    code, first_out, err = nightly()
+    assert code == 0, err
+    first = _run_id(first_out)
+    assert "2 not comparable" in first_out and "judged against nothing (no earlier good night)" in first_out
+    assert {v["verdict"] for v in _verdicts(out, first).values()} == {"not comparable"}
+    root = _valid_junit(out / first / "junit.xml")
+    assert root.find("testsuite").get("skipped") == "2"  # type: ignore[union-attr]
+
+    code, second_out, err = nightly()  # A/A: nothing changed
+    assert code == 0, err + second_out
+    second = _run_id(second_out)
+    assert "REGRESSED" not in second_out and f"the last 1 good night(s): {first}" in second_out
+    assert all(v["verdict"] != "slower" for v in _verdicts(out, second).values())
+
+    _night_files(lab, tmp_path, chain_file="chain12.onnx")  # tonight's build of `chain` does twice the work
+    code, third_out, err = nightly()
+    assert code == 5, err + third_out
+    third = _run_id(third_out)
+    verdicts = _verdicts(out, third)
+    assert verdicts["chain"]["verdict"] == "slower" and verdicts["steady"]["verdict"] != "slower"
+    assert any(c.startswith("model checksum") for c in verdicts["chain"]["changes"])  # type: ignore[union-attr]
+    assert verdicts["chain"]["ratio_ci"][0] > 1.2  # type: ignore[index]
+    assert "REGRESSED host/chain/fp32/onnxruntime:CPUExecutionProvider/t1" in third_out
+    assert "steady" not in third_out.split("REGRESSED", 1)[1].split("\n")[0]
+    root = _valid_junit(out / third / "junit.xml")
+    failures = root.findall(".//failure")
+    assert (
+        len(failures) == 1
+        and "host/chain/" in (failures[0].text or "")
+        and "model checksum" in (failures[0].text or "")
+    )
+    summary = (out / third / "summary.md").read_text()
+    assert "## Regressions" in summary and "**host/chain/fp32/onnxruntime:CPUExecutionProvider/t1**" in summary
+    page = (out / third / "index.html").read_text()
+    assert "Regressed series over the nights" in page and "data:image/png;base64," in page
+
+    _compare_and_history(tmp_path, first, second, third)
+
+    # a pinned baseline: tonight (the bigger chain again) judged against the first night only
+    store = str(tmp_path / "lab.sqlite")
+    pin = embench("baseline", "set", first[:15], "--store", store, cwd=tmp_path)
+    assert pin.returncode == 0 and first in pin.stdout, pin.stderr
+    code, fourth_out, _ = nightly()
+    assert code == 5 and f"judged against the pinned baseline {first}" in fourth_out
+    assert embench("baseline", "clear", "--store", store, cwd=tmp_path).returncode == 0
+    shown = embench("baseline", "show", "--store", store, cwd=tmp_path)
+    assert "none" in shown.stdout
+    runs = embench("runs", "--store", store, cwd=tmp_path)
+    assert runs.stdout.count("[nightly]") == 4
+
+
+def test_two_nightlies_never_overlap(lab: Path, tmp_path: Path) -> None:
+    inv = _night_files(lab, tmp_path)
+    store = Store(tmp_path / "lab.sqlite")
+    with nightly_lock(store):  # another nightly holds the store
+        out = embench("nightly", str(inv), cwd=tmp_path)
+    assert out.returncode == 6, out.stderr
+    assert "another `embench nightly` on" in out.stderr and "is running (pid" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert store.runs() == []  # it did not start a sweep
+
+
+def test_sigterm_stops_a_nightly_like_ctrl_c_and_frees_the_lock(lab: Path, tmp_path: Path) -> None:
+    """What systemd sends on `systemctl stop` or a timeout: exit 143, the run kept as interrupted, the
+    resume command printed, and the next nightly is not locked out."""
+    inv = _night_files(lab, tmp_path)
+    doc = yaml.safe_load(inv.read_text())
+    doc["sweep"]["run"]["min_seconds"] = 2.0
+    inv.write_text(yaml.safe_dump(doc))
+    proc = start_embench("nightly", str(inv), "-q", cwd=tmp_path)
+    wait_for_results(tmp_path / "lab.sqlite", 1, proc)
+    err = interrupt(proc, signal.SIGTERM)
+    assert proc.returncode == 143, err
+    assert "embench nightly" in err and "--resume" in err
+    store = Store(tmp_path / "lab.sqlite")
+    assert [r.state for r in store.runs()] == ["interrupted"]
+    with nightly_lock(store):  # free again
+        pass
+
+
+def test_bad_nightly_settings_are_one_line(lab: Path, tmp_path: Path) -> None:
+    inv = _night_files(lab, tmp_path, thresholds={"pi9": 1.1})
+    out = embench("nightly", str(inv), cwd=tmp_path)
+    assert out.returncode == 1 and "nightly.thresholds.pi9" in out.stderr and "unknown device 'pi9'" in out.stderr
+    inv = _night_files(lab, tmp_path, threshold=0.9)
+    out = embench("nightly", str(inv), cwd=tmp_path)
+    assert out.returncode == 1 and "nightly.threshold" in out.stderr
+    bad = embench("compare", "x", "--threshold", "0.5", "--store", str(tmp_path / "none.sqlite"), cwd=tmp_path)
+    assert bad.returncode == 2 and "'0.5' is not a ratio of 1 or more" in bad.stderr
+    nopin = embench("compare", "baseline", "--store", str(tmp_path / "lab.sqlite"), cwd=tmp_path)
+    assert nopin.returncode == 1 and "embench: error:" in nopin.stderr
+
+
+def test_the_systemd_units_verify(tmp_path: Path) -> None:
+    """examples/systemd as docs/nightly.md tells a lab to install them, with this checkout's paths."""
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    for name in ("embench-nightly.service", "embench-nightly.timer"):
+        text = (REPO / "examples" / "systemd" / name).read_text()
+        text = text.replace("/opt/embench/.venv/bin/embench", str(REPO / ".venv" / "bin" / "embench"))
+        text = text.replace("User=embench", "User=root").replace("/srv/embench-lab", str(tmp_path))
+        (tmp_path / name).write_text(text)
+    verify = shutil.which("systemd-analyze")
+    assert verify, "scripts/test installs systemd (systemd-analyze)"
+    out = subprocess.run([verify, "verify", "--man=no", "embench-nightly.service", "embench-nightly.timer"],
+                         cwd=tmp_path, capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 0 and "embench-nightly" not in out.stderr, out.stderr
+    assert (
+        "ExecStart=" + str(REPO / ".venv" / "bin" / "embench") + " nightly"
+        in (tmp_path / "embench-nightly.service").read_text()
+    )

@@ -1,0 +1,257 @@
+"""The nightly verdict's statistics (embench.regression, embench.history, embench.compare), checked
+against their definitions, scipy, and simulation with known truth."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from embench import regression as rg
+from embench.compare import compare, definition_differs, repetition_medians, what_changed
+from embench.history import Point, change_points
+from embench.store import StoredResult
+from embench_agent.protocol import (
+    DelegateSpec,
+    Delegation,
+    DeviceFacts,
+    Job,
+    ModelRef,
+    Repetition,
+    Result,
+    RunSpec,
+    RuntimeInfo,
+)
+
+
+def test_rank_p_against_exact_enumeration() -> None:
+    # three after, all above three before: one arrangement of C(6, 3) = 20 is at least this extreme
+    assert rg.rank_p([1, 2, 3], [4, 5, 6], "greater") == pytest.approx(1 / 20)
+    assert rg.rank_p([1, 2, 3], [4, 5, 6], "less") == pytest.approx(1.0)
+    assert rg.min_p(3, 3) == pytest.approx(1 / 20) and rg.min_p(10, 10) == pytest.approx(1 / 184756)
+    assert math.isnan(rg.rank_p([1.0], [2.0, 3.0], "greater"))
+    # R = 4 on each side cannot reach α = 0.01: why MIN_REPETITIONS is 5
+    assert rg.min_p(4, 4) > rg.ALPHA >= rg.min_p(rg.MIN_REPETITIONS, rg.MIN_REPETITIONS)
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(10, 1, 12), rng.normal(10.8, 1, 9)
+    assert rg.rank_p(a, b, "greater") == pytest.approx(stats.mannwhitneyu(b, a, alternative="greater").pvalue)
+
+
+def test_benjamini_hochberg_is_the_step_up_definition() -> None:
+    rng = np.random.default_rng(2)
+    p = [*list(rng.uniform(0, 0.2, 30)), math.nan]
+    q = rg.bh_adjust(p)
+    assert math.isnan(q[-1])
+    ps = np.array(p[:-1])
+    m, order = len(ps), np.argsort(ps)
+    expected = np.empty(m)
+    running = 1.0
+    for rank in range(m, 0, -1):  # q_(i) = min over j ≥ i of p_(j) · m / j
+        i = order[rank - 1]
+        running = min(running, ps[i] * m / rank)
+        expected[i] = running
+    assert np.allclose(q[:-1], expected)
+
+
+def test_night_ratio_is_a_prediction_interval_that_covers() -> None:
+    """Tonight's median against 3 baseline nights, with night-to-night noise measured on 10 earlier nights:
+    the 95% interval covers the true ratio about 95% of the time (t with the noise's 9 degrees of freedom)."""
+    rng = np.random.default_rng(3)
+    hits, true = 0, 1.07
+    for _ in range(800):
+        history = list(np.exp(rng.normal(0, 0.02, 10)))
+        noise = rg.night_noise(history)
+        tonight = list(true * np.exp(rng.normal(0, 0.02, 1)) * np.exp(rng.normal(0, 0.001, 10)))
+        r = rg.night_ratio(history[-3:], tonight, noise)
+        hits += r.low <= true <= r.high
+    assert 0.92 <= hits / 800 <= 0.98
+    early = rg.night_noise([1.0, 1.01])  # two nights: not enough to measure; a cautious guess and a wide t
+    assert early.used == rg.EARLY_NOISE and early.df == rg.MIN_NIGHTS - 1
+    assert rg.night_noise([1.0, 1.0, 1.0, 1.0]).used == rg.NOISE_FLOOR  # never below the floor
+
+
+def _nights(rng: np.random.Generator, n: int, sd: float, shift: float = 1.0) -> list[list[float]]:
+    """n nights of 10 repetition medians: each night wanders by `sd`, repetitions by 0.5% inside it."""
+    return [list(shift * math.exp(rng.normal(0, sd)) * np.exp(rng.normal(0, 0.005, 10))) for _ in range(n)]
+
+
+def _call(history: list[list[float]], tonight: list[float]) -> str:
+    base = history[-3:]
+    noise = rg.night_noise([float(np.median(n)) for n in history])
+    t = rg.test([m for n in base for m in n], tonight, [float(np.median(n)) for n in base], noise)
+    return rg.verdict(t, t.p_slower, t.p_faster)[0]
+
+
+def test_simulated_nights_false_alarms_and_detection() -> None:
+    """Ten earlier nights whose medians wander by 0.8% from night to night, tonight R = 10: an unchanged
+    series is called slower in at most 1% of nights, a 5% slowdown in at least 95%."""
+    rng = np.random.default_rng(4)
+    trials, false, found = 1000, 0, 0
+    for _ in range(trials):
+        history = _nights(rng, 10, 0.008)
+        false += _call(history, _nights(rng, 1, 0.008)[0]) == "slower"
+        found += _call(history, _nights(rng, 1, 0.008, 1.05)[0]) == "slower"
+    assert false / trials <= 0.01
+    assert found / trials >= 0.95
+
+
+def test_repetition_level_noise_alone_would_cry_wolf() -> None:
+    """Why the verdict measures night-to-night noise: nights that wander by 2% while repetitions agree to
+    0.5% make a rank test on repetition medians significant on most unchanged nights; the night ratio's
+    interval does not call them slower."""
+    rng = np.random.default_rng(8)
+    rank_only = calls = 0
+    for _ in range(300):
+        history = _nights(rng, 10, 0.02)
+        tonight = _nights(rng, 1, 0.02)[0]
+        before = [m for n in history[-3:] for m in n]
+        rank_only += (
+            rg.rank_p(before, tonight, "greater") <= rg.ALPHA and np.median(tonight) / np.median(before) >= 1.03
+        )
+        calls += _call(history, tonight) == "slower"
+    assert rank_only / 300 > 0.05 and calls / 300 <= 0.01
+
+
+def test_minimum_detectable_effect_is_found_with_its_power() -> None:
+    """Simulated with the noise as the verdict measured it: the slowdown it calls detectable is called
+    slower about 80% of the time (the power it promises)."""
+    rng = np.random.default_rng(5)
+    sd = 0.012
+    history = _nights(rng, 10, sd)
+    noise = rg.night_noise([float(np.median(n)) for n in history])
+    mde = rg.minimum_detectable(noise, 0.005, 10, 3, target=1.2)
+    assert rg.THRESHOLD < mde.ratio < 1.2 and mde.repetitions_for_target == 10  # already there
+    hits = 0
+    for _ in range(500):  # nights that wander as much as the verdict measured
+        base = [list(math.exp(rng.normal(0, noise.used)) * np.exp(rng.normal(0, 0.005, 10))) for _ in range(3)]
+        tonight = list(mde.ratio * math.exp(rng.normal(0, noise.used)) * np.exp(rng.normal(0, 0.005, 10)))
+        t = rg.test([m for n in base for m in n], tonight, [float(np.median(n)) for n in base], noise)
+        hits += rg.verdict(t, t.p_slower, t.p_faster)[0] == "slower"
+    assert 0.65 <= hits / 500 <= 0.95
+
+
+def test_what_repetitions_can_and_cannot_buy() -> None:
+    # night-to-night noise that repetitions cannot average away: the advice says so instead of naming an R
+    loud = rg.night_noise([1.0, 1.05, 0.95, 1.04, 0.96, 1.0])
+    advice = rg.minimum_detectable(loud, 0.005, 10, 3, target=1.05)
+    assert advice.repetitions_for_target is None and "more repetitions cannot help" in advice.note
+    # noise that is mostly between repetitions: more of them help, and the R given reaches the target
+    noisy_reps = rg.NightNoise(sd=0.02, nights=10)
+    helped = rg.minimum_detectable(noisy_reps, 0.06, 10, 3, target=1.06)
+    need = helped.repetitions_for_target
+    assert helped.ratio > 1.06 and need is not None and need > 10
+    night_only = 0.02**2 - 0.06**2 / 10
+    at_need = rg.NightNoise(sd=math.sqrt(night_only + 0.06**2 / need), nights=10)
+    assert rg.minimum_detectable(at_need, 0.06, need, 3, target=1.06).ratio <= 1.06
+    assert math.isinf(rg.minimum_detectable(noisy_reps, 0.01, 2, 1).ratio)  # a rank test on 2 + 2 cannot reach α
+
+
+def test_bimodal() -> None:
+    assert rg.bimodal([1.00, 1.01, 1.00, 1.02, 1.20, 1.21, 1.20, 1.19, 1.00, 1.01])
+    assert not rg.bimodal(list(np.linspace(1.0, 1.2, 10)))  # spread out, not two groups
+    assert not rg.bimodal([1.0, 1.01, 1.0, 1.02, 1.0, 1.01, 1.0, 1.01, 1.0, 1.3])  # one outlier is not a mode
+
+
+def _points(values: list[float]) -> list[Point]:
+    return [Point(f"r{i}", float(i), v, v * 0.99, v * 1.01, 10) for i, v in enumerate(values)]
+
+
+def test_change_points_find_a_step_and_slow_drift_but_not_noise() -> None:
+    rng = np.random.default_rng(6)
+    noise = list(np.exp(rng.normal(0, 0.004, 14)))
+    assert change_points(_points(noise)) == []
+    step = [v * (1.08 if i >= 7 else 1.0) for i, v in enumerate(noise)]
+    found = change_points(_points(step))
+    assert [s.index for s in found] == [7] and found[0].ratio == pytest.approx(1.08, abs=0.01)
+    assert found[0].run_id == "r7"
+    drift = [v * 1.012**i for i, v in enumerate(noise)]  # +1.2% a night: no night-to-night jump is large
+    assert all(abs(b / a - 1) < 0.03 for a, b in itertools.pairwise(drift))
+    assert change_points(_points(drift)), "slow drift of ~17% over 14 nights must show as a change"
+
+
+# ---------------------------------------------------------------------------- compare on stored results
+
+
+def _stored(medians: list[float], model_sha: str = "aa", version: str = "1.0", min_seconds: float = 1.0,
+            status: str = "ok", job_id: str = "j", model: str = "m", other_cpu: float | None = None) -> StoredResult:  # fmt: skip
+    job = Job(job_id=job_id, device="pi5", model=ModelRef(name=model, path="/m", format="tflite", precision="fp32",
+              sha256=model_sha), runtime="litert", delegate=DelegateSpec("xnnpack"), threads=1,
+              run=RunSpec(min_seconds=min_seconds, repetitions=len(medians)))  # fmt: skip
+    samples = [int(m * 1e6) for m in medians for _ in range(3)]
+    result = Result(job_id=job_id, status=status, samples_ns=tuple(samples),
+                    repetitions=tuple(Repetition(i, 3) for i in range(len(medians))),
+                    runtime=RuntimeInfo("litert", "ai-edge-litert", version), delegation=Delegation("xnnpack"),
+                    device_facts=DeviceFacts(kernel="6.1"), other_cpu=other_cpu)  # fmt: skip
+    return StoredResult(job, result)
+
+
+def test_repetition_medians_split_the_samples() -> None:
+    s = _stored([1.0, 2.0, 3.0])
+    assert repetition_medians(s.result) == [1.0, 2.0, 3.0]
+    one = dataclasses.replace(s.result, repetitions=())
+    assert repetition_medians(one) == [2.0]
+
+
+def test_what_changed_and_what_makes_series_incomparable() -> None:
+    before = _stored([1.0] * 6)
+    after = _stored([1.0] * 6, model_sha="bb", version="1.1")
+    after = dataclasses.replace(after, result=dataclasses.replace(after.result, device_facts=DeviceFacts(kernel="6.6")))
+    changes = what_changed(before, after)
+    assert "model checksum aa → bb" in changes and "runtime version 1.0 → 1.1" in changes
+    assert "device kernel 6.1 → 6.6" in changes
+    other = _stored([1.0] * 6, min_seconds=2.0)
+    assert definition_differs(before.job, other.job) == ["min_seconds 1.0 → 2.0"]
+    [c] = compare([[before]], [other])
+    assert c.verdict == "not comparable" and "min_seconds 1.0 → 2.0" in c.why
+
+
+def test_compare_verdicts_and_flags() -> None:
+    rng = np.random.default_rng(7)
+    base = [_stored(list(np.exp(rng.normal(0, 0.01, 10))))]
+    history = [[_stored(list(math.exp(rng.normal(0, 0.004)) * np.exp(rng.normal(0, 0.005, 10))))] for _ in range(6)]
+    [same] = compare(history[-3:], [_stored(list(np.exp(rng.normal(0, 0.005, 10))))], history=history)
+    assert same.verdict == "same", same.why
+    assert same.noise_nights == 6 and same.night_sd == pytest.approx(rg.NOISE_FLOOR, abs=0.004)
+    [slow] = compare([base], [_stored(list(1.5 * np.exp(rng.normal(0, 0.01, 10))), model_sha="bb")])
+    assert slow.verdict == "slower" and slow.ratio_low > rg.THRESHOLD and "model checksum aa → bb" in slow.changes
+    assert slow.noise_nights == 1 and slow.night_sd == rg.EARLY_NOISE  # one baseline night: the cautious guess
+    [fast] = compare([base], [_stored(list(0.6 * np.exp(rng.normal(0, 0.01, 10))))])
+    assert fast.verdict == "faster"
+    [two] = compare([base], [_stored([1.0, 1.01, 1.0, 1.01, 1.0, 1.3, 1.31, 1.3, 1.31, 1.3])])
+    assert two.verdict == "bimodal"
+    [one] = compare([base], [_stored([1.3])])
+    assert one.verdict == "inconclusive" and "repetitions" in one.why
+    failed = _stored([], status="crashed")
+    [gone] = compare([base], [failed])
+    assert gone.verdict == "not comparable" and gone.why.startswith("tonight: crashed")
+    [new] = compare([], [base[0]])
+    assert new.verdict == "not comparable" and "no baseline" in new.why
+
+
+def test_a_slow_night_of_the_device_is_not_blamed_on_the_models() -> None:
+    """Two kinds of evidence that tonight's slowdown is the device's: other processes took the CPUs during
+    the windows (measured beside each timing), or most series at one thread count slowed with nothing
+    changed. Either is one `environment` finding, never a regression."""
+    rng = np.random.default_rng(9)
+
+    def night(shift: float, other: float | None = 0.02, sha: str = "aa") -> list[StoredResult]:
+        return [_stored(list(shift * np.exp(rng.normal(0, 0.005, 10))), model=name, job_id=name, other_cpu=other,
+                        model_sha=sha if name == "a" else "aa") for name in ("a", "b", "c", "d")]  # fmt: skip
+
+    history = [night(math.exp(rng.normal(0, 0.004))) for _ in range(6)]
+    busy = compare(history[-3:], night(1.6, other=0.48), history=history)
+    assert {c.verdict for c in busy} == {"environment"}
+    assert "other processes used 48% of the CPUs" in busy[0].why
+    everything = compare(history[-3:], night(1.3), history=history)
+    assert {c.verdict for c in everything} == {"environment"}
+    assert "4 of 4 series on pi5 at 1 thread(s)" in everything[0].why
+    # one model changed and slowed with it, the others did not move: that is a regression
+    tonight = night(1.0)
+    tonight[0] = _stored(list(1.3 * np.exp(rng.normal(0, 0.005, 10))), model="a", job_id="a", other_cpu=0.02,
+                         model_sha="bb")  # fmt: skip
+    verdicts = {c.key[1]: c.verdict for c in compare(history[-3:], tonight, history=history)}
+    assert verdicts == {"a": "slower", "b": "same", "c": "same", "d": "same"}
