@@ -175,6 +175,14 @@ def _flag(before: StoredResult, after: StoredResult, medians_after: list[float])
     return None
 
 
+def _build_changed(a: StoredResult, b: StoredResult) -> bool:
+    version = (
+        a.result.runtime.version if a.result.runtime else None,
+        b.result.runtime.version if b.result.runtime else None,
+    )
+    return a.job.model.sha256 != b.job.model.sha256 or version[0] != version[1]
+
+
 def _night_median(stored: StoredResult) -> float | None:
     medians = repetition_medians(stored.result) if stored.result.measured else []
     return float(np.median(medians)) if medians else None
@@ -221,7 +229,9 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
                                    after_job_id=now.job.job_id, before_job_id=last.job.job_id))  # fmt: skip
             continue
         base_nights = [m for m in (_night_median(s) for s in earlier) if m is not None]
-        known = [m for m in (_night_median(n[key]) for n in noise_nights if key in n) if m is not None]
+        # the noise of this build: nights that ran another model file or runtime version measured something else
+        same_build = [n[key] for n in noise_nights if key in n and not _build_changed(n[key], last)]
+        known = [m for m in (_night_median(s) for s in same_build) if m is not None]
         pending.append(_Pending(key, last, now, medians_before, medians_after, base_nights,
                                 rg.night_noise(known, policy.noise_floor), changes))  # fmt: skip
     done += _judged(pending, policy)

@@ -23,11 +23,11 @@ JUNIT_XSD = Path(__file__).parent / "fixtures" / "junit" / "junit-10.xsd"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two series, each a chain model on ONNX Runtime: `chain` (whose file a night swaps for one with twice
-    the work) and `steady` (never changes)."""
+    """Two series, each a chain model on ONNX Runtime: `chain` (whose file a night swaps for one with four
+    times the work) and `steady` (never changes)."""
     root = tmp_path_factory.mktemp("lab")
     chain_model(root / "chain6.onnx", 6, 128)
-    chain_model(root / "chain12.onnx", 12, 128)
+    chain_model(root / "chain24.onnx", 24, 128)
     chain_model(root / "steady.onnx", 4, 128, seed=1)
     return root
 
@@ -106,7 +106,7 @@ def test_nightlies_find_the_regressed_series_and_what_changed(lab: Path, tmp_pat
     assert "REGRESSED" not in second_out and f"the last 1 good night(s): {first}" in second_out
     assert all(v["verdict"] != "slower" for v in _verdicts(out, second).values())
 
-    _night_files(lab, tmp_path, chain_file="chain12.onnx")  # tonight's build of `chain` does twice the work
+    _night_files(lab, tmp_path, chain_file="chain24.onnx")  # tonight's build of `chain` does four times the work
     code, third_out, err = nightly()
     assert code == 5, err + third_out
     third = _run_id(third_out)
@@ -159,7 +159,7 @@ def test_sigterm_stops_a_nightly_like_ctrl_c_and_frees_the_lock(lab: Path, tmp_p
     resume command printed, and the next nightly is not locked out."""
     inv = _night_files(lab, tmp_path)
     doc = yaml.safe_load(inv.read_text())
-    doc["sweep"]["run"]["min_seconds"] = 2.0
+    doc["sweep"]["run"].update(min_seconds=2.0, max_seconds=5.0)
     inv.write_text(yaml.safe_dump(doc))
     proc = start_embench("nightly", str(inv), "-q", cwd=tmp_path)
     wait_for_results(tmp_path / "lab.sqlite", 1, proc)
