@@ -11,6 +11,8 @@ from .inventory import Device, Inventory, RunPolicy
 from .runtimes import runtime
 from .zoo import Zoo, artifact_name
 
+ADDED_RUN_FIELDS = {"repetitions": 1, "isolation": "process"}  # RunPolicy fields newer than the first job ids
+
 
 @dataclass(frozen=True)
 class PlannedJob:
@@ -29,8 +31,14 @@ class PlannedJob:
 
     @property
     def job_id(self) -> str:
-        """Stable hash of everything that defines the job (not of when or where it ran)."""
-        payload = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """Stable hash of everything that defines the job (not of when or where it ran). Run-policy fields
+        added later count only when set away from their default: a job planned before they existed
+        keeps its id, so `--resume` of an older run still finds what it finished."""
+        fields = dataclasses.asdict(self)
+        for name, default in ADDED_RUN_FIELDS.items():
+            if fields["run"][name] == default:
+                del fields["run"][name]
+        payload = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property

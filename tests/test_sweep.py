@@ -332,3 +332,10 @@ def test_progress_without_a_terminal_is_one_line_per_job(zoo_path: Path, tmp_pat
     assert lines[1].startswith("[2/2] host/tiny/fp32/litert:xnnpack/t2: ") and " median " in lines[1]
     quiet = embench("sweep", str(inv), "--store", str(tmp_path / "q.sqlite"), "-q", cwd=tmp_path)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_repetitions_make_another_job_but_leave_old_ids_alone() -> None:
+    plain = PlannedJob("host", "tiny", "fp32", "tflite", "litert", "xnnpack", 1, RunPolicy(), 0)
+    repeated = PlannedJob("host", "tiny", "fp32", "tflite", "litert", "xnnpack", 1, RunPolicy(repetitions=10), 0)
+    forked = PlannedJob("host", "tiny", "fp32", "tflite", "litert", "xnnpack", 1, RunPolicy(isolation="fork"), 0)
+    assert len({plain.job_id, repeated.job_id, forked.job_id}) == 3
