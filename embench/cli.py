@@ -97,44 +97,25 @@ def _resume_command(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(w) if w != "{run}" else w for w in words)
 
 
-def _positive_ms(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a latency in milliseconds above 0, e.g. 30")
-    return value
+def _number(parse: Callable[[str], float], ok: Callable[[float], bool], what: str) -> Callable[[str], float]:
+    """An argparse type: `parse` the text, and refuse in one line what is not `what`."""
+
+    def convert(text: str) -> float:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and ok(value)):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return convert
 
 
-def _ratio(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 1):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a ratio of 1 or more, e.g. 1.05")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of nights of 1 or more, e.g. 3")
-    return value
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (0 < value < 1):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a probability between 0 and 1, e.g. 0.01")
-    return value
+_positive_ms = _number(float, lambda v: v > 0, "a latency in milliseconds above 0, e.g. 30")
+_ratio = _number(float, lambda v: v >= 1, "a ratio of 1 or more, e.g. 1.05")
+_probability = _number(float, lambda v: 0 < v < 1, "a probability between 0 and 1, e.g. 0.01")
+_count = _number(int, lambda v: v >= 1, "a number of nights of 1 or more, e.g. 3")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -221,6 +202,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from .compare import series_label  # noqa: PLC0415
     from .history import change_points, histories, nightly_runs  # noqa: PLC0415
     from .report.verdicts import history_png  # noqa: PLC0415
 
@@ -233,8 +215,6 @@ def cmd_history(args: argparse.Namespace) -> int:
                            " named device/model/precision/runtime:delegate/tN, e.g. 'host/mobilenet_v2/*'")  # fmt: skip
     out = Path(args.out) if args.out else None
     for key, points in found.items():
-        from .compare import series_label  # noqa: PLC0415
-
         steps = change_points(points)
         label = series_label(key)
         say(f"{label}")

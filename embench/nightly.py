@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .compare import Comparison, Policy, compare, measured_ok
 from .errors import EXIT_BUSY, EmbenchError
-from .history import change_points, histories, nightly_runs
+from .history import Point, Step, change_points, histories, nightly_runs
 from .regression import HISTORY_NIGHTS
 from .report import verdicts
 from .store import RunInfo, Store
@@ -107,17 +107,16 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
     return Judgement(night, paths)
 
 
-def _regressed_histories(store: Store, comparisons: list[Comparison], tonight: str) -> dict[str, tuple]:  # type: ignore[type-arg]
-    slower = [c for c in comparisons if c.verdict == "slower"]
+def _regressed_histories(
+    store: Store, comparisons: list[Comparison], tonight: str
+) -> dict[str, tuple[list[Point], list[Step]]]:
+    """Each regressed series' history over the nightly runs and tonight, each run read once."""
+    slower = {c.key: c.label for c in comparisons if c.verdict == "slower"}
     if not slower:
         return {}
     runs = [*nightly_runs(store, before=tonight), store.find_run(tonight)]
-    out = {}
-    for c in slower:
-        for key, points in histories(store, c.label, runs).items():
-            if key == c.key:
-                out[c.label] = (points, change_points(points))
-    return out
+    found = histories(store, "*", runs)
+    return {label: (found[key], change_points(found[key])) for key, label in slower.items() if key in found}
 
 
 def prune_nights(store: Store, keep: int) -> list[str]:
