@@ -24,7 +24,7 @@ from .plan import make_plan
 from .regression import ALPHA, THRESHOLD
 from .runtimes import RUNTIMES
 from .scores import DEFAULT_LATENCY_BUDGET_MS
-from .store import Store, resolve_store_path
+from .store import DEFAULT_STORE, Store, resolve_store_path
 from .telemetry.detect import probe_roots, telemetry_lines
 from .telemetry.external import ExternalMeter
 from .text import printable
@@ -50,9 +50,31 @@ def _zoo_path(inventory: Inventory | None, cli: str | None) -> Path:
     return DEFAULT_MANIFEST
 
 
+DEFAULT_INVENTORY = Path("inventory.yaml")
+
+
 def _store(args: argparse.Namespace, inventory: Inventory | None = None) -> Store:
+    """The store a sweep writes: --store, $EMBENCH_STORE, the inventory's store:, results/embench.sqlite."""
     from_inventory = inventory.resolve(inventory.store) if inventory and inventory.store else None
     return Store(resolve_store_path(args.store, from_inventory))
+
+
+def _read_store(args: argparse.Namespace) -> Store:
+    """The store a reading verb opens, resolved as a sweep's is (its --inventory, else ./inventory.yaml
+    where there is one, gives store:); a missing file is an error, never a new empty database."""
+    inventory = None
+    if not args.store and not os.environ.get("EMBENCH_STORE"):
+        if args.inventory:
+            inventory = load_inventory(args.inventory)
+        elif DEFAULT_INVENTORY.is_file():
+            inventory = load_inventory(str(DEFAULT_INVENTORY))
+    from_inventory = inventory.resolve(inventory.store) if inventory and inventory.store else None
+    return Store(resolve_store_path(args.store, from_inventory), create=False)
+
+
+def _store_words(store: Store) -> list[str]:
+    """`--store PATH` for a printed command, unless the store is the default one."""
+    return [] if store.path == DEFAULT_STORE else ["--store", str(store.path)]
 
 
 # ---------------------------------------------------------------------------- verbs
@@ -64,11 +86,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     inventory = load_inventory(args.inventory)
     zoo = Zoo(_zoo_path(inventory, args.zoo))
+    if getattr(args, "dry_run", False):
+        return _dry_run(args, inventory, zoo)
     store = _store(args, inventory)
     reporter = make_reporter(args.quiet)
     with reporter:
         outcome = run_sweep(inventory, zoo, store, reporter, resume=args.resume, build=not args.no_build,
-                            resume_command=_resume_command(args), label=getattr(args, "label", None))  # fmt: skip
+                            resume_command=_resume_command(args, store), label=getattr(args, "label", None))  # fmt: skip
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items())) or "nothing new"
     done = f" ({outcome.skipped_done} already done)" if outcome.skipped_done else ""
     pushed = f"; pushed {outcome.pushed_bytes / 1e6:.1f} MB" if outcome.pushed_bytes else ""
@@ -78,23 +102,58 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for line in outcome.problems:
         say(f"  {line}", file=sys.stderr)
     if outcome.interrupted:
-        resume = _resume_command(args).format(run=outcome.run_id)
+        resume = _resume_command(args, store).format(run=outcome.run_id)
         say(f"interrupted: finished results are stored; continue with `{resume}`", file=sys.stderr)
         return outcome.interrupted
     if not args.quiet:
-        say(f"next: embench report --run {outcome.run_id}" + (f" --store {store.path}" if args.store else ""))
+        say(f"next: {shlex.join(['embench', 'report', '--run', outcome.run_id, *_store_words(store)])}"
+            f" (or {shlex.join(['embench', 'show', outcome.run_id, *_store_words(store)])})")  # fmt: skip
     return EXIT_OK if outcome.all_succeeded else EXIT_JOBS_FAILED
 
 
-def _resume_command(args: argparse.Namespace) -> str:
+def _resume_command(args: argparse.Namespace, store: Store | None = None) -> str:
     """The command that continues this sweep, as the user can paste it ({run}: the run id)."""
     words = ["embench", "sweep", args.inventory, "--resume", "{run}"]
     if getattr(args, "label", None):
         words = ["embench", "nightly", args.inventory, "--resume", "{run}"]
-    for flag, value in (("--store", args.store), ("--zoo", args.zoo)):
+    store_path = str(store.path) if store is not None and store.path != DEFAULT_STORE else args.store
+    for flag, value in (("--store", store_path), ("--zoo", args.zoo)):
         if value:
             words += [flag, value]
     return " ".join(shlex.quote(w) if w != "{run}" else w for w in words)
+
+
+def _dry_run(args: argparse.Namespace, inventory: Inventory, zoo: Zoo) -> int:
+    """The jobs a sweep would run and what it would skip, and why; nothing is built, run or stored."""
+    from .sweep import unavailable_artifacts  # noqa: PLC0415
+
+    plan = make_plan(inventory, zoo)
+    done: set[str] = set()
+    if args.resume is not None:
+        store = Store(resolve_store_path(args.store, inventory.resolve(inventory.store) if inventory.store else None),
+                      create=False)  # fmt: skip
+        run = store.find_run(args.resume or None)
+        done = store.done_job_ids(run.run_id)
+        say(
+            f"resuming run {run.run_id} of {store.path}: {len(done & {j.job_id for j in plan.jobs})} job(s) already done"
+        )
+    unavailable, missing = unavailable_artifacts(zoo, plan)
+    todo = 0
+    for job in plan.jobs:
+        why = "already done (--resume)" if job.job_id in done else unavailable.get(job.artifact_key)
+        if why is None:
+            todo += 1
+        say(f"{'skip' if job.job_id in done else ('unsupported' if why else 'run'):11s} {job.label}"
+            + (f": {why}" if why else ""))  # fmt: skip
+    for line in plan.left_out:
+        say(f"{'left out':11s} {line}")
+    build = (
+        f"; {len(missing)} model file(s) would be built first ({zoo.build_command(sorted({m for m, _, _ in missing}))})"
+    )
+    say(f"dry run: {len(plan.jobs)} job(s) planned on {len({j.device for j in plan.jobs})} device(s), {todo} to run,"
+        f" {len(plan.jobs) - todo} skipped or unsupported, {len(plan.left_out)} combination(s) left out"
+        + (build if missing else "") + "; nothing was run")  # fmt: skip
+    return EXIT_OK
 
 
 def _number(parse: Callable[[str], float], ok: Callable[[float], bool], what: str) -> Callable[[str], float]:
@@ -121,7 +180,7 @@ _count = _number(int, lambda v: v >= 1, "a number of nights of 1 or more, e.g. 3
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report  # noqa: PLC0415 - matplotlib and pandas load only here
 
-    store = _store(args)
+    store = _read_store(args)
     paths = write_report(store, args.run, Path(args.out), args.latency_budget)
     for kind, path in paths.items():
         say(f"{kind:9s} {path}")
@@ -140,7 +199,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .nightly import judge, pinned_baseline  # noqa: PLC0415
     from .report.verdicts import markdown  # noqa: PLC0415
 
-    store = _store(args)
+    store = _read_store(args)
     before = pinned_baseline(store) if args.before == "baseline" else store.find_run(args.before)
     if before is None:
         raise EmbenchError(f"no baseline is pinned in {store.path}; pin one with `embench baseline set RUN`")
@@ -186,7 +245,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     from .nightly import pinned_baseline, set_baseline  # noqa: PLC0415
 
-    store = _store(args)
+    store = _read_store(args)
     if args.action == "set":
         if not args.run:
             raise EmbenchError("`embench baseline set` needs a run: `embench baseline set RUN` (see `embench runs`)")
@@ -206,7 +265,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from .history import change_points, histories, nightly_runs  # noqa: PLC0415
     from .report.verdicts import history_png  # noqa: PLC0415
 
-    store = _store(args)
+    store = _read_store(args)
     runs = nightly_runs(store, label=None if args.all_runs else "nightly")
     found = histories(store, args.series, runs)
     if not found:
@@ -231,10 +290,54 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    store = _store(args)
-    for run in store.runs():
+    store = _read_store(args)
+    if args.action == "prune":
+        from .nightly import prune_runs  # noqa: PLC0415
+
+        if args.keep is None:
+            raise EmbenchError("`embench runs prune` needs --keep N: the newest N runs are kept, the rest deleted")
+        pruned = prune_runs(store, int(args.keep))
+        say(f"pruned {len(pruned)} run(s) of {store.path}, kept the newest {int(args.keep)} (and a pinned baseline):"
+            f" {', '.join(pruned) or 'nothing to prune'}")  # fmt: skip
+        return EXIT_OK
+    runs = store.runs()
+    if args.json:
+        print(json.dumps([r.__dict__ for r in runs], indent=1))
+        return EXIT_OK
+    for run in runs:
         label = f" [{run.label}]" if run.label else ""
         say(f"{run.run_id}  {run.state:11s} {run.recorded:4d}/{run.planned:<4d} {run.inventory}{label}")
+    if not runs:
+        say(f"no runs in {store.path} yet")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """A run in the terminal: its facts, each device's jobs by status with the fastest configurations,
+    and every job that did not succeed."""
+    from .api import report_data  # noqa: PLC0415
+    from .report.render import run_facts  # noqa: PLC0415
+    from .report.tables import config_label  # noqa: PLC0415
+
+    store = _read_store(args)
+    data = report_data(store, args.run)
+    frame = data.results
+    for key, value in run_facts(data):
+        say(f"{key:9s} {value}")
+    for device, rows in frame.groupby("device", sort=True):
+        counts = ", ".join(f"{n} {s}" for s, n in rows["status"].value_counts().items())
+        say(f"\n{device}: {len(rows)} job(s): {counts}")
+        measured = rows[rows["median_ms"].notna()]
+        for model, group in measured.groupby("model", sort=True):
+            best = group.sort_values("median_ms").iloc[0]
+            speed = f", {best['speedup']:.2f}× the baseline" if best["speedup"] == best["speedup"] else ""
+            say(f"  {model:24s} fastest {best['median_ms']:9.4g} ms  {best['precision']} {config_label(best)}{speed}")
+        for _, row in rows[~rows["status"].isin(["ok"])].iterrows():
+            say(
+                f"  {row['model']} {row['precision']} {config_label(row)}: {row['status']}: {row['message'] or row['notes']}"
+            )
+    words = ["embench", "report", "--run", data.run.run_id, *_store_words(store)]
+    say(f"\nnext: {shlex.join(words)}")
     return EXIT_OK
 
 
@@ -334,8 +437,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _build_models(zoo: Zoo, names: list[str], force: bool, quiet: bool) -> None:
-    from rich.progress import Progress  # noqa: PLC0415
-
+    """Build what is missing, with the sweep's display: a bar on a terminal, `[build i/N]` lines otherwise."""
+    from .progress import make_reporter  # noqa: PLC0415
     from .zoo_build import build_model  # noqa: PLC0415
 
     work = []
@@ -352,22 +455,24 @@ def _build_models(zoo: Zoo, names: list[str], force: bool, quiet: bool) -> None:
     total = sum(len(w) for _, w in work)
     if not total:
         return
-    with Progress(disable=quiet, transient=False) as bar:
-        task = bar.add_task("building models", total=total)
+    done = 0
+
+    def step(label: str) -> None:
+        nonlocal done
+        reporter.building(label, done, total)
+        done += 1
+
+    with make_reporter(quiet) as reporter:
         for name, wanted in work:
-
-            def step(label: str) -> None:
-                bar.update(task, description=f"building {label}")
-
             build_model(zoo, name, wanted, step)
-            bar.advance(task, len(wanted))
+        reporter.building("done", total, total)
 
 
 # ---------------------------------------------------------------------------- parser
 
 
 def _nightly_verbs(verb: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
-                   store_help: str) -> None:  # fmt: skip
+                   reading: Callable[[argparse.ArgumentParser], None]) -> None:  # fmt: skip
     """compare, nightly, baseline, history: the verbs of docs/nightly.md."""
 
     def verdict_options(sp: argparse.ArgumentParser) -> None:
@@ -381,14 +486,15 @@ def _nightly_verbs(verb: Callable[[str, Callable[[argparse.Namespace], int], str
     sp = verb("compare", cmd_compare, "compare two runs series by series: ratio with its CI, p, verdict, what changed")
     sp.add_argument("before", help="run id or unique prefix, or 'baseline' for the pinned baseline")
     sp.add_argument("after", nargs="?", help="run id or unique prefix (default: the latest run)")
-    sp.add_argument("--store", help=store_help)
+    reading(sp)
     sp.add_argument("--json", action="store_true", help="print the JSON instead of the Markdown")
     verdict_options(sp)
 
     sp = verb("nightly", cmd_nightly, "sweep, then judge tonight against the last good nights or the pinned baseline"
               " (exit 5 when a series regressed, 3 when jobs failed, 6 when another nightly runs)")  # fmt: skip
     sp.add_argument("inventory", help="inventory.yaml")
-    sp.add_argument("--store", help=store_help)
+    sp.add_argument("--store", help="results database (default: $EMBENCH_STORE, the inventory's store:, or"
+                    " results/embench.sqlite)")  # fmt: skip
     sp.add_argument("--zoo", help="model zoo manifest (default: the inventory's zoo:, else models/zoo.yaml)")
     sp.add_argument("--nights", type=_count, help="judge against the last N good nights (default: the inventory's"
                     " nightly.nights, else 3)")  # fmt: skip
@@ -400,11 +506,11 @@ def _nightly_verbs(verb: Callable[[str, Callable[[argparse.Namespace], int], str
     sp = verb("baseline", cmd_baseline, "pin the run every nightly is judged against, clear it, or show it")
     sp.add_argument("action", choices=["set", "clear", "show"])
     sp.add_argument("run", nargs="?", help="run id or unique prefix (for set)")
-    sp.add_argument("--store", help=store_help)
+    reading(sp)
 
     sp = verb("history", cmd_history, "a series' medians over the nightly runs, with CIs and change points")
     sp.add_argument("series", help="device/model/precision/runtime:delegate/tN, a glob, or any part of it")
-    sp.add_argument("--store", help=store_help)
+    reading(sp)
     sp.add_argument("--all-runs", action="store_true", help="every finished run, not only nightly ones")
     sp.add_argument("--out", help="also draw one figure per series into this folder")
 
@@ -420,6 +526,13 @@ def _parser() -> argparse.ArgumentParser:
         return sp
 
     store_help = "results database (default: $EMBENCH_STORE, the inventory's store:, or results/embench.sqlite)"
+
+    def reading(sp: argparse.ArgumentParser) -> None:
+        """--store and --inventory of a verb that reads the store (and never creates one)."""
+        sp.add_argument("--store", help=store_help)
+        sp.add_argument("--inventory", help="take the store: of this inventory (default: ./inventory.yaml, where"
+                        " there is one)")  # fmt: skip
+
     sp = verb("sweep", cmd_sweep, "run every job of an inventory's sweep and store the results")
     sp.add_argument("inventory", help="inventory.yaml")
     sp.add_argument("--store", help=store_help)
@@ -435,19 +548,29 @@ def _parser() -> argparse.ArgumentParser:
         "--no-build", action="store_true", help="do not build missing models; fail and say which command builds them"
     )
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress output (for cron)")
+    sp.add_argument("--dry-run", action="store_true", help="list the jobs it would run and what it would skip, and"
+                    " why; build, run and store nothing")  # fmt: skip
 
     sp = verb("report", cmd_report, "write the HTML, Markdown and CSV report of a run")
     sp.add_argument("--run", help="run id or a unique prefix (default: the latest run)")
-    sp.add_argument("--store", help=store_help)
+    reading(sp)
     sp.add_argument("--out", default=str(DEFAULT_REPORTS), help="folder for reports (default: reports/)")
     sp.add_argument("--latency-budget", type=_positive_ms, default=DEFAULT_LATENCY_BUDGET_MS, metavar="MS",
                     help="the best accuracy within this median latency, per device (default: %(default)g ms,"
                          " as LPIRC's mobile track)")  # fmt: skip
 
-    _nightly_verbs(verb, store_help)
+    _nightly_verbs(verb, reading)
 
-    sp = verb("runs", cmd_runs, "list the runs in the results database")
-    sp.add_argument("--store", help=store_help)
+    sp = verb("runs", cmd_runs, "list the runs in the results database, or prune old ones")
+    sp.add_argument("action", nargs="?", choices=["list", "prune"], default="list",
+                    help="list (default), or prune: delete all but the newest --keep runs")  # fmt: skip
+    sp.add_argument("--keep", type=_count, metavar="N", help="prune: how many of the newest runs to keep")
+    sp.add_argument("--json", action="store_true", help="list as JSON")
+    reading(sp)
+
+    sp = verb("show", cmd_show, "a run's summary in the terminal: each device's jobs, fastest configurations, failures")
+    sp.add_argument("run", nargs="?", help="run id or a unique prefix (default: the latest run)")
+    reading(sp)
 
     sp = verb(
         "devices",

@@ -15,7 +15,7 @@ from .errors import EXIT_BUSY, EmbenchError
 from .history import Point, Step, change_points, histories, nightly_runs
 from .regression import HISTORY_NIGHTS
 from .report import verdicts
-from .store import RunInfo, Store
+from .store import RunBusy, RunInfo, Store
 
 NIGHTLY = "nightly"  # the label of the runs `embench nightly` makes
 BASELINE_KEY = "baseline"  # the store's meta key of the pinned baseline run
@@ -121,9 +121,21 @@ def _regressed_histories(
 
 def prune_nights(store: Store, keep: int) -> list[str]:
     """Delete the nightly runs older than the newest `keep` (never the pinned baseline); their ids."""
+    return prune_runs(store, keep, NIGHTLY)
+
+
+def prune_runs(store: Store, keep: int, label: str | None = None) -> list[str]:
+    """Delete the runs (of `label`, or all) older than the newest `keep`: never the pinned baseline, nor a
+    run another embench is sweeping right now; their ids."""
     pinned = store.get_meta(BASELINE_KEY)
-    nightly = [r for r in store.runs() if r.label == NIGHTLY]
-    old = [r.run_id for r in nightly[:-keep] if r.run_id != pinned] if keep < len(nightly) else []
+    runs = [r for r in store.runs() if label is None or r.label == label]
+    old = [r.run_id for r in runs[:-keep] if r.run_id != pinned] if keep < len(runs) else []
+    pruned = []
     for run_id in old:
+        try:
+            store.hold_run(run_id)
+        except RunBusy:
+            continue
         store.delete_run(run_id)
-    return old
+        pruned.append(run_id)
+    return pruned

@@ -59,6 +59,8 @@ class PlannedJob:
 @dataclass(frozen=True)
 class Plan:
     jobs: list[PlannedJob]
+    # what the sweep asks for that the zoo cannot provide, in words (`embench sweep --dry-run` shows it)
+    left_out: list[str] = dataclasses.field(default_factory=list)
 
 
 def make_plan(inventory: Inventory, zoo: Zoo) -> Plan:
@@ -72,6 +74,7 @@ def make_plan(inventory: Inventory, zoo: Zoo) -> Plan:
                 raise inventory.where.error(f"sweep.models[{i}]", msg, fix)
             raise KeyError(f"{msg}; {fix}")
     jobs: list[PlannedJob] = []
+    left_out: dict[str, None] = {}
     for device in inventory.selected_devices():
         for model in sweep.models:
             available = set(zoo.artifacts_of(model))
@@ -81,7 +84,10 @@ def make_plan(inventory: Inventory, zoo: Zoo) -> Plan:
                         fmt = runtime(name).file_format(delegate)
                         if artifact_name(fmt, precision) in available:
                             jobs.extend(_jobs_for(device, model, precision, fmt, name, delegate, inventory))
-    return Plan(jobs)
+                        else:
+                            left_out[f"{model} {precision} {name}:{delegate}: the zoo has no"
+                                     f" {artifact_name(fmt, precision)} file for {model} ({zoo.manifest_path})"] = None  # fmt: skip
+    return Plan(jobs, list(left_out))
 
 
 def _jobs_for(

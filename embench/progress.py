@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Column
 
 from embench_agent.protocol import Job, Result
 
@@ -30,18 +32,26 @@ class QuietReporter(SweepListener):
 class ProgressReporter(SweepListener):
     """done / total, the device and job now running, elapsed and ETA."""
 
-    def __init__(self) -> None:
-        self.console = Console(stderr=True)
+    def __init__(self, stream: TextIO | None = None, width: int | None = None) -> None:
+        # Its own copy of stderr: the model build sends fd 2 into a log while TensorFlow talks (zoo_build),
+        # and the bar and the plain lines must still reach the terminal or the log file.
+        self._owned = stream is None
+        self.stream = stream or os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, closefd=True)
+        self.console = Console(file=self.stream, width=width)
+        # At 80 columns the job now running gives way (ellipsis) before the counts, elapsed and ETA.
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[now]}"),
+            TextColumn(
+                "[bold]{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=24)
+            ),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=6, max_width=30)),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TimeElapsedColumn(table_column=Column(no_wrap=True)),
+            TextColumn("ETA", table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[now]}", table_column=Column(ratio=3, no_wrap=True, overflow="ellipsis")),
             console=self.console,
             transient=False,
+            expand=True,
         )
         self._lock = threading.Lock()
         self._running: dict[str, str] = {}
@@ -54,13 +64,21 @@ class ProgressReporter(SweepListener):
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+        if self._owned:
+            self.stream.close()
+        else:
+            self.stream.flush()
+
+    def _line(self, text: str) -> None:
+        """One plain line (no terminal: a log file, a pipe, systemd's journal)."""
+        print(printable(text), file=self.stream, flush=True)
 
     def building(self, step: str, done: int, total: int) -> None:
         if self._build is None:
             self._build = self.progress.add_task("building models", total=total, now="")
         self.progress.update(self._build, completed=done, now=step if step != "done" else "")
         if not self.console.is_terminal and step != "done":
-            print(f"[build {done + 1}/{total}] {step}", file=sys.stderr)
+            self._line(f"[build {done + 1}/{total}] {step}")
 
     def planned(self, total: int, already_done: int) -> None:
         self._sweep = self.progress.add_task("sweep", total=total, completed=already_done, now="")
@@ -82,8 +100,7 @@ class ProgressReporter(SweepListener):
                 # A log file gets one plain line per job instead of a live bar.
                 summary = summarize(result.samples_ns)
                 median = f" median {summary.median:.3f} ms" if summary else ""
-                line = f"[{task.completed:.0f}/{task.total:.0f}] {planned.label}: {result.status}{median}"
-                print(printable(line), file=sys.stderr)
+                self._line(f"[{task.completed:.0f}/{task.total:.0f}] {planned.label}: {result.status}{median}")
             elif not result.succeeded:
                 self.progress.console.print(
                     f"[red]{escape(planned.label)}: {result.status}[/]: {_safe(result.message)}"
@@ -95,7 +112,7 @@ class ProgressReporter(SweepListener):
             if self.console.is_terminal:
                 self.progress.console.print(f"[red]{_safe(device)}: {_safe(message)}[/]")
             else:
-                print(printable(f"{device}: {message}"), file=sys.stderr)
+                self._line(f"{device}: {message}")
 
 
 def make_reporter(quiet: bool) -> SweepListener:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -30,6 +31,9 @@ class Summary:
     mean: float
     sd: float
     cv: float
+    p5: float = math.nan  # the box of a box plot: p25–p75, whiskers p5–p95
+    p25: float = math.nan
+    p75: float = math.nan
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -45,14 +49,20 @@ def median_ci(sorted_values: np.ndarray, confidence: float = 0.95) -> tuple[floa
     NaN when n is too small for the requested coverage (n < 6 at 95%).
     """
     n = len(sorted_values)
-    alpha = 1.0 - confidence
-    # Largest k with P(Bin(n, 1/2) <= k-1) <= alpha/2.
-    k = int(sps.binom.ppf(alpha / 2, n, 0.5))
-    if sps.binom.cdf(k, n, 0.5) <= alpha / 2:
-        k += 1
+    k = _order_statistic(n, confidence)
     if k < 1:
         return math.nan, math.nan
     return float(sorted_values[k - 1]), float(sorted_values[n - k])
+
+
+@functools.lru_cache(maxsize=4096)
+def _order_statistic(n: int, confidence: float) -> int:
+    """The largest k with P(Bin(n, 1/2) ≤ k-1) ≤ (1 - confidence)/2 (a lab's jobs share a few n)."""
+    alpha = 1.0 - confidence
+    k = int(sps.binom.ppf(alpha / 2, n, 0.5))
+    if sps.binom.cdf(k, n, 0.5) <= alpha / 2:
+        k += 1
+    return k
 
 
 def summarize(samples_ns: Sequence[int] | np.ndarray, confidence: float = 0.95) -> Summary | None:
@@ -63,10 +73,10 @@ def summarize(samples_ns: Sequence[int] | np.ndarray, confidence: float = 0.95) 
     low, high = median_ci(ms, confidence)
     mean = float(ms.mean())
     sd = float(ms.std(ddof=1)) if len(ms) > 1 else 0.0
-    p90, p95, p99 = (float(v) for v in np.percentile(ms, [90, 95, 99]))
+    p5, p25, median, p75, p90, p95, p99 = (float(v) for v in np.percentile(ms, [5, 25, 50, 75, 90, 95, 99]))
     return Summary(
         n=len(ms),
-        median=float(np.median(ms)),
+        median=median,
         ci_low=low,
         ci_high=high,
         p90=p90,
@@ -77,6 +87,9 @@ def summarize(samples_ns: Sequence[int] | np.ndarray, confidence: float = 0.95) 
         mean=mean,
         sd=sd,
         cv=sd / mean if mean > 0 else math.nan,
+        p5=p5,
+        p25=p25,
+        p75=p75,
     )
 
 

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,11 +149,23 @@ class Store:
     on files in `<store>.locks/`, which the kernel releases when the holder dies.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, create: bool = True) -> None:
+        """Open the store at `path`; with create=False (every verb that only reads) a missing file is
+        an error rather than a new, empty database."""
         self.path = path
         self.locks = path.with_name(path.name + ".locks")
         self._lock = threading.Lock()
         self._held: dict[str, int] = {}
+        if not create and not path.is_file():
+            what = (
+                "is a folder, not a results database"
+                if path.is_dir()
+                else "does not exist: nothing was measured into it"
+            )
+            raise StoreError(
+                f"{path} {what}; run `embench sweep INVENTORY` first, or pass --store the file a sweep wrote"
+                " (also: $EMBENCH_STORE, the inventory's store:, --inventory)"
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.locks.mkdir(exist_ok=True)
@@ -299,22 +311,27 @@ class Store:
 
     def add_result(self, run_id: str, job: Job, result: Result) -> None:
         """Store one result and all its samples in one transaction (the samples in their own table)."""
-        samples = result.samples_ns
-        body = dataclasses.replace(result, samples_ns=())
-        repetition = repetition_of_each(result)
-        runtime_version = result.runtime.version if result.runtime is not None else None
-        row = (
-            run_id, job.job_id, job.device, job.model.name, job.model.precision, job.model.format, job.runtime,
-            job.delegate.name, job.threads, result.status, result.message, job.model.sha256, runtime_version,
-            result.init_ms, result.first_inference_ms, result.peak_rss_kb, result.window_ns, len(samples),
-            result.attempts, result.started_unix, result.ended_unix, job.to_json(), body.to_json(),
-        )  # fmt: skip
+        self.add_results(run_id, [(job, result)])
+
+    def add_results(self, run_id: str, items: Iterable[tuple[Job, Result]]) -> None:
+        """Store results and all their samples in one transaction: all of them or none."""
         with self._writing():
-            self._db.execute(f"INSERT INTO results VALUES ({','.join('?' * len(row))})", row)
-            self._db.executemany(
-                "INSERT INTO samples VALUES (?,?,?,?,?)",
-                ((run_id, job.job_id, i, int(ns), rep) for i, (ns, rep) in enumerate(zip(samples, repetition))),
-            )
+            for job, result in items:
+                samples = result.samples_ns
+                body = dataclasses.replace(result, samples_ns=())
+                repetition = repetition_of_each(result)
+                runtime_version = result.runtime.version if result.runtime is not None else None
+                row = (
+                    run_id, job.job_id, job.device, job.model.name, job.model.precision, job.model.format, job.runtime,
+                    job.delegate.name, job.threads, result.status, result.message, job.model.sha256, runtime_version,
+                    result.init_ms, result.first_inference_ms, result.peak_rss_kb, result.window_ns, len(samples),
+                    result.attempts, result.started_unix, result.ended_unix, job.to_json(), body.to_json(),
+                )  # fmt: skip
+                self._db.execute(f"INSERT INTO results VALUES ({','.join('?' * len(row))})", row)
+                self._db.executemany(
+                    "INSERT INTO samples VALUES (?,?,?,?,?)",
+                    ((run_id, job.job_id, i, int(ns), rep) for i, (ns, rep) in enumerate(zip(samples, repetition))),
+                )
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
@@ -363,6 +380,20 @@ class Store:
                 raise StoreError(f"{self.path}: run {run_id}, job {job_id}: unreadable stored result ({exc})") from None
             out.append(StoredResult(job, dataclasses.replace(result, samples_ns=tuple(samples.get(job_id, ())))))
         return out
+
+    def sample_frame(self, run_id: str) -> Any:
+        """Every raw sample of a run with its job's configuration, as a pandas DataFrame (long format)."""
+        import pandas as pd  # noqa: PLC0415 - only the Python API reads samples this way
+
+        rows = self._db.execute(
+            "SELECT s.job_id, r.device, r.model, r.precision, r.runtime, r.delegate, r.threads, s.repetition, s.seq,"
+            " s.latency_ns FROM samples s JOIN results r ON r.run_id = s.run_id AND r.job_id = s.job_id"
+            " WHERE s.run_id=? ORDER BY r.started_unix, s.job_id, s.seq",
+            (run_id,),
+        ).fetchall()
+        columns = ["job_id", "device", "model", "precision", "runtime", "delegate", "threads", "repetition", "seq",
+                   "latency_ns"]  # fmt: skip
+        return pd.DataFrame.from_records(rows, columns=columns)
 
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()

@@ -86,6 +86,20 @@ def ensure_artifacts(
     return artifacts, unavailable
 
 
+def unavailable_artifacts(zoo: Zoo, plan: Plan) -> tuple[dict[ArtifactKey, str], list[ArtifactKey]]:
+    """(the files the plan needs that cannot be had here, with why; the files a sweep would build first)."""
+    wanted = sorted({j.artifact_key for j in plan.jobs})
+    unavailable: dict[ArtifactKey, str] = {}
+    if not shutil.which(EDGETPU_COMPILER):
+        for key in zoo.missing([w for w in wanted if w[1] == "tflite_edgetpu"]):
+            unavailable[key] = edgetpu_missing(zoo, key[0])
+    for key in wanted:
+        failed = zoo.failure(*key)
+        if failed is not None and key not in unavailable:
+            unavailable[key] = f"{key[0]} {artifact_name(key[1], key[2])} cannot be built: {failed}"
+    return unavailable, zoo.missing([w for w in wanted if w not in unavailable])
+
+
 def _build_missing(zoo: Zoo, missing: list[ArtifactKey], on_step: Callable[[str, int, int], None]) -> None:
     from .zoo_build import build_model  # noqa: PLC0415 - imports TensorFlow
 

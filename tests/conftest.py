@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import matplotlib.image as mpimg
+import numpy as np
 import onnx
 import pytest
 import yaml
@@ -170,11 +172,30 @@ def chromium_flags(profile: Path) -> list[str]:
             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"]  # fmt: skip
 
 
-def chromium_dom(page: Path, profile: Path) -> str:
-    """The DOM real headless Chromium builds from a page (what a reader's browser shows)."""
-    dom = subprocess.run(["chromium", *chromium_flags(profile), "--dump-dom", page.as_uri()], capture_output=True,
-                         text=True, timeout=120, check=False)  # fmt: skip
-    return dom.stdout
+def chromium_dom(page: Path, profile: Path, query: str = "") -> str:
+    """The DOM real headless Chromium builds from a page (what a reader's browser shows), its scripts run."""
+    return chromium_load(page, profile, query)[0]
+
+
+def chromium_load(page: Path, profile: Path, query: str = "") -> tuple[str, list[str]]:
+    """(the DOM after the page's scripts ran in a 1400 px window, what the page wrote to its console)."""
+    out = subprocess.run(["chromium", *chromium_flags(profile), "--enable-logging=stderr", "--v=0",
+                          "--virtual-time-budget=15000", "--window-size=1400,2000", "--dump-dom", page.as_uri() + query],
+                         capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    return out.stdout, [line for line in out.stderr.splitlines() if ":CONSOLE" in line]
+
+
+def chromium_shot(page: Path, profile: Path, shot: Path, width: int = 1400, height: int = 2000) -> Any:
+    """A screenshot of the page at `width` px, its scripts run; the pixels (RGB floats)."""
+    subprocess.run(["chromium", *chromium_flags(profile), "--virtual-time-budget=15000", f"--screenshot={shot}",
+                    f"--window-size={width},{height}", "--hide-scrollbars", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    return mpimg.imread(str(shot))[..., :3]
+
+
+def has_colour(pixels: Any, rgb: tuple[int, int, int], at_least: int = 200) -> bool:
+    """Whether at least `at_least` pixels are within 4% of the colour."""
+    return bool((np.abs(pixels - np.array(rgb) / 255).max(axis=2) < 0.04).sum() >= at_least)
 
 
 def markdown_row(md: str, *cells: str) -> dict[str, str]:

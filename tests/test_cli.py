@@ -4,6 +4,8 @@ report --run, sweep --resume RUN, --zoo / $EMBENCH_ZOO, models build --force, de
 
 from __future__ import annotations
 
+import json
+import shlex
 import sqlite3
 import sys
 import time
@@ -108,8 +110,12 @@ def test_models_build_force_rebuilds(zoo_path: Path, tmp_path: Path) -> None:
     assert len(before) == 8  # TFLite fp32 / fp16 / int8 / int16x8 / int8_dynamic and ONNX fp32 / int8 / int8_dynamic
     again = embench("models", "build", "tiny", "--zoo", str(manifest), "-q", cwd=tmp_path)
     assert again.returncode == 0 and built() == before  # up to date: nothing rebuilt
-    forced = embench("models", "build", "tiny", "--zoo", str(manifest), "--force", "-q", cwd=tmp_path)
+    forced = embench("models", "build", "tiny", "--zoo", str(manifest), "--force", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
+    # No terminal: one plain line per file as it starts, though TensorFlow's fd 2 goes into a log meanwhile
+    steps = [line for line in forced.stderr.splitlines() if line.startswith("[build ")]
+    assert [s.split("]")[0] for s in steps] == [f"[build {i}/8" for i in range(1, 9)], forced.stderr
+    assert all(s.split("] ")[1].startswith("tiny ") for s in steps)
     after = built()
     assert after.keys() == before.keys() and all(after[k] > before[k] for k in before)
 
@@ -192,3 +198,130 @@ def test_crashed_and_timed_out_jobs_are_retried(zoo_path: Path, tmp_path: Path) 
     (attempts, status, message), = sqlite3.connect(str(tmp_path / "t.sqlite")).execute(
         "SELECT attempts, status, message FROM results")  # fmt: skip
     assert (attempts, status) == (3, "timeout") and "2 s" in message
+
+
+# ---------------------------------------------------------------------------- issue 13: CLI coherence
+
+
+def _sweep_quick(zoo_path: Path, folder: Path, store: Path | None = None, **extra: object) -> str:
+    inv = write_inventory(folder, zoo_path, {**QUICK, "threads": [1]})
+    if store is not None:
+        data = yaml.safe_load(inv.read_text())
+        data.update(store=str(store), **extra)
+        inv.write_text(yaml.safe_dump(data))
+    out = embench("sweep", str(inv), "-q", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_the_inventory_store_is_used_by_every_reading_verb_and_next_commands_paste(
+    zoo_path: Path, tmp_path: Path
+) -> None:
+    """store: in ./inventory.yaml (or --inventory) is where report, runs, show, baseline and history look;
+    the `next:` commands a sweep and `show` print work as pasted, from another folder too."""
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    store = tmp_path / "shared" / "lab.sqlite"
+    _sweep_quick(zoo_path, lab, store)
+    out = embench("sweep", str(lab / "inventory.yaml"), cwd=lab)  # not quiet: it prints next:
+    assert out.returncode == 0, out.stderr
+    run_id = out.stdout.split()[1].rstrip(":")
+    nxt = next(line for line in out.stdout.splitlines() if line.startswith("next: "))
+    report_cmd = nxt.removeprefix("next: ").split(" (or ")[0]
+    show_cmd = nxt.split(" (or ")[1].rstrip(")")
+    assert str(store) in report_cmd and run_id in report_cmd
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for cmd in (report_cmd, show_cmd):
+        pasted = embench(*shlex.split(cmd)[1:], cwd=elsewhere)
+        assert pasted.returncode == 0, (cmd, pasted.stderr)
+    shown = embench("show", run_id, cwd=lab)  # ./inventory.yaml's store:
+    assert shown.returncode == 0, shown.stderr
+    assert "host: 1 job(s): 1 ok" in shown.stdout and "fastest" in shown.stdout
+    again = embench(*shlex.split(shown.stdout.splitlines()[-1].removeprefix("next: "))[1:], cwd=elsewhere)
+    assert again.returncode == 0, again.stderr
+    listed = embench("runs", "--json", "--inventory", str(lab / "inventory.yaml"), cwd=elsewhere)
+    runs = json.loads(listed.stdout)
+    assert [r["run_id"] for r in runs][-1] == run_id and len(runs) == 2 and runs[-1]["recorded"] == 1
+    assert embench("baseline", "show", cwd=lab).stdout.startswith("baseline: none")
+    assert not (lab / "results").exists() and not (elsewhere / "results").exists()  # no stray default store
+
+
+def test_runs_prune_keeps_the_newest_and_the_pinned_baseline(zoo_path: Path, tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite"
+    ids = []
+    for _ in range(4):
+        out = embench(
+            "sweep", str(write_inventory(tmp_path, zoo_path, QUICK)), "--store", str(store), "-q", cwd=tmp_path
+        )
+        assert out.returncode == 0, out.stderr
+        ids.append(out.stdout.split()[1].rstrip(":"))
+    assert embench("baseline", "set", ids[0], "--store", str(store), cwd=tmp_path).returncode == 0
+    refused = embench("runs", "prune", "--store", str(store), cwd=tmp_path)
+    assert refused.returncode == 1 and "--keep N" in refused.stderr
+    pruned = embench("runs", "prune", "--keep", "2", "--store", str(store), cwd=tmp_path)
+    assert pruned.returncode == 0 and ids[1] in pruned.stdout, pruned.stderr
+    left = [r["run_id"] for r in json.loads(embench("runs", "--json", "--store", str(store), cwd=tmp_path).stdout)]
+    assert left == [ids[0], ids[2], ids[3]]
+    db = sqlite3.connect(str(store))
+    assert db.execute("SELECT COUNT(*) FROM samples WHERE run_id=?", (ids[1],)).fetchone()[0] == 0
+
+
+def test_sweep_dry_run_lists_jobs_and_what_it_would_skip(zoo_path: Path, tmp_path: Path) -> None:
+    sweep = {"models": ["tiny", "squeezenet"], "precisions": ["fp32", "int8"], "runtimes": ["litert", "onnxruntime"],
+             "delegates": {"litert": ["cpu", "edgetpu"], "onnxruntime": ["CPUExecutionProvider"]}, "threads": [1]}  # fmt: skip
+    inv = write_inventory(tmp_path, zoo_path, sweep)
+    out = embench("sweep", str(inv), "--dry-run", "--store", str(tmp_path / "s.sqlite"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    run = [line for line in lines if line.startswith("run ")]
+    assert (
+        "run         host/tiny/fp32/litert:cpu/t1" in lines and len(run) == 5
+    )  # tiny ×4 (fp32/int8 × litert cpu, ORT), squeezenet ORT fp32
+    assert any(line.startswith("unsupported") and "edgetpu" in line and "edgetpu_compiler" in line for line in lines)
+    assert any(line.startswith("left out") and "squeezenet int8 onnxruntime" in line for line in lines)
+    assert lines[-1].startswith("dry run: ") and "nothing was run" in lines[-1]
+    assert not (tmp_path / "s.sqlite").exists()
+    swept = embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path)
+    assert swept.returncode in (0, 3), swept.stderr
+    resumed = embench("sweep", str(inv), "--dry-run", "--resume", "--store", str(tmp_path / "s.sqlite"), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sum(line.startswith("skip") for line in resumed.stdout.splitlines()) >= 5
+
+
+def test_progress_bar_at_80_columns_keeps_counts_and_times(tmp_path: Path) -> None:
+    """At 80 columns the job label gives way (an ellipsis), never the counts, elapsed or ETA."""
+    import io  # noqa: PLC0415
+
+    from embench.plan import PlannedJob  # noqa: PLC0415
+    from embench.progress import ProgressReporter  # noqa: PLC0415
+    from embench_agent.protocol import RunSpec  # noqa: PLC0415
+
+    stream = io.StringIO()
+    reporter = ProgressReporter(stream=stream, width=80)
+    reporter.console.is_terminal  # noqa: B018
+    reporter.console._force_terminal = True  # a terminal of 80 columns, drawn into a string
+    with reporter:
+        reporter.planned(120, 0)
+        job = PlannedJob("pixel7-lab-rack-3", "mobilenet_v3_large_with_a_long_name", "int8", "tflite", "litert",
+                         "xnnpack", 4, RunSpec(), 0)  # fmt: skip
+        reporter.started(job)
+        reporter.progress.refresh()
+    text = stream.getvalue()
+    last = [line for line in text.replace("\r", "\n").splitlines() if "sweep" in line][-1]
+    plain = __import__("re").sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", last)
+    assert len(plain) <= 80 and "0/120" in plain and "0:00:0" in plain and "ETA" in plain and "-:--:--" in plain
+    assert "…" in plain and "pixel7-lab-rack-3" in plain  # the label, cut short
+
+
+def test_the_resume_hint_names_the_store_it_used(tmp_path: Path) -> None:
+    """A store found through $EMBENCH_STORE or the inventory is named in the hint, so it pastes anywhere."""
+    import argparse  # noqa: PLC0415
+
+    from embench import cli  # noqa: PLC0415
+    from embench.store import Store  # noqa: PLC0415
+
+    store = Store(tmp_path / "env store.sqlite")
+    args = argparse.Namespace(inventory="lab.yaml", store=None, zoo=None, label=None)
+    words = shlex.split(cli._resume_command(args, store).format(run="RUN"))
+    assert words == ["embench", "sweep", "lab.yaml", "--resume", "RUN", "--store", str(tmp_path / "env store.sqlite")]

@@ -124,9 +124,9 @@ def test_schema_1_results_still_load() -> None:
 
 
 def test_one_list_of_statuses_everywhere() -> None:
-    from embench.report import render  # noqa: PLC0415
+    from embench.report import pages  # noqa: PLC0415
 
-    assert render.STATUSES is STATUSES
+    assert pages.STATUSES is STATUSES
     source = "\n".join(p.read_text() for p in Path(host_runtimes.__file__).parents[1].rglob("*.py"))
     assert source.count('"ok", "fallback", "unsupported"') == 0  # no second list hand-kept on the host
 

@@ -268,7 +268,9 @@ def test_a_broken_quantisation_is_flagged_in_every_table(zoo_path: Path, tmp_pat
     assert "LOW FIDELITY |" in precisions
     # in a browser: the flagged row is not the green of a plain ok
     dom = chromium_dom(next((tmp_path / "rep").glob("*/report.html")), tmp_path / "chrome")
-    assert '<td class="lowfid">ok (low fidelity)</td>' in dom and "<h2>Precisions against fp32</h2>" in dom
+    assert (
+        '<td class="lowfid">ok (low fidelity)</td>' in dom and '<h2 id="precisions">Precisions against fp32</h2>' in dom
+    )
 
 
 # ---------------------------------------------------------------------------- accuracy

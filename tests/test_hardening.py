@@ -23,6 +23,8 @@ import yaml
 from conftest import MINIMAL_INVENTORY, embench, fast_run, interrupt, start_embench, wait_for_results, write_inventory
 from procs import agent_pids, alive, wait_for
 
+from embench.store import Store
+
 BASE = MINIMAL_INVENTORY + "  runtimes: [litert]\n"
 
 
@@ -299,6 +301,7 @@ def test_a_signal_stops_the_agents_and_says_how_to_resume(tmp_path: Path, zoo_pa
 
 def test_ctrl_c_while_starting_is_one_line(tmp_path: Path) -> None:
     """Interrupts at several moments of start-up (imports take about a second): never a traceback."""
+    Store(tmp_path / "s.sqlite").close()  # `runs` reads a store; it never creates one
     for delay in (0.05, 0.15, 0.3, 0.5, 0.8):
         proc = _start(["runs", "--store", str(tmp_path / "s.sqlite")], tmp_path)
         threading.Event().wait(delay)

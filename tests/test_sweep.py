@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv as csvlib
 import json
 import os
 import signal
@@ -12,14 +13,14 @@ from csv import DictReader
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.image as mpimg
 import numpy as np
 import pytest
 from conftest import (
-    chromium_dom,
-    chromium_flags,
+    chromium_load,
+    chromium_shot,
     embench,
     fast_run,
+    has_colour,
     interrupt,
     markdown_row,
     start_embench,
@@ -30,6 +31,7 @@ from procs import default_signals
 
 from embench.inventory import RunPolicy, load_inventory
 from embench.plan import PlannedJob, make_plan
+from embench.store import Store
 from embench.zoo import Zoo
 from embench_agent.protocol import Result
 
@@ -103,8 +105,8 @@ def test_report_has_tables_figures_and_csv(swept: Swept) -> None:
     md = Path(paths["markdown"]).read_text()
     assert markdown_row(md, "host", "tiny", "fp32", "litert", "cpu", "1")["status"] == "ok"
     assert "## Compatibility" in md and "unsupported" in md and "failed" in md
-    csv = Path(paths["csv"]).read_text().splitlines()
-    header = csv[0].split(",")
+    table = list(csvlib.reader(Path(paths["csv"]).read_text().splitlines()))
+    header = table[0]
     for col in (
         "median_ms",
         "ci_low_ms",
@@ -118,13 +120,14 @@ def test_report_has_tables_figures_and_csv(swept: Swept) -> None:
     ):
         assert col in header
     row = dict(
-        zip(header, next(line.split(",") for line in csv[1:] if ",tiny,fp32,litert,cpu,1," in line), strict=False)
+        zip(header, next(r for r in table[1:] if r[:6] == ["host", "tiny", "fp32", "litert", "cpu", "1"]), strict=True)
     )
     assert float(row["median_ms"]) > 0 and float(row["speedup"]) == 1.0
     _check_every_speedup(Path(paths["csv"]), swept.store)
     assert Path(paths["latency"]).read_bytes()[:4] == b"\x89PNG"
     html = Path(paths["html"]).read_text()
-    assert html.count("data:image/png;base64,") == 2 and "<table>" in html
+    assert html.count("data:image/png;base64,") == 2 and "<table class='plain'>" in html
+    assert "devices/host.html" in html and (Path(paths["devices"]) / "host.html").is_file()
     samples = Path(paths["samples"]).read_text().splitlines()
     db = _db(swept.store)  # type: ignore[arg-type]
     assert len(samples) - 1 == db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
@@ -240,8 +243,16 @@ def test_unwritable_store_is_one_clear_line(zoo_path: Path, tmp_path: Path) -> N
 
 
 def test_store_from_environment_and_report_of_empty_store(zoo_path: Path, tmp_path: Path) -> None:
-    out = embench("report", cwd=tmp_path, env={"EMBENCH_STORE": str(tmp_path / "env.sqlite")})
-    assert out.returncode == 1 and "holds no runs yet" in out.stderr and (tmp_path / "env.sqlite").exists()
+    """Reading verbs never create a database: a missing one is named, with what to do."""
+    env = {"EMBENCH_STORE": str(tmp_path / "env.sqlite")}
+    for verb in (["report"], ["runs"], ["show"], ["compare", "x"], ["history", "x"], ["baseline", "show"]):
+        out = embench(*verb, cwd=tmp_path, env=env)
+        assert out.returncode == 1 and "env.sqlite does not exist" in out.stderr and "embench sweep" in out.stderr, verb
+        assert len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "env.sqlite").exists() and not list(tmp_path.iterdir())
+    Store(tmp_path / "env.sqlite").close()
+    out = embench("report", cwd=tmp_path, env=env)
+    assert out.returncode == 1 and "holds no runs yet" in out.stderr
 
 
 def test_device_that_does_not_offer_a_delegate_is_not_attempted(zoo_path: Path, tmp_path: Path) -> None:
@@ -304,23 +315,23 @@ def test_job_ids_are_stable(zoo_path: Path, tmp_path: Path) -> None:
 
 
 def test_html_report_renders_in_headless_chromium(swept: Swept) -> None:
-    """The page is self-contained: tables and both embedded figures render with no network."""
+    """The page is self-contained: tables, grids and both embedded figures render with no network, and
+    the results table is built by its script with no console error."""
     folder = swept.folder
     out = embench("report", "--store", str(swept.store), "--out", str(folder / "reports"), cwd=folder)
     page = Path(dict(line.split(None, 1) for line in out.stdout.splitlines())["html"])
-    dom = chromium_dom(page, folder / "chrome")
-    assert "<h2>Compatibility</h2>" in dom and dom.count('class="ok"') >= 5
-    shot = folder / "page.png"
-    subprocess.run(["chromium", *chromium_flags(folder / "chrome"), f"--screenshot={shot}", "--window-size=1600,9000", page.as_uri()],
-                   capture_output=True, timeout=120, check=True)  # fmt: skip
-    pixels = mpimg.imread(str(shot))[..., :3]
+    dom, console = chromium_load(page, folder / "chrome")
+    assert console == []
+    assert 'id="compatibility"' in dom and dom.count('class="ok"') >= 5
+    assert dom.count('class="gridjs-tr"') == 1 + len(swept_rows(swept.store))  # the header, then every job
+    pixels = chromium_shot(page, folder / "chrome", folder / "page.png", height=9000)
+    assert has_colour(pixels, (0xDF, 0xF0, 0xD8))  # green "ok" cells of the tables
+    assert has_colour(pixels, (0x48, 0x78, 0xA8))  # the speedup figure's bars
+    assert has_colour(pixels, (0xC6, 0xDB, 0xEF))  # the latency figure's boxes
 
-    def has(rgb: tuple[int, int, int]) -> bool:
-        return bool((np.abs(pixels - np.array(rgb) / 255).max(axis=2) < 0.04).sum() > 200)
 
-    assert has((0xDF, 0xF0, 0xD8))  # green "ok" cells of the tables
-    assert has((0x48, 0x78, 0xA8))  # the speedup figure's bars
-    assert has((0xC6, 0xDB, 0xEF))  # the latency figure's boxes
+def swept_rows(store: Path) -> list[tuple[str]]:
+    return _db(store).execute("SELECT job_id FROM results").fetchall()  # type: ignore[arg-type]
 
 
 def test_progress_without_a_terminal_is_one_line_per_job(zoo_path: Path, tmp_path: Path) -> None:

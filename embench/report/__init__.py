@@ -5,10 +5,11 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from ..api import report_data
 from ..errors import EmbenchError
 from ..scores import DEFAULT_LATENCY_BUDGET_MS
 from ..store import Store
-from . import figures, render
+from . import figures, pages, render
 from .tables import ReportData, build_report_data
 
 __all__ = ["ReportData", "build_report_data", "write_report"]
@@ -18,7 +19,7 @@ def write_report(
     store: Store, run_id: str | None, out_root: Path, latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
 ) -> dict[str, Path]:
     """Write HTML, Markdown, CSV and PNG files for a run under out_root/<run_id>/; return their paths."""
-    data = build_report_data(store, run_id, latency_budget_ms)
+    data = report_data(store, run_id, latency_budget_ms)  # the Python API's computation, rendered
     if data.results.empty:
         run = data.run
         resume = shlex.join(["embench", "sweep", run.inventory, "--resume", run.run_id, "--store", str(store.path)])
@@ -36,15 +37,34 @@ def write_report(
         ) from None
 
 
+MAX_PANELS = 24  # per-configuration figures (one panel per device × model) are drawn up to this many panels
+
+
 def _write(data: ReportData, out: Path) -> dict[str, Path]:
-    pngs = {figure.name: figure.draw(data) for figure in figures.FIGURES}
+    frame = data.results
+    panels = len(frame[frame["n"] > 0].groupby(["device", "model"]))
+    skipped = ""
+    if panels <= MAX_PANELS:
+        pngs = {figure.name: figure.draw(data) for figure in figures.FIGURES}
+    else:  # at lab scale: the overview grids, and each device's page with a box plot in every row
+        pngs = {f.name: f.draw(data) for f in figures.FIGURES if f.name == "pareto"} if len(data.scores) <= 200 else {}
+        skipped = (f"Per-configuration figures are drawn for up to {MAX_PANELS} device × model panels; this run has"
+                   f" {panels}: each results row has its distribution instead, and each device's page its grid.")  # fmt: skip
     paths = {
         "html": out / "report.html",
         "markdown": out / "report.md",
         "csv": out / "results.csv",
         "samples": out / "samples.csv",
     }
-    paths["html"].write_text(render.html_page(data, pngs), encoding="utf-8")
+    slugs = pages.device_slugs(sorted(frame["device"].unique()))
+    titles = {f.name: f.title for f in figures.FIGURES}
+    paths["html"].write_text(pages.overview_page(data, pngs, titles, slugs, skipped), encoding="utf-8")
+    (out / "devices").mkdir(exist_ok=True)
+    for device, rows in frame.groupby("device", sort=True):
+        (out / "devices" / f"{slugs[str(device)]}.html").write_text(
+            pages.device_page(data, str(device), rows), encoding="utf-8"
+        )
+    paths["devices"] = out / "devices"
     paths["markdown"].write_text(render.markdown(data), encoding="utf-8")
     paths["csv"].write_text(render.csv(data), encoding="utf-8")
     paths["samples"].write_text(render.samples_csv(data), encoding="utf-8")

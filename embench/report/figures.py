@@ -70,7 +70,7 @@ def latency_figure(data: ReportData) -> bytes | None:
         ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=8)
         ax.invert_yaxis()
         ax.set_title(title, fontsize=10, loc="left")
-        ax.set_xlabel("latency per inference (ms)")
+        ax.set_xlabel("latency per inference (ms): box p25–p75, red line the median, whiskers p5–p95")
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _png(fig)

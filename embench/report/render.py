@@ -1,19 +1,17 @@
-"""Turn ReportData into Markdown, CSV and a self-contained HTML page."""
+"""Turn ReportData into Markdown and CSV, and the cells the HTML pages share (pages.py)."""
 
 from __future__ import annotations
 
-import base64
 import csv as csvlib
 import datetime as dt
-import html
 import io
 import math
+from collections import Counter
 from typing import Any
 
 import pandas as pd
 
-from embench_agent.protocol import STATUSES
-
+from ..telemetry import NO_POWER
 from ..text import printable
 from .figures import FIGURES
 from .tables import ReportData, config_label
@@ -28,7 +26,8 @@ SHOWN = [
     ("energy", "mJ / inference"), ("avg_w", "avg W"), ("temp_max_c", "max °C"),
     ("notes", "notes"),
 ]  # fmt: skip
-OPTIONAL = {"fidelity", "accuracy"}  # shown only where some row has one
+# shown only where some row has one (a device without a power source has no energy to show)
+OPTIONAL = {"fidelity", "accuracy", "energy", "avg_w", "temp_max_c", "delegated", "peak_rss_mb"}
 
 
 def _pct(value: float) -> str:
@@ -94,7 +93,16 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
 def _has(frame: pd.DataFrame, col: str) -> bool:
     if col == "fidelity":
         return bool(frame["fid_reference"].astype(bool).any())
-    return bool(frame["acc_top1"].notna().any())
+    if col == "accuracy":
+        return bool(frame["acc_top1"].notna().any())
+    if col == "energy":  # a figure, or a power source's reason for none; not "no power source" in every row
+        return bool(
+            frame["energy_mj"].notna().any()
+            or (frame["energy_note"].astype(bool) & (frame["energy_note"] != NO_POWER)).any()
+        )
+    if col == "delegated":
+        return bool(frame["delegated"].astype(bool).any())
+    return bool(frame[col].notna().any())
 
 
 def precision_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -168,7 +176,8 @@ def _md_table(frame: pd.DataFrame, index: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _heading(data: ReportData) -> str:
+def heading(data: ReportData) -> str:
+    """The run in one line."""
     started = dt.datetime.fromtimestamp(data.run.started_unix).strftime("%Y-%m-%d %H:%M:%S")
     return (
         f"run `{data.run.run_id}` · started {started} · {data.run.recorded}/{data.run.planned} jobs recorded"
@@ -176,7 +185,8 @@ def _heading(data: ReportData) -> str:
     )
 
 
-def _environment_rows(data: ReportData) -> list[str]:
+def environment_rows(data: ReportData) -> list[str]:
+    """One line of facts per device."""
     rows = []
     for device, f in data.environment.items():
         mem = f"{f.mem_total_kb / 1048576:.1f} GiB" if f.mem_total_kb else None
@@ -194,11 +204,32 @@ def _environment_rows(data: ReportData) -> list[str]:
     return rows
 
 
+def run_facts(data: ReportData, frame: pd.DataFrame | None = None) -> list[tuple[str, str]]:
+    """Run, job counts, runtime versions and the run policy: what a reader needs to trust or reproduce it."""
+    frame = data.results if frame is None else frame
+    versions = Counter(f"{r} {v}" for r, v in zip(frame["runtime"], frame["runtime_version"]) if v)
+    policies = Counter(p for p in frame["policy"] if p)
+    counts = Counter(frame["status"])
+    return [
+        ("run", heading(data).replace("`", "")),
+        ("jobs", ", ".join(f"{n} {s}" for s, n in counts.most_common())),
+        ("runtimes", "; ".join(f"{v} ({n} jobs)" for v, n in versions.most_common()) or "—"),
+        (
+            "timed as",
+            "; ".join(f"{p} ({n} jobs)" if len(policies) > 1 else p for p, n in policies.most_common()) or "—",
+        ),
+    ]
+
+
 def markdown(data: ReportData) -> str:
-    parts = [f"# embench report\n\n{_heading(data)}\n"]
-    parts += [f"- {r}" for r in _environment_rows(data)]
+    parts = ["# embench report\n", *(f"- **{k}**: {v}" for k, v in run_facts(data)), ""]
+    parts += [f"- {r}" for r in environment_rows(data)]
     parts.append("\n## Results\n")
     parts.append(_md_table(display_table(data.results)))
+    if not data.results.empty and not _has(data.results, "energy"):
+        parts.append(
+            f"\nEnergy: {NO_POWER} on any device of this run, so no energy column (docs/inventory.md, telemetry)."
+        )
     if not data.precisions.empty:
         parts.append("\n## Precisions against fp32\n")
         parts.append(_md_table(precision_display(data.precisions)))
@@ -210,10 +241,15 @@ def markdown(data: ReportData) -> str:
     if not data.compatibility.empty:
         parts.append("\n## Compatibility\n")
         parts.append(_md_table(data.compatibility, index=True))
-    parts.append("\nSpeedup is the baseline's median ÷ this median; the baseline is the single-thread CPU run of the same "
-                 "device, model and precision (LiteRT cpu, else XNNPACK, else ONNX Runtime CPU). Figures: "
-                 + ", ".join(f"`{f.name}.png`" for f in FIGURES) + ".\n")  # fmt: skip
+    parts.append(f"\n{SPEEDUP_NOTE} Figures: " + ", ".join(f"`{f.name}.png`" for f in FIGURES) + " (where drawn).\n")
     return "\n".join(parts)
+
+
+SPEEDUP_NOTE = (
+    "Speedup is the baseline's median ÷ this median; the baseline is the single-thread CPU run of the same device, "
+    "model and precision (LiteRT cpu, else XNNPACK, else ONNX Runtime CPU). Latency figures: boxes p25–p75, the median "
+    "marked, whiskers p5–p95 of the raw samples. Compatibility: — means that configuration was not swept."
+)
 
 
 def csv(data: ReportData) -> str:
@@ -228,58 +264,3 @@ def samples_csv(data: ReportData) -> str:
         key = [r.job_id, r.device, r.model, r.precision, r.runtime, r.delegate, r.threads]
         writer.writerows([*key, i, ns] for i, ns in enumerate(data.samples.get(r.job_id, [])))
     return buf.getvalue()
-
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:24px;color:#222}
-table{border-collapse:collapse;font-size:12px;margin:8px 0 24px}
-th,td{border:1px solid #ccc;padding:3px 6px;text-align:left}
-th{background:#f2f2f2} td.ok{background:#dff0d8} td.fallback{background:#fcf8e3}
-td.unsupported{background:#eee} td.failed,td.crashed,td.timeout,td.lowfid{background:#f2dede}
-img{max-width:100%}
-"""
-
-
-def _html_table(frame: pd.DataFrame, status_cols: list[str] | None = None) -> str:
-    cols = list(frame.columns)
-    status_cols = status_cols if status_cols is not None else cols
-    out = ["<table><thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols) + "</tr></thead><tbody>"]
-    for row in frame.itertuples(index=False):
-        cells = []
-        for col, value in zip(cols, row):
-            key = str(value).split(" ")[0]
-            if col in status_cols and "low fidelity" in str(value):
-                key = "lowfid"  # fast but wrong: never the green of a plain ok
-            cls = f' class="{html.escape(key)}"' if col in status_cols and key in (*STATUSES, "lowfid") else ""
-            cells.append(f"<td{cls}>{html.escape(str(value))}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
-
-
-def html_page(data: ReportData, figures: dict[str, bytes | None]) -> str:
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>embench report</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>embench report</h1>",
-        f"<p>{html.escape(_heading(data)).replace('`', '')}</p><ul>",
-        *(f"<li>{html.escape(r)}</li>" for r in _environment_rows(data)),
-        "</ul><h2>Results</h2>",
-        _html_table(display_table(data.results), ["status"]),
-    ]
-    if not data.precisions.empty:
-        parts += ["<h2>Precisions against fp32</h2>", _html_table(precision_display(data.precisions), []),
-                  f"<p>{html.escape(PRECISION_NOTE)}</p>"]  # fmt: skip
-    if not data.scores.empty:
-        parts += ["<h2>Accuracy against latency and energy</h2>", _html_table(score_display(data.scores), []),
-                  f"<p>{html.escape(score_note(data))}</p>"]  # fmt: skip
-    if not data.compatibility.empty:
-        parts += ["<h2>Compatibility</h2>", _html_table(data.compatibility.reset_index())]
-    for figure in FIGURES:
-        png = figures.get(figure.name)
-        if png:
-            b64 = base64.b64encode(png).decode()
-            parts.append(f"<h2>{figure.title}</h2><img id='{figure.name}' alt='{figure.title}'"
-                         f" src='data:image/png;base64,{b64}'>")  # fmt: skip
-    parts.append("</body></html>")
-    return "\n".join(parts)

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embench_agent.protocol import MEASURED, Aggregate, DeviceFacts, Result
+from embench_agent.protocol import MEASURED, Aggregate, DeviceFacts, Job, Result
 
 from .. import fidelity
 from ..compare import CONTENTION, repetition_medians
 from ..runtimes import baseline_order
 from ..scores import DEFAULT_LATENCY_BUDGET_MS, accuracy_per_joule, pareto_front
-from ..stats import CV_WARN, Summary, speedup, summarize, summarize_aggregate
+from ..stats import CV_WARN, Summary, summarize, summarize_aggregate
 from ..store import RunInfo, Store, StoredResult
 from ..telemetry import TelemetrySummary, drift_note, summarize_telemetry, throttle_flags
 from ..zoo import PRECISIONS
@@ -55,11 +55,13 @@ def _latency(result: Result) -> Summary | None:
 def _stats_columns(summary: Summary | None) -> dict[str, float]:
     if summary is None:
         return {"n": 0, **{c: math.nan for c in ("median_ms", "ci_low_ms", "ci_high_ms", "p90_ms", "p95_ms", "p99_ms",
-                                                 "min_ms", "mean_ms", "sd_ms", "cv_pct")}}  # fmt: skip
+                                                 "min_ms", "mean_ms", "sd_ms", "cv_pct", "p5_ms", "p25_ms",
+                                                 "p75_ms")}}  # fmt: skip
     return {
         "n": summary.n, "median_ms": summary.median, "ci_low_ms": summary.ci_low, "ci_high_ms": summary.ci_high,
         "p90_ms": summary.p90, "p95_ms": summary.p95, "p99_ms": summary.p99, "min_ms": summary.min,
-        "mean_ms": summary.mean, "sd_ms": summary.sd, "cv_pct": 100 * summary.cv,
+        "mean_ms": summary.mean, "sd_ms": summary.sd, "cv_pct": 100 * summary.cv, "p5_ms": summary.p5,
+        "p25_ms": summary.p25, "p75_ms": summary.p75,
     }  # fmt: skip
 
 
@@ -83,6 +85,7 @@ def _record(stored: StoredResult) -> dict[str, Any]:
         "device": job.device, "model": job.model.name, "precision": job.model.precision, "runtime": job.runtime,
         "delegate": job.delegate.name, "threads": job.threads, "job_id": job.job_id, "status": result.status,
         "message": result.message or "", "runtime_version": result.runtime.version if result.runtime else None,
+        "policy": _policy(job),
         **_stats_columns(summary),
         "init_ms": result.init_ms, "first_inference_ms": result.first_inference_ms,
         "peak_rss_mb": result.peak_rss_kb / 1024 if result.peak_rss_kb else math.nan,
@@ -94,6 +97,14 @@ def _record(stored: StoredResult) -> dict[str, Any]:
         "basis": _basis(result.aggregate) if result.aggregate is not None and not result.samples_ns else "",
         **_accuracy_columns(result),
     }  # fmt: skip
+
+
+def _policy(job: Job) -> str:
+    """How the job was timed, in one phrase (the report's header lists each distinct one)."""
+    r = job.run
+    reps = f"; {r.repetitions} repetitions ({r.isolation})" if r.repetitions > 1 else ""
+    return (f"{r.warmup_runs} warm-up runs, then ≥ {r.min_runs} runs and ≥ {r.min_seconds:g} s (≤ {r.max_seconds:g} s),"
+            f" {r.idle_seconds:g} s idle before{reps}")  # fmt: skip
 
 
 def _window_inferences(result: Result, summary: Summary | None) -> int:
@@ -152,8 +163,8 @@ def build_report_data(
 
 
 def _columns() -> list[str]:
-    return [*KEY, "job_id", "status", "message", "runtime_version", "n", "median_ms", "ci_low_ms", "ci_high_ms",
-            "p90_ms", "p95_ms", "p99_ms", "min_ms", "mean_ms", "sd_ms", "cv_pct", "init_ms",
+    return [*KEY, "job_id", "status", "message", "runtime_version", "policy", "n", "median_ms", "ci_low_ms", "ci_high_ms",
+            "p90_ms", "p95_ms", "p99_ms", "min_ms", "mean_ms", "sd_ms", "cv_pct", "p5_ms", "p25_ms", "p75_ms", "init_ms",
             "first_inference_ms", "peak_rss_mb", "delegated", "energy_mj", "energy_basis", "avg_w", "idle_w",
             "temp_max_c", "energy_note", "power_source", "throttled", "drift", "other_cpu_pct", "repetitions", "between_cv_pct",
             "within_cv_pct", "basis", "acc_n", "acc_top1", "acc_ci_low",
@@ -186,11 +197,12 @@ def _add_fidelity(frame: pd.DataFrame, by_id: Mapping[str, StoredResult]) -> Non
         frame[col] = pd.Series([False if dtype is bool else ("" if dtype is str else math.nan)] * len(frame),
                                dtype=object if dtype is str else dtype)  # fmt: skip
     references: dict[tuple[str, str], Any] = {}
-    for i, row in frame.iterrows():
-        stored = by_id[row["job_id"]]
+    for i, job_id in zip(frame.index, frame["job_id"]):
+        stored = by_id[job_id]
         out, checks = stored.result.outputs, stored.job.checks
         if not stored.result.measured or out is None:
             continue
+        row = frame.loc[i]
         if out.error:
             frame.at[i, "fid_note"] = f"no outputs kept: {out.error}"
             continue
@@ -223,32 +235,38 @@ def _add_fidelity(frame: pd.DataFrame, by_id: Mapping[str, StoredResult]) -> Non
 
 def precision_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Each precision against fp32 in the same configuration (device, model, runtime, delegate,
-    threads): the speed it buys and what it costs in fidelity."""
+    threads): the speed it buys and what it costs in fidelity. One merge: it scales to a lab's run."""
     if frame.empty:
         return pd.DataFrame()
     config = ["device", "model", "runtime", "delegate", "threads"]
     measured = frame[frame.status.isin(MEASURED) & frame.median_ms.notna()]
-    rows = []
-    for _, group in measured.groupby(config, sort=False):
-        base = group[group.precision == "fp32"]
-        if base.empty:
-            continue
-        fp32 = base.iloc[0]
-        for _, row in group.iterrows():
-            if row["precision"] == "fp32":
-                continue
-            rows.append({
-                **{c: row[c] for c in config}, "precision": row["precision"], "median_ms": row["median_ms"],
-                "fp32_median_ms": fp32["median_ms"], "speedup_vs_fp32": speedup(fp32["median_ms"], row["median_ms"]),
-                "cosine": row["fid_cosine"], "snr_db": row["fid_snr_db"], "top1_agreement": row["fid_top1"],
-                "top5_agreement": row["fid_top5"], "low_fidelity": bool(row["fid_low"]), "reference": row["fid_reference"],
-            })  # fmt: skip
-    table = pd.DataFrame.from_records(rows)
+    fp32 = measured[measured.precision == "fp32"].drop_duplicates(config)[[*config, "median_ms"]]
+    others = measured[measured.precision != "fp32"]
+    table = others.merge(fp32.rename(columns={"median_ms": "fp32_median_ms"}), on=config, how="inner", sort=False)
     if table.empty:
-        return table
+        return pd.DataFrame()
+    table = pd.DataFrame({
+        **{c: table[c] for c in config}, "precision": table["precision"], "median_ms": table["median_ms"],
+        "fp32_median_ms": table["fp32_median_ms"], "speedup_vs_fp32": _ratio(table["fp32_median_ms"], table["median_ms"]),
+        "cosine": table["fid_cosine"], "snr_db": table["fid_snr_db"], "top1_agreement": table["fid_top1"],
+        "top5_agreement": table["fid_top5"], "low_fidelity": table["fid_low"].astype(bool),
+        "reference": table["fid_reference"],
+    })  # fmt: skip
     order = {p: i for i, p in enumerate(PRECISIONS)}
     table["_order"] = [order.get(p, len(order)) for p in table["precision"]]
-    return table.sort_values([*config, "_order"], kind="stable").drop(columns="_order").reset_index(drop=True)
+    first = measured.drop_duplicates(config)[config].reset_index(drop=True).reset_index(names="_config")
+    table = table.merge(first, on=config, how="left", sort=False)  # configurations in the results' order
+    return (
+        table.sort_values(["_config", "_order"], kind="stable")
+        .drop(columns=["_order", "_config"])
+        .reset_index(drop=True)
+    )
+
+
+def _ratio(baseline: pd.Series, median: pd.Series) -> pd.Series:
+    """stats.speedup over columns: baseline ÷ median, NaN where either is not positive."""
+    ok = (baseline > 0) & (median > 0)
+    return (baseline / median).where(ok)
 
 
 def _delegated(result: Result) -> str:
@@ -261,26 +279,19 @@ def _delegated(result: Result) -> str:
 
 
 def _add_speedups(frame: pd.DataFrame) -> None:
-    frame["speedup"] = math.nan
-    frame["baseline"] = ""
+    """Each measured job's speedup over its group's baseline: the first of baseline_order() measured at one
+    thread for the same device, model and precision. Merges, not a loop: it scales to a lab's run."""
     measured = frame["status"].isin(MEASURED) & frame["median_ms"].notna()
-    for _, idx in frame.groupby(GROUP, sort=False).groups.items():
-        group = frame.loc[idx]
-        base = None
-        for runtime, delegate in baseline_order():
-            hit = group[
-                (group.runtime == runtime) & (group.delegate == delegate) & (group.threads == 1) & measured[idx]
-            ]
-            if not hit.empty:
-                base = hit.iloc[0]
-                break
-        if base is None:
-            continue
-        label = f"{base['runtime']}:{base['delegate']} t1"
-        for i in idx:
-            if measured[i]:
-                frame.at[i, "speedup"] = speedup(float(base["median_ms"]), float(frame.at[i, "median_ms"]))
-                frame.at[i, "baseline"] = label
+    rank = {pair: i for i, pair in enumerate(baseline_order())}
+    order = pd.Series([rank.get(pair, -1) for pair in zip(frame["runtime"], frame["delegate"])], index=frame.index)
+    candidates = frame[measured & (frame["threads"] == 1) & (order >= 0)].assign(_rank=order)
+    base = candidates.sort_values("_rank", kind="stable").drop_duplicates(GROUP)
+    base = pd.DataFrame({**{c: base[c] for c in GROUP}, "_base_ms": base["median_ms"],
+                         "baseline": base["runtime"] + ":" + base["delegate"] + " t1"})  # fmt: skip
+    joined = frame[GROUP].merge(base, on=GROUP, how="left", sort=False)
+    joined.index = frame.index
+    frame["speedup"] = _ratio(joined["_base_ms"], frame["median_ms"]).where(measured)
+    frame["baseline"] = joined["baseline"].where(measured & joined["_base_ms"].notna(), "").astype(object)
 
 
 def _basis(aggregate: Aggregate) -> str:
@@ -331,9 +342,33 @@ def _notes(row: pd.Series) -> str:
         notes.append(str(row["basis"]))
     if row["status"] not in ("ok",) and row["message"]:
         notes.append(str(row["message"]))
-    if isinstance(row["cv_pct"], float) and row["cv_pct"] >= 100 * CV_WARN:
-        notes.append(f"CV {row['cv_pct']:.0f}% ≥ {100 * CV_WARN:.0f}%: unstable; raise min_seconds or add cooldown")
+    advice = _spread_advice(row)
+    if advice:
+        notes.append(advice)
     return "; ".join(notes)
+
+
+def robust_cv(row: pd.Series) -> float:
+    """The spread of the bulk of the samples: the IQR as a normal SD (÷ 1.349), over the median."""
+    median = row["median_ms"]
+    return (row["p75_ms"] - row["p25_ms"]) / 1.349 / median if median > 0 else math.nan
+
+
+def _spread_advice(row: pd.Series) -> str:
+    """What a high CV means here. When the bulk of the samples is tight (robust CV under CV_WARN) the CV
+    comes from a tail of slow outliers: the median is steady, and more time or a cooldown fixes nothing."""
+    cv = row["cv_pct"]
+    if not (isinstance(cv, float) and cv >= 100 * CV_WARN):
+        return ""
+    bulk = robust_cv(row)
+    if bulk < CV_WARN:
+        median, low, high = row["median_ms"], row["ci_low_ms"], row["ci_high_ms"]
+        ci = f", 95% CI of the median ±{50 * (high - low) / median:.1f}%" if not math.isnan(low) else ""
+        tail = f"p99 {row['p99_ms'] / median:.1f}× the median" if not math.isnan(row["p99_ms"]) else "a long tail"
+        return (f"CV {cv:.0f}% from an outlier tail ({tail}) while the bulk is tight (IQR-based CV {100 * bulk:.1f}%{ci}):"
+                " trust the median; p99 shows the tail (interrupts, other processes, GC or page faults)")  # fmt: skip
+    return (f"CV {cv:.0f}% ≥ {100 * CV_WARN:.0f}% and the bulk of the samples spreads too (IQR-based CV"
+            f" {100 * bulk:.0f}%): unstable; raise min_seconds or add cooldown")  # fmt: skip
 
 
 def _compatibility(frame: pd.DataFrame) -> pd.DataFrame:

@@ -121,8 +121,10 @@ def _scalar(tp: Any, value: Any, path: str) -> Any:
     raise TypeError(f"protocol: no loader for {tp!r} at {path}")
 
 
-def _load(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
+def _load(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:  # noqa: PLR0912
     """`value` (parsed JSON) checked against the annotation `tp`, converted to the typed form."""
+    if not meta and type(value) is tp and tp in (str, int, float) and (tp is not float or math.isfinite(value)):
+        return value  # the common case, checked without the general path below
     origin = getattr(tp, "__origin__", None)
     args: Tuple[Any, ...] = getattr(tp, "__args__", ())
     if origin is Union:
@@ -152,8 +154,19 @@ def _load(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
     if isinstance(tp, type) and issubclass(tp, Message):
         return tp._from(value, path)
     loaded = _scalar(tp, value, path)
-    _check_bounds(loaded, meta, path)
+    if meta:
+        _check_bounds(loaded, meta, path)
     return loaded
+
+
+def _unless_none(tp: Any) -> Any:
+    """X for Optional[X] (the caller has handled None), else tp itself."""
+    args = getattr(tp, "__args__", ())
+    if getattr(tp, "__origin__", None) is Union and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return inner[0]
+    return tp
 
 
 def _plain(value: Any) -> Any:
@@ -181,22 +194,41 @@ class Message:
         return cls.__dict__["_hints"]
 
     @classmethod
+    def _fields(cls) -> Tuple[Tuple[str, Any, Mapping[str, Any], bool, bool], ...]:
+        """(name, type, bounds, required, may be None) of each field, worked out once per class."""
+        plan = cls.__dict__.get("_plan")
+        if plan is None:
+            types = cls._types()
+            plan = tuple(
+                (f.name, _unless_none(types[f.name]), f.metadata,
+                 f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,  # type: ignore[misc]
+                 _unless_none(types[f.name]) is not types[f.name])
+                for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            )  # fmt: skip
+            cls._plan = plan  # type: ignore[attr-defined]
+        return plan  # type: ignore[no-any-return]
+
+    @classmethod
     def _from(cls: Type[T], value: Any, path: str) -> T:
         if not isinstance(value, dict):
             raise _fail(path, f"expected an object, got {type(value).__name__!r}")
-        fields = dict((f.name, f) for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-        unknown = sorted(set(value) - set(fields))
-        if unknown:
-            raise _fail(path, "unknown key {} (known: {})".format(", ".join(map(repr, unknown)), ", ".join(fields)))
-        kwargs = {}
-        types = cls._types()
-        for name, f in fields.items():
-            where = f"{path}.{name}" if path else name
+        plan = cls._fields()  # type: ignore[attr-defined]
+        if len(value) > len(plan) or not all(name in value for name, *_ in plan):
+            known = [name for name, *_ in plan]
+            unknown = sorted(set(value) - set(known))
+            if unknown:
+                raise _fail(path, "unknown key {} (known: {})".format(", ".join(map(repr, unknown)), ", ".join(known)))
+        kwargs: Dict[str, Any] = {}
+        for name, tp, meta, required, nullable in plan:
             if name not in value:
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                    raise _fail(where, "missing")
+                if required:
+                    raise _fail(f"{path}.{name}" if path else name, "missing")
                 continue
-            kwargs[name] = _load(types[name], value[name], where, f.metadata)
+            item = value[name]
+            if item is None and nullable:
+                kwargs[name] = None  # the common case of an optional field, without building its path
+                continue
+            kwargs[name] = _load(tp, item, f"{path}.{name}" if path else name, meta)
         return cls(**kwargs)
 
     @classmethod
