@@ -25,6 +25,14 @@ def _safe(text: object) -> str:
     return escape(printable(str(text)))
 
 
+def _own_stderr() -> TextIO:
+    """A copy of stderr's file descriptor (where there is one: not under a test's capture)."""
+    try:
+        return os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, closefd=True)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        return sys.stderr
+
+
 class QuietReporter(SweepListener):
     """For cron: says nothing while running (the summary and errors still print)."""
 
@@ -36,7 +44,7 @@ class ProgressReporter(SweepListener):
         # Its own copy of stderr: the model build sends fd 2 into a log while TensorFlow talks (zoo_build),
         # and the bar and the plain lines must still reach the terminal or the log file.
         self._owned = stream is None
-        self.stream = stream or os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, closefd=True)
+        self.stream = stream or _own_stderr()
         self.console = Console(file=self.stream, width=width)
         # At 80 columns the job now running gives way (ellipsis) before the counts, elapsed and ETA.
         self.progress = Progress(
@@ -64,7 +72,7 @@ class ProgressReporter(SweepListener):
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
-        if self._owned:
+        if self._owned and self.stream is not sys.stderr:
             self.stream.close()
         else:
             self.stream.flush()
