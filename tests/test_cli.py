@@ -104,8 +104,13 @@ def test_models_build_force_rebuilds(zoo_path: Path, tmp_path: Path) -> None:
     def built() -> dict[str, int]:
         return {p.name: p.stat().st_mtime_ns for p in build.glob("tiny.*")}
 
-    first = embench("models", "build", "tiny", "--zoo", str(manifest), "-q", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
+    # On a terminal: the bar is drawn while TensorFlow's fd 2 goes into the build's log
+    code, screen = _on_a_terminal(
+        [sys.executable, "-m", "embench", "models", "build", "tiny", "--zoo", str(manifest)], tmp_path
+    )
+    assert code == 0, screen
+    assert "building models" in screen and "tiny tflite-fp32" in screen and "8/8" in screen, screen
+    assert "[build " not in screen  # a bar, not the plain lines of a log
     before = built()
     assert len(before) == 8  # TFLite fp32 / fp16 / int8 / int16x8 / int8_dynamic and ONNX fp32 / int8 / int8_dynamic
     again = embench("models", "build", "tiny", "--zoo", str(manifest), "-q", cwd=tmp_path)
@@ -325,3 +330,25 @@ def test_the_resume_hint_names_the_store_it_used(tmp_path: Path) -> None:
     args = argparse.Namespace(inventory="lab.yaml", store=None, zoo=None, label=None)
     words = shlex.split(cli._resume_command(args, store).format(run="RUN"))
     assert words == ["embench", "sweep", "lab.yaml", "--resume", "RUN", "--store", str(tmp_path / "env store.sqlite")]
+
+
+def _on_a_terminal(argv: list[str], cwd: Path) -> tuple[int, str]:
+    """Run a command with a pseudo-terminal as its stdout and stderr; (exit code, what it drew)."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    master, slave = os.openpty()
+    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+                            env={**os.environ, "COLUMNS": "100", "TERM": "xterm"})  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the command closed the terminal's last end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    return proc.wait(timeout=600), b"".join(chunks).decode("utf-8", "replace")
