@@ -60,6 +60,9 @@ class ProgressReporter(SweepListener):
             console=self.console,
             transient=False,
             expand=True,
+            # Python-level stderr (TensorFlow's, tf2onnx's and the quantizer's loggers during a model
+            # build) stays on fd 2, which the build captures into its log; rich would print it above the bar
+            redirect_stderr=False,
         )
         self._lock = threading.Lock()
         self._running: dict[str, str] = {}
