@@ -44,11 +44,17 @@ def lab_shape(jobs: int) -> tuple[int, int]:
     return devices, max(1, pairs // devices)
 
 
-def write_lab_run(path: Path, jobs: int, samples: int = 100, seed: int = 0, repetitions: int = 1) -> str:
-    """A finished run of about `jobs` jobs with `samples` samples each into the store at `path`; its run id."""
+def write_lab_run(path: Path, jobs: int, samples: int = 100, seed: int = 0, repetitions: int = 1,
+                  names: list[str] | None = None, model_names: list[str] | None = None) -> str:  # fmt: skip
+    """A finished run of about `jobs` jobs with `samples` samples each into the store at `path` (devices and
+    models named `names` and `model_names` where given); its run id."""
     rng = np.random.default_rng(seed)
     devices, models = lab_shape(jobs)
-    names = [f"{KINDS[d % len(KINDS)]}-{d:02d}" for d in range(devices)]
+    if names is not None:
+        devices = len(names)
+    if model_names is not None:
+        models = len(model_names)
+    names = names or [f"{KINDS[d % len(KINDS)]}-{d:02d}" for d in range(devices)]
     store = Store(path)
     plan = []
     items: list[tuple[Job, Result]] = []
@@ -60,7 +66,7 @@ def write_lab_run(path: Path, jobs: int, samples: int = 100, seed: int = 0, repe
         facts = DeviceFacts(hostname=device, machine="aarch64", cpu="Cortex-A76", cores=4 + 4 * (d % 2),
                             mem_total_kb=8 << 20, os="Linux", kernel="6.1.0", python="3.11.2")  # fmt: skip
         for m in range(models):
-            model = f"net{m:03d}"
+            model = model_names[m] if model_names else f"net{m:03d}"
             for precision, runtime, delegate, threads in CONFIGS:
                 job_id = hashlib.sha256(
                     f"{device}/{model}/{precision}/{runtime}/{delegate}/{threads}".encode()

@@ -127,3 +127,47 @@ def _scroll_width(dom: str) -> int:
     found = re.search(r'data-scroll-width="(\d+)"', dom)
     assert found, "the table never reported itself drawn"
     return int(found.group(1))
+
+
+HOSTILE = ["<script>alert(1)</script>", "rack 2/pixel 7", "pixel$7 ünï", "a'b\"c", "rack 2_pixel 7"]
+
+
+def test_hostile_names_render_as_text(tmp_path: Path) -> None:
+    """Device and model names are text on every page: markup, quotes, slashes, `$`, spaces and names that
+    make the same file name all render as themselves, with no script run and no page overwritten."""
+    store = tmp_path / "s.sqlite"
+    models = ["net</script><b>x", "m&m"]
+    write_lab_run(store, 50, samples=20, names=HOSTILE, model_names=models)
+    out = embench("report", "--store", str(store), "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    run = next((tmp_path / "r").iterdir())
+    pages = list((run / "devices").glob("*.html"))
+    assert len(pages) == len(HOSTILE)  # "rack 2/pixel 7" and "rack 2_pixel 7" both keep a page
+    dom, console = chromium_load(run / "report.html", tmp_path / "chrome", "?q=" + "m%26m")
+    assert console == []  # no alert, no broken script
+    assert "<script>alert(1)</script>" not in dom.split("<body", 1)[1]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and "net&lt;/script&gt;&lt;b&gt;x" in dom
+    assert _body_rows(dom) and all("m&amp;m" in r for r in _body_rows(dom))
+    for page in pages:
+        dom, console = chromium_load(page, tmp_path / "chrome")
+        assert console == [] and _body_rows(dom), page.name
+
+
+def test_a_run_where_nothing_was_measured_still_reports(tmp_path: Path) -> None:
+    """Every job failed: no grid has data, no row a distribution; the pages still say what happened."""
+    from embench_agent.protocol import DelegateSpec, Job, ModelRef, Result  # noqa: PLC0415
+
+    store = Store(tmp_path / "s.sqlite")
+    jobs = [Job(f"j{i}", "pi5", ModelRef("m", "tflite", "fp32"), "litert", DelegateSpec("gpu"), 1) for i in range(2)]
+    run_id = store.begin_run("lab.yaml", [j.to_dict() for j in jobs], "t")
+    store.add_results(run_id, [(j, Result(j.job_id, "unsupported", "no GPU driver on this board")) for j in jobs])
+    store.end_run(run_id, "finished")
+    store.close()
+    out = embench("report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    page = tmp_path / "r" / run_id / "report.html"
+    dom, console = chromium_load(page, tmp_path / "chrome")
+    assert console == [] and "id='grid-latency'" not in page.read_text() and "id='grid-status'" in page.read_text()
+    assert len(_body_rows(dom)) == 2 and "no GPU driver on this board" in dom
+    shown = embench("show", "--store", str(tmp_path / "s.sqlite"), cwd=tmp_path)
+    assert shown.returncode == 0 and "pi5: 2 job(s): 2 unsupported" in shown.stdout, shown.stderr
