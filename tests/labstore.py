@@ -24,6 +24,7 @@ from embench_agent.protocol import (
     RunSpec,
     RuntimeInfo,
     SourceSpec,
+    SourceTrace,
     Telemetry,
 )
 
@@ -109,9 +110,10 @@ def _result(rng: np.random.Generator, job: Job, median_ms: float, samples: int, 
     telemetry = None
     if power:
         watts = 2.0 + rng.random()
-        telemetry = Telemetry(edges={"window_start": Edge(1.0, 1.7e9, {"rapl:package-0": 100.0}),
-                                     "window_end": Edge(1.0 + window / 1e9, None,
-                                                        {"rapl:package-0": 100.0 + watts * window / 1e9})})  # fmt: skip
+        uj = 1e6 * watts * window / 1e9  # a RAPL-like energy counter (µJ) read at the window's edges
+        telemetry = Telemetry(edges={"window_start": Edge(1.0, 1.7e9, {"rapl": 5e6}),
+                                     "window_end": Edge(1.0 + window / 1e9, None, {"rapl": 5e6 + round(uj)})},
+                              sources=(SourceTrace("rapl", "package-0", "counter", "uJ"),))  # fmt: skip
     return Result(
         job.job_id, status, f"{total - delegated} of {total} nodes stayed on the CPU" if status == "fallback" else None,
         agent_version="0.4.0", runtime=runtime,

@@ -25,10 +25,9 @@ from .overview import Grid, grids
 from .render import (
     PRECISION_NOTE,
     SPEEDUP_NOTE,
-    accuracy_cell,
     display_table,
+    energy_note,
     environment_rows,
-    fidelity_cell,
     precision_display,
     run_facts,
     score_display,
@@ -162,25 +161,17 @@ def table_columns(frame: pd.DataFrame, slugs: dict[str, str] | None, detail: boo
         Column("CV %", "num", [_num(v, ".2g") for v in frame["cv_pct"]]),
         Column("speedup ×", "num", [_num(v) for v in frame["speedup"]]),
     ]  # fmt: skip
-    optional = [
-        ("mJ / inference", "num", frame["energy_mj"], [_num(v) for v in frame["energy_mj"]]),
-        ("fidelity vs fp32 CPU", "text", frame["fid_reference"].replace("", np.nan) if "fid_reference" in frame else None,
-         [fidelity_cell(r) for _, r in frame.iterrows()] if frame["fid_reference"].astype(bool).any() else None),
-        ("top-1 accuracy (95% CI)", "text", frame["acc_top1"], None),
-    ]  # fmt: skip
+    # display_table decides which optional columns have data, and words a missing figure's reason
+    cols += [Column(t, "text", shown[t].tolist()) for t in ("mJ / inference", "fidelity vs fp32 CPU",
+                                                           "top-1 accuracy (95% CI)") if t in shown]  # fmt: skip
     if detail:
-        optional += [
-            ("init ms", "num", frame["init_ms"], [_num(v) for v in frame["init_ms"]]),
-            ("first ms", "num", frame["first_inference_ms"], [_num(v) for v in frame["first_inference_ms"]]),
-            ("peak RSS MB", "num", frame["peak_rss_mb"], [_num(v) for v in frame["peak_rss_mb"]]),
-            ("delegated nodes", "text", frame["delegated"].replace("", np.nan), frame["delegated"].tolist()),
-            ("avg W", "num", frame["avg_w"], [_num(v) for v in frame["avg_w"]]),
-            ("max °C", "num", frame["temp_max_c"], [_num(v) for v in frame["temp_max_c"]]),
-        ]
-    for name, kind, data, cells in optional:
-        if data is None or not pd.Series(data).notna().any():
-            continue
-        cols.append(Column(name, kind, cells if cells is not None else [accuracy_cell(r) for _, r in frame.iterrows()]))
+        numeric = {"init ms": "init_ms", "first ms": "first_inference_ms", "peak RSS MB": "peak_rss_mb",
+                   "avg W": "avg_w", "max °C": "temp_max_c"}  # fmt: skip
+        for title in ("init ms", "first ms", "peak RSS MB", "delegated nodes", "avg W", "max °C"):
+            if title in numeric and frame[numeric[title]].notna().any():
+                cols.append(Column(title, "num", [_num(v) for v in frame[numeric[title]]]))
+            elif title in shown and title not in numeric:
+                cols.append(Column(title, "text", shown[title].tolist()))
     cols.append(Column("distribution", "box", _boxes(frame)))
     cols.append(Column("notes", "notes", frame["notes"].tolist()))
     return cols
@@ -339,7 +330,8 @@ def overview_page(data: ReportData, figures: dict[str, bytes | None], titles: di
     body.append("<h2 id='overview'>Overview</h2><p class='caption'>Models down, devices across; a device's name opens its"
                 " page. Each grid says what its cells are.</p>")  # fmt: skip
     body += [grid_html(g, slugs) for g in grids(frame)]
-    body += [f"<h2 id='results'>Results ({len(frame)} jobs)</h2><p class='caption'>{TABLE_NOTE}</p>",
+    body += [f"<h2 id='results'>Results ({len(frame)} jobs)</h2><p class='caption'>{TABLE_NOTE}"
+             f" {html.escape(energy_note(frame))}</p>",
              results_table("results-table", table_columns(frame, slugs, detail=False), slugs)]  # fmt: skip
     if not data.precisions.empty:
         body += ["<h2 id='precisions'>Precisions against fp32</h2>", plain_table(precision_display(data.precisions)),

@@ -79,7 +79,9 @@ def display_table(frame: pd.DataFrame) -> pd.DataFrame:
         elif col == "throttled_mark":
             out[title] = ["yes" if t else "" for t in frame["throttled"]]
         elif col == "energy":
-            out[title] = [note if note else _fmt(mj) for mj, note in zip(frame["energy_mj"], frame["energy_note"])]
+            # a reason where a power source gave none; "—" where there is no source (said once, not per row)
+            out[title] = [note if note and note != NO_POWER else _fmt(mj)
+                          for mj, note in zip(frame["energy_mj"], frame["energy_note"])]  # fmt: skip
         elif col == "ci":
             out[title] = [
                 "—" if math.isnan(lo) else f"{_fmt(lo)}–{_fmt(hi)}"
@@ -226,10 +228,8 @@ def markdown(data: ReportData) -> str:
     parts += [f"- {r}" for r in environment_rows(data)]
     parts.append("\n## Results\n")
     parts.append(_md_table(display_table(data.results)))
-    if not data.results.empty and not _has(data.results, "energy"):
-        parts.append(
-            f"\nEnergy: {NO_POWER} on any device of this run, so no energy column (docs/inventory.md, telemetry)."
-        )
+    if energy_note(data.results):
+        parts.append(f"\n{energy_note(data.results)}")
     if not data.precisions.empty:
         parts.append("\n## Precisions against fp32\n")
         parts.append(_md_table(precision_display(data.precisions)))
@@ -243,6 +243,19 @@ def markdown(data: ReportData) -> str:
         parts.append(_md_table(data.compatibility, index=True))
     parts.append(f"\n{SPEEDUP_NOTE} Figures: " + ", ".join(f"`{f.name}.png`" for f in FIGURES) + " (where drawn).\n")
     return "\n".join(parts)
+
+
+def energy_note(frame: pd.DataFrame) -> str:
+    """Which devices have no power source, said once rather than in each of their rows."""
+    if frame.empty:
+        return ""
+    if not _has(frame, "energy"):
+        return f"Energy: {NO_POWER} on any device of this run, so no energy column (docs/inventory.md, telemetry)."
+    measured = frame[frame["n"] > 0]
+    without = sorted(set(measured["device"]) - set(measured.loc[measured["energy_note"] != NO_POWER, "device"]))
+    if not without:
+        return ""
+    return f"Energy: {NO_POWER} on {', '.join(without)} (their rows show —; docs/inventory.md, telemetry)."
 
 
 SPEEDUP_NOTE = (
