@@ -155,11 +155,11 @@ def table_columns(frame: pd.DataFrame, slugs: dict[str, str] | None, detail: boo
         Column("precision", "text", frame["precision"].tolist()),
         Column("configuration", "text", [config_label(r) for r in frame[["runtime", "delegate", "threads"]].to_dict("records")]),
         Column("status", "status", status),
-        Column("median ms", "num", [_num(v) for v in frame["median_ms"]]),
+        Column("median ms", "num", [_num(v) for v in frame["median_ms"].tolist()]),
         Column("95% CI of median", "text", shown["95% CI of median"].tolist()),
-        Column("p99 ms", "num", [_num(v) for v in frame["p99_ms"]]),
-        Column("CV %", "num", [_num(v, ".2g") for v in frame["cv_pct"]]),
-        Column("speedup ×", "num", [_num(v) for v in frame["speedup"]]),
+        Column("p99 ms", "num", [_num(v) for v in frame["p99_ms"].tolist()]),
+        Column("CV %", "num", [_num(v, ".2g") for v in frame["cv_pct"].tolist()]),
+        Column("speedup ×", "num", [_num(v) for v in frame["speedup"].tolist()]),
     ]  # fmt: skip
     # display_table decides which optional columns have data, and words a missing figure's reason
     cols += [Column(t, "text", shown[t].tolist()) for t in ("mJ / inference", "fidelity vs fp32 CPU",
@@ -169,7 +169,7 @@ def table_columns(frame: pd.DataFrame, slugs: dict[str, str] | None, detail: boo
                    "avg W": "avg_w", "max °C": "temp_max_c"}  # fmt: skip
         for title in ("init ms", "first ms", "peak RSS MB", "delegated nodes", "avg W", "max °C"):
             if title in numeric and frame[numeric[title]].notna().any():
-                cols.append(Column(title, "num", [_num(v) for v in frame[numeric[title]]]))
+                cols.append(Column(title, "num", [_num(v) for v in frame[numeric[title]].tolist()]))
             elif title in shown and title not in numeric:
                 cols.append(Column(title, "text", shown[title].tolist()))
     cols.append(Column("distribution", "box", _boxes(frame)))
