@@ -176,6 +176,9 @@ def test_a_run_with_no_results_reports_clearly(zoo_path: Path, tmp_path: Path) -
     assert report.stderr.startswith(f"embench: error: run {run_id} in {store} holds no results (1 job(s) planned")
     assert f"`embench sweep {inv} --resume {run_id} --store {store}`" in report.stderr
     assert len(report.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+    pasted = report.stderr.split("`")[1]  # the command it gives, as a user pastes it
+    again = embench(*shlex.split(pasted)[1:], "-q", cwd=tmp_path)
+    assert again.returncode == 3 and again.stdout.startswith(f"run {run_id}: "), again.stdout + again.stderr
 
 
 @pytest.mark.slow
