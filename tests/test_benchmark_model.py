@@ -218,15 +218,17 @@ def test_getprop_parsing() -> None:
 
 # benchmark_model cannot run here (it is an Android binary), so the stand-in phone gets a stand-in
 # that prints one of the real captured outputs above after as long as that run's timed window took.
-# While it "runs" the battery current doubles, and drops back a little after it exits.
+# While it "runs" the battery current doubles, and drops back a little after it exits. Each value is
+# written beside the file and renamed over it: a sysfs read never sees a half-written number, and
+# `echo >` would let the host's meter read an empty file (seen once in CI beside a CPU hog).
 FAKE_BM = """#!/bin/sh
 case "$*" in *--use_gpu=true*) echo "ERROR: no OpenCL here" >&2; exit 1;; esac
 {outputs}
 bat="$EMBENCH_STANDIN_ROOT/sys/class/power_supply/battery"
-echo -900000 > "$bat/current_now"
+echo -900000 > "$bat/current_now.new" && mv "$bat/current_now.new" "$bat/current_now"
 sleep 1.2
 cat {fixture}
-(sleep 0.5; echo -450000 > "$bat/current_now") > /dev/null 2>&1 &
+(sleep 0.5; echo -450000 > "$bat/current_now.new" && mv "$bat/current_now.new" "$bat/current_now") > /dev/null 2>&1 &
 """
 
 
