@@ -54,7 +54,9 @@ dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 12px;font-s
 dl.facts dt{font-weight:600} dl.facts dd{margin:0}
 td.gridjs-td{padding:4px 6px;font-size:12px;vertical-align:top}
 th.gridjs-th{padding:6px;font-size:12px}
-div.notes{white-space:normal;min-width:240px;max-width:460px;overflow-wrap:anywhere}
+div.notes{white-space:normal;min-width:220px;max-width:460px;overflow-wrap:anywhere}
+table.results{table-layout:auto;width:100%}
+td.gridjs-td{overflow-wrap:anywhere}
 th.gridjs-th .gridjs-th-content{white-space:normal;overflow:visible;text-overflow:clip;width:auto}
 th.gridjs-th{vertical-align:bottom}
 span.st{padding:1px 4px;border-radius:3px}
@@ -78,11 +80,14 @@ function table(id, columns, data){
     c.kind==='num'?{sort:{compare:(a,b)=>(a===null)-(b===null)||a-b}}:{},
     c.kind==='notes'?{formatter:n=>gridjs.html('<div class="notes">'+esc(n)+'</div>')}:{}));
   const grid=new gridjs.Grid({columns:cols,data:data,search:{keyword:q},sort:true,pagination:{limit:PAGE_ROWS},
-    resizable:false,className:{table:'results'}});
+    resizable:false,autoWidth:false,className:{table:'results'}});
   grid.render(document.getElementById(id));
-  // once its rows are drawn, the page's widest point: what a reader would scroll sideways (tests read it)
-  const drawn=()=>document.querySelector('#'+id+' .gridjs-tbody')?
-    (document.body.dataset.scrollWidth=document.documentElement.scrollWidth):setTimeout(drawn,50);
+  // once its rows are drawn: how many pixels a reader would scroll sideways, in the page or in the table's
+  // own scrolling wrapper (tests read it; 0 when everything fits)
+  const drawn=()=>{const w=document.querySelector('#'+id+' .gridjs-wrapper'),d=document.documentElement;
+    if(!w||!document.querySelector('#'+id+' .gridjs-tbody'))return setTimeout(drawn,50);
+    setTimeout(()=>{document.body.dataset.sidewaysPx=Math.max(d.scrollWidth-d.clientWidth,w.scrollWidth-w.clientWidth);},
+      500);};  // Grid.js lays its columns out after the first rows appear
   drawn();
 }
 """.replace("PAGE_ROWS", str(PAGE_ROWS))
