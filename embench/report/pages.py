@@ -60,6 +60,7 @@ td.gridjs-td{overflow-wrap:anywhere}
 th.gridjs-th .gridjs-th-content{white-space:normal;overflow:visible;text-overflow:clip;width:auto}
 th.gridjs-th{vertical-align:bottom}
 span.st{padding:1px 4px;border-radius:3px}
+input.gridjs-search-input{margin:6px 0;width:320px}
 img{max-width:100%}
 nav a{margin-right:10px}
 """
@@ -79,11 +80,20 @@ function table(id, columns, data){
     c.kind==='status'?{formatter:status}:c.kind==='link'?{formatter:link}:
     c.kind==='num'?{sort:{compare:(a,b)=>(a===null)-(b===null)||a-b}}:{},
     c.kind==='notes'?{formatter:n=>gridjs.html('<div class="notes">'+esc(n)+'</div>')}:{}));
-  const grid=new gridjs.Grid({columns:cols,data:data,search:{keyword:q},sort:true,pagination:{limit:PAGE_ROWS},
-    resizable:false,autoWidth:false,className:{table:'results'}});
-  grid.render(document.getElementById(id));
-  // once its rows are drawn: how many pixels a reader would scroll sideways, in the page or in the table's
-  // own scrolling wrapper (tests read it; 0 when everything fits)
+  // The search box is ours: it filters the rows (any cell but the box plot, ignoring case) and hands
+  // Grid.js the result. Grid.js 6.2's own search plugin races its first render and logs an error
+  // under load (grid-js/gridjs#1458). A link's ?q= fills the box.
+  const el=document.getElementById(id),text=columns.map(c=>c.kind!=='box');
+  const pick=k=>k?data.filter(r=>r.some((v,i)=>text[i]&&v!==null&&String(v).toLowerCase().includes(k))):data;
+  const input=document.createElement('input');
+  input.type='search';input.className='gridjs-input gridjs-search-input';input.placeholder='Filter rows…';
+  input.setAttribute('aria-label','filter the rows');input.value=q;el.before(input);
+  const grid=new gridjs.Grid({columns:cols,data:pick(q.toLowerCase()),sort:true,pagination:{limit:PAGE_ROWS},
+    resizable:false,className:{table:'results'}});
+  grid.render(el);
+  let wait=null;
+  input.addEventListener('input',()=>{clearTimeout(wait);wait=setTimeout(()=>
+    grid.updateConfig({data:pick(input.value.trim().toLowerCase())}).forceRender(),250);});
   const drawn=()=>{const w=document.querySelector('#'+id+' .gridjs-wrapper'),d=document.documentElement;
     if(!w||!document.querySelector('#'+id+' .gridjs-tbody'))return setTimeout(drawn,50);
     setTimeout(()=>{document.body.dataset.sidewaysPx=Math.max(d.scrollWidth-d.clientWidth,w.scrollWidth-w.clientWidth);},
@@ -196,7 +206,7 @@ def results_table(element: str, columns: list[Column], slugs: dict[str, str] | N
 
 
 TABLE_NOTE = (
-    "Sort by a column's header; the search box filters on any cell (a page link may carry it: <code>?q=int8</code>). "
+    "Sort by a column's header; the search box filters on any cell (a link can carry a filter: <code>?q=int8</code>). "
     "distribution: box p25–p75, red line the median, whiskers p5–p95 of the raw samples, on one axis per device and "
     "model (log where the spread is wide); hover for the numbers. speedup ×: the baseline's median ÷ this median; "
     "the baseline is the single-thread CPU run of the same device, model and precision (LiteRT cpu, else XNNPACK, "
