@@ -43,17 +43,29 @@ def exit_code(interrupt: KeyboardInterrupt) -> int:
     return 128 + (interrupt.signum if isinstance(interrupt, Terminated) else signal.SIGINT)
 
 
+def _settled() -> None:
+    """From here on a signal ends the process as the OS does, silently: nothing is left to clean up."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def main() -> int:
     install_signal_handlers()
     try:
-        from .cli import main as cli_main  # noqa: PLC0415 - the slow imports, inside the handler
+        try:
+            from .cli import main as cli_main  # noqa: PLC0415 - the slow imports, inside the handler
+        except ImportError:
+            # An interrupt inside a C extension's import (numpy's) comes out as that module's ImportError.
+            if not RECEIVED:
+                raise
+            raise KeyboardInterrupt from None
+        # The CLI handles an interrupt of the work itself; this also covers one that lands while it
+        # builds its parser, or while it says it was interrupted.
+        return cli_main()
     except KeyboardInterrupt as exc:
+        _settled()  # a second Ctrl-C while this line is written must not print a traceback
         sys.stderr.write("embench: interrupted\n")
-        return exit_code(exc)
-    except ImportError:
-        # An interrupt inside a C extension's import (numpy's) comes out as that module's ImportError.
-        if not RECEIVED:
-            raise
-        sys.stderr.write("embench: interrupted\n")
-        return 128 + RECEIVED[0]
-    return cli_main()
+        signum = exc.signum if isinstance(exc, Terminated) else (RECEIVED[0] if RECEIVED else signal.SIGINT)
+        return 128 + signum
+    finally:
+        _settled()  # and one that lands after the work, as the interpreter exits

@@ -335,6 +335,32 @@ def test_an_interrupt_that_numpy_turns_into_an_import_error_is_one_line(
             signal.signal(sig, handler)
 
 
+def test_an_interrupt_while_the_cli_builds_its_parser_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seen once under load at 0.8 s: the SIGINT landed in argparse, after the imports but before the
+    CLI's own handler. The landing is made certain here; afterwards a late signal ends the process
+    silently (the default action), never with a traceback."""
+    from embench import cli, entry  # noqa: PLC0415
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def interrupted_parser(argv: object = None) -> int:
+        signal.raise_signal(signal.SIGINT)  # through entry's own handler, as a real Ctrl-C
+        raise AssertionError("the handler should have raised")
+
+    monkeypatch.setattr(cli, "main", interrupted_parser)
+    try:
+        monkeypatch.setattr(entry, "RECEIVED", [])
+        assert entry.main() == 130 and capsys.readouterr().err == "embench: interrupted\n"
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_DFL
+        monkeypatch.setattr(cli, "main", lambda argv=None: 0)
+        assert entry.main() == 0 and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 # ---------------------------------------------------------------------------- 4. text from devices, names in reports
 
 
