@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 StoreLike = str | Path | Store | None
 
-__all__ = ["report_data", "results", "runs", "samples"]
+__all__ = ["ops", "report_data", "results", "runs", "samples"]
 
 
 @contextlib.contextmanager
@@ -69,6 +69,18 @@ def samples(store: StoreLike = None, run: str | None = None) -> pd.DataFrame:
         frame = opened.sample_frame(info.run_id)
     frame["latency_ms"] = frame.pop("latency_ns") / 1e6
     return frame
+
+
+def ops(store: StoreLike = None, run: str | None = None) -> pd.DataFrame:
+    """Every op of every job with per-op records (Result.ops), one row each: the configuration, job_id,
+    source (onnxruntime-profiler, benchmark_model, litert-delegation), index, name, type, op_class,
+    processor, on_cpu, ms per inference (NaN where not profiled), share of the job's op time, calls,
+    reason (why it is on the CPU, where known)."""
+    from .opstats import op_frame  # noqa: PLC0415
+
+    with _opened(store) as opened:
+        info = opened.find_run(run)
+        return op_frame(opened.results(info.run_id))
 
 
 def runs(store: StoreLike = None) -> pd.DataFrame:

@@ -187,6 +187,43 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    """The study's Markdown on stdout (its headline first); --out also writes study.md and study.html."""
+    from .api import report_data  # noqa: PLC0415
+    from .report.pages import study_page  # noqa: PLC0415
+    from .report.study import build_study  # noqa: PLC0415
+    from .report.study_render import study_markdown  # noqa: PLC0415
+
+    store = _read_store(args)
+    data = report_data(store, args.run)
+    if data.results.empty:
+        raise EmbenchError(f"run {data.run.run_id} in {store.path} holds no results: nothing to study")
+    study = build_study(data)
+    text = study_markdown(data, study)
+    if args.out:
+        folder = Path(args.out) / data.run.run_id
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "study.md").write_text(text, encoding="utf-8")
+            (folder / "study.html").write_text(study_page(data, study), encoding="utf-8")
+        except OSError as exc:
+            raise EmbenchError(f"cannot write the study under {folder}: {exc.strerror or exc}; pass --out a"
+                               " writable folder") from None  # fmt: skip
+        say(f"study     {folder / 'study.html'}", file=sys.stderr)
+    say(text)
+    return EXIT_OK
+
+
+def _study_verb(
+    verb: Callable[..., argparse.ArgumentParser], reading: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    sp = verb("study", cmd_study, "which architecture suits which processor: speedups with intervals, compatibility,"
+              " and where the time goes (op classes from per-op profiles)")  # fmt: skip
+    sp.add_argument("run", nargs="?", help="run id or a unique prefix (default: the latest run)")
+    reading(sp)
+    sp.add_argument("--out", help="also write study.md and study.html under OUT/<run>/")
+
+
 def _policy(args: argparse.Namespace, inventory: Inventory | None = None) -> Policy:
     """The inventory's nightly: section, with what the command line sets on top."""
     n = inventory.nightly if inventory is not None else NightlyPolicy()
@@ -559,6 +596,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="the best accuracy within this median latency, per device (default: %(default)g ms,"
                          " as LPIRC's mobile track)")  # fmt: skip
 
+    _study_verb(verb, reading)
     _nightly_verbs(verb, reading)
 
     sp = verb("runs", cmd_runs, "list the runs in the results database, or prune old ones")

@@ -153,3 +153,17 @@ def summarize_aggregate(aggregate: Aggregate) -> Summary | None:
         sd=sd,
         cv=sd / mean if mean else math.nan,
     )
+
+
+def speedup_ci(base_ns: Sequence[int] | np.ndarray, new_ns: Sequence[int] | np.ndarray,
+               confidence: float = 0.95) -> tuple[float, float]:  # fmt: skip
+    """An interval for median(base) ÷ median(new) (a speedup) with coverage ≥ confidence: each
+    median's order-statistic interval at √confidence (independent runs: both hold with probability
+    ≥ confidence), and the ratio of their far ends. Distribution-free and cheap (a sort per side),
+    so it scales to a lab's run; conservative. NaNs when either side is too small."""
+    side = math.sqrt(confidence)
+    b_low, b_high = median_ci(np.sort(np.asarray(base_ns, dtype=np.float64)), side)
+    n_low, n_high = median_ci(np.sort(np.asarray(new_ns, dtype=np.float64)), side)
+    if any(math.isnan(v) for v in (b_low, b_high, n_low, n_high)) or n_low <= 0 or n_high <= 0:
+        return math.nan, math.nan
+    return b_low / n_high, b_high / n_low

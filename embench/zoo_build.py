@@ -17,8 +17,11 @@ from embench_agent.capture import captured_stderr_fd
 
 from .errors import ZooError
 from .zoo import EDGETPU_COMPILER, SUFFIX, Artifact, Zoo, artifact_name
+from .zoo_archs import ARCHITECTURES
 
 ONNX_INPUT = "input"
+DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
+          "tensor(int32)": "int32", "tensor(int64)": "int64"}  # fmt: skip
 
 
 def _import_tf() -> tuple[Any, Any]:
@@ -40,12 +43,14 @@ class _Builder:
         self.entry = zoo.entry(model)
         self.tf, self.keras = _import_tf()
         self.keras.utils.set_random_seed(self.entry.seed)
-        try:
-            factory = getattr(self.keras.applications, str(self.entry.keras))
-        except AttributeError:
+        factory = ARCHITECTURES.get(str(self.entry.keras)) or getattr(
+            self.keras.applications, str(self.entry.keras), None
+        )
+        if factory is None:
             raise ZooError(
-                f"{zoo.manifest_path}: models.{model}.keras: keras.applications has no {self.entry.keras!r}"
-            ) from None
+                f"{zoo.manifest_path}: models.{model}.keras: keras.applications has no {self.entry.keras!r}, nor does"
+                f" the zoo's own {', '.join(sorted(ARCHITECTURES))} (embench/zoo_archs.py)"
+            )
         shape = tuple(self.entry.input_shape or (224, 224, 3))
         self.shape = shape
         self.net = factory(weights=None, input_shape=shape, **self.entry.kwargs)
@@ -216,9 +221,43 @@ def _build_keras(zoo: Zoo, model: str, wanted: list[tuple[str, str]], on_step: C
             except Exception as exc:  # noqa: BLE001 - the converter's refusal, kept in its own words
                 zoo.record_failure(model, fmt, precision, conversion_failure(exc, log.text[mark:]))
                 continue
+            problem = runs_once(fmt, partial)
+            if problem is not None:  # converted, but the runtime cannot run it: never cached as a model
+                zoo.record_failure(model, fmt, precision, f"built, but does not run: {problem}"[:500])
+                continue
             shutil.move(str(partial), final)
             built.append(zoo.record(model, fmt, precision, final))
     return built
+
+
+def runs_once(fmt: str, path: Path) -> str | None:
+    """Load the built file in its runtime and run one inference on zeros; None when it runs, else
+    the runtime's words. A runtime that is not installed here is not a failure of the file."""
+    import numpy as np  # noqa: PLC0415
+
+    try:
+        if fmt == "tflite":
+            try:
+                from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+            except ImportError:
+                return None
+            interpreter = Interpreter(model_path=str(path))
+            interpreter.allocate_tensors()
+            for detail in interpreter.get_input_details():
+                interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
+            interpreter.invoke()
+        elif fmt == "onnx":
+            try:
+                import onnxruntime as ort  # noqa: PLC0415
+            except ImportError:
+                return None
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            feeds = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape],
+                                      DTYPES.get(i.type, "float32")) for i in session.get_inputs()}  # fmt: skip
+            session.run(None, feeds)
+    except Exception as exc:  # noqa: BLE001 - whatever the runtime raises is the reason
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return None
 
 
 def _tail(text: str) -> str:

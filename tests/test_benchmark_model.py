@@ -17,7 +17,7 @@ from meter import command as meter_command
 from procs import alive, cmdline, descendants
 
 from embench import fidelity
-from embench.agents.benchmark_model import command_line, to_result
+from embench.agents.benchmark_model import command_line, profiling_command_line, to_result
 from embench.agents.bm_parse import clean_lines, parse_output, status_of
 from embench.agents.phone import parse_getprop
 from embench.telemetry import summarize_telemetry
@@ -151,9 +151,13 @@ def test_command_line_per_delegate(delegate: str, options: dict[str, str], expec
 
 
 def test_command_line_pinning_and_op_profiling() -> None:
+    """The profiler never runs in the timed run: it has a run of its own, after it."""
     argv = command_line(_job("cpu", op_profiling=True), "bm", cpu_mask="f0")
     assert argv[:3] == ["taskset", "f0", "bm"]
-    assert "--enable_op_profiling=true" in argv
+    assert "--enable_op_profiling=true" not in argv
+    profiled = profiling_command_line(_job("cpu", op_profiling=True), "bm", cpu_mask="f0")
+    assert profiled[:3] == ["taskset", "f0", "bm"] and "--enable_op_profiling=true" in profiled
+    assert "--num_runs=20" in profiled and "--warmup_runs=1" in profiled and "--use_xnnpack=false" in profiled
 
 
 # -- battery units, signs, and the shell side's output ---------------------------------------------
@@ -223,6 +227,7 @@ def test_getprop_parsing() -> None:
 # `echo >` would let the host's meter read an empty file (seen once in CI beside a CPU hog).
 FAKE_BM = """#!/bin/sh
 case "$*" in *--use_gpu=true*) echo "ERROR: no OpenCL here" >&2; exit 1;; esac
+case "$*" in *--enable_op_profiling=true*) cat {profile}; exit 0;; esac
 {outputs}
 bat="$EMBENCH_STANDIN_ROOT/sys/class/power_supply/battery"
 echo -900000 > "$bat/current_now.new" && mv "$bat/current_now.new" "$bat/current_now"
@@ -241,7 +246,8 @@ OUTPUTS = (
 def _phone_inventory(tmp_path: Path, zoo_path: Path, phone: StandinPhone, meter: bool = False, outputs: bool = False,
                      sweep: dict[str, object] | None = None, **adb: object) -> Path:  # fmt: skip
     bm = tmp_path / "benchmark_model"
-    bm.write_text(FAKE_BM.format(fixture=FIXTURES / "android_cpu_gr802.txt", outputs=OUTPUTS if outputs else ""))
+    bm.write_text(FAKE_BM.format(fixture=FIXTURES / "android_cpu_gr802.txt", outputs=OUTPUTS if outputs else "",
+                                 profile=FIXTURES / "riscv_cpu_op_profiling_mobilenet_v1.txt"))  # fmt: skip
     bm.chmod(0o755)
     battery = phone.root / "sys" / "class" / "power_supply" / "battery"
     battery.mkdir(parents=True, exist_ok=True)

@@ -7,12 +7,15 @@ import os
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import onnx
+import pytest
 import yaml
 from conftest import embench, write_inventory
 
 from embench.zoo import KERAS_FORMATS, Zoo, sha256_file
+from embench.zoo_build import runs_once
 
 
 def test_built_artifacts_are_checksummed_and_load(zoo_path: Path) -> None:
@@ -122,3 +125,55 @@ def test_supplied_edgetpu_file(zoo_path: Path, tmp_path: Path) -> None:
     )
     artifact = Zoo(manifest).artifact("coral", "tflite_edgetpu", "int8")
     assert artifact is not None and artifact.sha256 == model.sha256
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_every_zoo_architecture_builds_and_runs_or_is_marked(tmp_path: Path) -> None:
+    """Each Keras architecture of models/zoo.yaml (the EmBench-scale zoo, the ViT included), built at a
+    small input size: TFLite fp32 and int8 and ONNX fp32 are each built, loaded and run once by
+    their runtime, or recorded with the converter's or runtime's reason. fp32 TFLite builds for all."""
+    from embench.zoo_build import build_model  # noqa: PLC0415 - TensorFlow
+
+    manifest = yaml.safe_load((REPO / "models" / "zoo.yaml").read_text())
+    entries = {name: e for name, e in manifest["models"].items() if "keras" in e}
+    assert {"MobileNet", "ResNet50", "InceptionV3", "DenseNet121", "NASNetMobile", "EfficientNetV2B0", "ConvNeXtTiny",
+            "SmallViT"} <= {e["keras"] for e in entries.values()}  # fmt: skip
+    small = {name: {**e, "input_shape": [75, 75, 3] if e["keras"] == "InceptionV3" else [32, 32, 3],
+                    "calibration_samples": 1} for name, e in entries.items()}  # fmt: skip
+    (tmp_path / "zoo.yaml").write_text(yaml.safe_dump({"schema": 1, "build_dir": "build", "models": small}))
+    zoo = Zoo(tmp_path / "zoo.yaml")
+    wanted = [("tflite", "fp32"), ("tflite", "int8"), ("onnx", "fp32")]
+    for name in small:
+        build_model(zoo, name, wanted)
+        for fmt, precision in wanted:
+            artifact, why = zoo.artifact(name, fmt, precision), zoo.failure(name, fmt, precision)
+            assert (artifact is None) != (why is None), (name, fmt, precision)
+            assert artifact is None or runs_once(fmt, artifact.path) is None
+            assert why is None or len(why) > 10
+        assert zoo.artifact(name, "tflite", "fp32") is not None, zoo.failure(name, "tflite", "fp32")
+
+
+def test_a_built_file_that_does_not_run_is_marked_not_cached(tmp_path: Path, zoo_path: Path, monkeypatch: Any) -> None:
+    """A converter that writes a file its runtime cannot load: the precision is recorded as not
+    running, with the runtime's words, and no file is cached for it."""
+    from embench import zoo_build  # noqa: PLC0415
+
+    zoo = Zoo(_copy_zoo(zoo_path, tmp_path))
+    monkeypatch.setattr(zoo_build._Builder, "tflite", lambda self, precision: b"TFL3" + b"\0" * 64)
+    zoo_build.build_model(zoo, "tiny", [("tflite", "fp16")])
+    why = zoo.failure("tiny", "tflite", "fp16")
+    assert zoo.artifact("tiny", "tflite", "fp16") is None and why and why.startswith("built, but does not run: ")
+    assert not list(zoo.build_dir.glob("tiny.tflite-fp16*"))
+
+
+def _copy_zoo(zoo_path: Path, folder: Path) -> Path:
+    """The shared zoo's tiny entry, with a build folder of its own (the shared files stay untouched)."""
+    doc = yaml.safe_load(zoo_path.read_text())
+    doc["models"] = {"tiny": doc["models"]["tiny"]}
+    doc["build_dir"] = str(folder / "build")
+    path = folder / "zoo.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path

@@ -15,6 +15,7 @@ from embench_agent.protocol import (
     Edge,
     Job,
     LibraryProbe,
+    OpProfile,
     Probe,
     Result,
     RuntimeInfo,
@@ -34,6 +35,7 @@ from ..transports.base import Transport
 from ..zoo import sha256_file
 from .base import host_result
 from .bm_checks import phone_outputs
+from .bm_ops import parse_op_profile
 from .bm_parse import parse_output, status_of
 from .phone import phone_facts
 from .python_agent import parse_result
@@ -48,6 +50,7 @@ DELEGATE_FLAGS = {
     "hexagon": ["--use_hexagon=true"],
 }
 CLOCK_TICKS = 100  # USER_HZ on Android and Linux
+PROFILE_RUNS, PROFILE_SECONDS = 20, 5.0  # the op-profiling run (as the Python agent's profiled pass)
 MAX_SAMPLE_READ_S = 0.05  # a battery sample whose reads took longer was descheduled mid-read: its time is unknown
 
 
@@ -69,10 +72,18 @@ def command_line(job: Job, binary: str, cpu_mask: str | None = None) -> list[str
     if delegate == "nnapi" and "accelerator_name" in options:
         argv.append(f"--nnapi_accelerator_name={options.pop('accelerator_name')}")
     argv += [f"--{key}={value}" for key, value in sorted(options.items())]
-    if run.op_profiling:
-        argv.append("--enable_op_profiling=true")
     argv.append("--report_peak_memory_footprint=true")
     return ["taskset", cpu_mask, *argv] if cpu_mask else argv
+
+
+def profiling_command_line(job: Job, binary: str, cpu_mask: str | None = None) -> list[str]:
+    """The separate, untimed op-profiling run (RunSpec.op_profiling): the profiler's own overhead never
+    reaches the timed run's latency. One warm-up and PROFILE_RUNS inferences."""
+    run = dataclasses.replace(job.run, warmup_runs=1, min_runs=PROFILE_RUNS, min_seconds=0.0,
+                              max_seconds=max(PROFILE_SECONDS, 1.0))  # fmt: skip
+    argv = command_line(dataclasses.replace(job, run=run), binary, cpu_mask)
+    argv.insert(-1, "--enable_op_profiling=true")
+    return argv
 
 
 class BenchmarkModelAgent:
@@ -178,11 +189,24 @@ class BenchmarkModelAgent:
             mask = adb.cpu_mask if adb else None
             outputs = phone_outputs(job, self.transport, posixpath.dirname(bm), lambda j: command_line(j, bm, mask),
                                     model_file, timeout)  # fmt: skip
-            result = dataclasses.replace(result, outputs=outputs)
+            ops = self._op_profile(job, bm, mask, timeout) if job.run.op_profiling else None
+            result = dataclasses.replace(result, outputs=outputs, ops=ops)
         return dataclasses.replace(
             result, started_unix=started, ended_unix=time.time(), command_seconds=res.seconds,
             command_line=shlex.join(argv), device_facts=self.facts, stderr_tail=result.stderr_tail or res.stderr_tail(),
         )  # fmt: skip
+
+    def _op_profile(self, job: Job, bm: str, mask: str | None, timeout: float) -> OpProfile:
+        argv = profiling_command_line(job, bm, mask)
+        res = self.transport.run(argv, timeout=timeout)
+        text = res.stdout.decode("utf-8", "replace") + "\n" + res.stderr.decode("utf-8", "replace")
+        if res.timed_out or res.returncode != 0:
+            why = "timed out" if res.timed_out else f"exited with code {res.returncode}: {res.stderr_tail(200)}"
+            return OpProfile(source="benchmark_model", note=f"the op-profiling run {why}")
+        profile = parse_op_profile(text, job.delegate.name)
+        if profile is None:
+            return OpProfile(source="benchmark_model", note="the op-profiling run printed no per-op table")
+        return profile
 
 
 def detect_from_paths(root: str, paths: list[str]) -> dict[str, SourceProbe]:

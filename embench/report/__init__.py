@@ -10,6 +10,9 @@ from ..errors import EmbenchError
 from ..scores import DEFAULT_LATENCY_BUDGET_MS
 from ..store import Store
 from . import figures, pages, render
+from .node_data import write_node_data
+from .study import build_study
+from .study_render import study_markdown
 from .tables import ReportData, build_report_data
 
 __all__ = ["ReportData", "build_report_data", "write_report"]
@@ -65,6 +68,15 @@ def _write(data: ReportData, out: Path) -> dict[str, Path]:
             pages.device_page(data, str(device), rows), encoding="utf-8"
         )
     paths["devices"] = out / "devices"
+    study = build_study(data)
+    paths["study"] = out / "study.html"
+    paths["study"].write_text(pages.study_page(data, study), encoding="utf-8")
+    (out / "study.md").write_text(study_markdown(data, study), encoding="utf-8")
+    paths["ops"] = out / "ops.csv"
+    paths["ops"].write_text(data.ops.to_csv(index=False), encoding="utf-8")
+    explorer = write_node_data(data, out / "model-explorer")
+    if explorer:
+        paths["model_explorer"] = out / "model-explorer"
     paths["markdown"].write_text(render.markdown(data), encoding="utf-8")
     paths["csv"].write_text(render.csv(data), encoding="utf-8")
     paths["samples"].write_text(render.samples_csv(data), encoding="utf-8")

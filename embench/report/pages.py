@@ -33,6 +33,17 @@ from .render import (
     score_display,
     score_note,
 )
+from .study import Study
+from .study_render import (
+    CLASS_NOTE,
+    HEADLINE_NOTE,
+    SCALING_NOTE,
+    classes_display,
+    headline_display,
+    placement_display,
+    scaling_display,
+    speedup_display,
+)
 from .tables import ReportData, config_label
 
 VENDOR = Path(__file__).with_name("vendor") / "gridjs"
@@ -331,6 +342,7 @@ def overview_page(data: ReportData, figures: dict[str, bytes | None], titles: di
         nav.append("<a href='#precisions'>precisions</a>")
     if not data.compatibility.empty:
         nav.append("<a href='#compatibility'>compatibility</a>")
+    nav.append("<a href='study.html'>study</a>")
     nav.append(
         "devices: " + " ".join(f"<a href='devices/{html.escape(slugs[d])}.html'>{html.escape(d)}</a>" for d in slugs)
     )
@@ -383,3 +395,28 @@ def device_page(data: ReportData, device: str, frame: pd.DataFrame) -> str:
     body += [f"<h2>Results ({len(frame)} jobs)</h2><p class='caption'>{TABLE_NOTE}</p>",
              results_table("device-table", table_columns(frame, None, detail=True))]  # fmt: skip
     return _page(f"embench · {device}", body)
+
+
+def study_page(data: ReportData, study: Study) -> str:
+    """The study as a page (study_render's tables)."""
+    body = ["<p><a href='report.html'>← report</a></p><h1>embench study</h1>", *header(data, data.results),
+            "<h2 id='headline'>Headline</h2>", plain_table(headline_display(study)),
+            f"<p class='caption'>{html.escape(HEADLINE_NOTE)}</p>"]  # fmt: skip
+    if not study.compatibility.empty:
+        body += ["<h2 id='compatibility'>Compatibility: architecture × runtime:delegate</h2>",
+                 plain_table(study.compatibility.reset_index()),
+                 "<p class='caption'>Each cell counts the jobs by status over every device, precision and thread"
+                 " count; — : not swept.</p>"]  # fmt: skip
+    sections = [("placement", "Ops left on the CPU by a delegate", placement_display(study), ""),
+                ("classes", "Where the time goes: op classes per configuration", classes_display(study), CLASS_NOTE),
+                ("scaling", "How each op class scales", scaling_display(study), SCALING_NOTE),
+                ("speedups", "Speedup of every configuration", speedup_display(study), "")]  # fmt: skip
+    for anchor, title, table, note in sections:
+        if table.empty:
+            continue
+        body += [f"<h2 id='{anchor}'>{html.escape(title)}</h2>", plain_table(table)]
+        if note:
+            body.append(f"<p class='caption'>{html.escape(note)}</p>")
+    if data.ops.empty:
+        body.append("<p class='caption'>No job of this run has per-op records.</p>")
+    return _page("embench study", body, table=False)

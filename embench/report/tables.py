@@ -15,6 +15,7 @@ from embench_agent.protocol import MEASURED, Aggregate, DeviceFacts, Job, Result
 
 from .. import fidelity
 from ..compare import CONTENTION, repetition_medians
+from ..opstats import op_frame
 from ..runtimes import baseline_order
 from ..scores import DEFAULT_LATENCY_BUDGET_MS, accuracy_per_joule, pareto_front
 from ..stats import CV_WARN, Summary, summarize, summarize_aggregate
@@ -38,6 +39,7 @@ class ReportData:
     precisions: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # each precision against fp32
     scores: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # accuracy against latency and energy
     latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
+    ops: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)  # every profiled op (opstats.op_frame)
 
 
 def config_label(row: Any) -> str:
@@ -159,7 +161,7 @@ def build_report_data(
             frame[col] = pd.Series(dtype=dtype)
     samples = {item.job.job_id: item.result.samples_ns for item in stored}  # no copy: a lab run holds millions
     return ReportData(run, frame, samples, _compatibility(frame), environment, precision_table(frame),
-                      score_table(frame, latency_budget_ms), latency_budget_ms)  # fmt: skip
+                      score_table(frame, latency_budget_ms), latency_budget_ms, op_frame(stored))  # fmt: skip
 
 
 def _columns() -> list[str]:

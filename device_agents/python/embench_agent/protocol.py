@@ -21,7 +21,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 # The version of the Job/Result JSON, and what each version changed. Readers accept every version
 # listed; older ones are brought up to date by _UPGRADES before they are checked.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA_HISTORY = {
     1: "Job and Result as plain JSON objects, unchecked (embench 0.1)",
     2: "typed and checked on both sides; benchmark_model memory as {kind, init_mb, overall_mb};"
@@ -29,6 +29,7 @@ SCHEMA_HISTORY = {
     3: "Job.checks (fidelity inputs, evaluation set); Result.outputs and Result.accuracy",
     4: "RunSpec.repetitions and isolation; Result.repetitions (each repetition's share of samples_ns);"
     " Result.other_cpu (contention during the window)",
+    5: "Result.ops: each node as the runtime ran it (where, and its time per inference where profiled)",
 }
 ISOLATIONS = ("fork", "process")  # how a repetition gets its fresh process (docs/nightly.md)
 
@@ -363,7 +364,7 @@ class Job(Message):
 
     @classmethod
     def from_dict(cls, value: Any) -> Job:
-        return _versioned(cls, value, {1: _job_from_v1, 2: _added_in_v3, 3: _added_in_v4})
+        return _versioned(cls, value, {1: _job_from_v1, 2: _added_in_v3, 3: _added_in_v4, 4: _added_in_v5})
 
 
 def _job_from_v1(value: Dict[str, Any]) -> Dict[str, Any]:
@@ -376,6 +377,10 @@ def _added_in_v3(value: Dict[str, Any]) -> Dict[str, Any]:
 
 def _added_in_v4(value: Dict[str, Any]) -> Dict[str, Any]:
     return dict(value, schema=4)  # new fields only, each with a default
+
+
+def _added_in_v5(value: Dict[str, Any]) -> Dict[str, Any]:
+    return dict(value, schema=5)  # new fields only, each with a default
 
 
 # ---------------------------------------------------------------------------- Result
@@ -565,6 +570,40 @@ class Repetition(Message):
     other_cpu: Optional[float] = dataclasses.field(default=None, metadata=_bounds(min=0, max=1))
 
 
+# Where an op ran: "cpu" (the runtime's own kernels), or the delegate / execution provider's name.
+CPU = "cpu"
+
+
+@dataclasses.dataclass(frozen=True)
+class OpRecord(Message):
+    """One node of the model as the runtime ran it."""
+
+    index: int = dataclasses.field(metadata=_bounds(min=0))  # the runtime's node index
+    name: str = ""
+    type: str = ""  # the runtime's op type: CONV_2D, Conv, "Convolution (NHWC, QC8) GEMM" (XNNPACK's), ...
+    processor: str = CPU  # "cpu", or the delegate / provider that ran it (xnnpack, CUDAExecutionProvider)
+    ms: Optional[float] = _nonneg()  # mean time per inference in the profiled pass; None: not profiled
+    calls: Optional[int] = _nonneg()  # times it ran per inference (benchmark_model's "times called")
+    partition: Optional[int] = None  # LiteRT: the DELEGATE node whose partition holds it
+    reason: Optional[str] = None  # why it is where it is, where the runtime says
+
+
+@dataclasses.dataclass(frozen=True)
+class OpProfile(Message):
+    """Per-op placement and (where the runtime can) per-op time of one job, from a pass of its own
+    after the timed window, so the timed latency is never perturbed by the profiler."""
+
+    source: str  # litert-delegation (placement only), onnxruntime-profiler, benchmark_model
+    ops: Tuple[OpRecord, ...] = ()
+    runs: Optional[int] = _nonneg()  # profiled inferences (their mean is each op's ms)
+    profiled_ms: Optional[float] = _nonneg()  # the profiled pass's mean latency per inference (with the profiler on)
+    note: Optional[str] = None  # what is missing and how to get it
+
+    @property
+    def timed(self) -> bool:
+        return any(op.ms is not None for op in self.ops)
+
+
 @dataclasses.dataclass(frozen=True)
 class Result(Message):
     """How one job went. The agent fills what it measured; the host adds attempts, command time,
@@ -605,6 +644,8 @@ class Result(Message):
     # the share of the CPUs other processes (and a hypervisor's steal) used during the timed window
     # (with repetitions: their median); from /proc/stat
     other_cpu: Optional[float] = dataclasses.field(default=None, metadata=_bounds(min=0, max=1))
+    # each op: where it ran, and its time where the runtime can profile it (RunSpec.op_profiling)
+    ops: Optional[OpProfile] = None
     # added on the host
     attempts: int = dataclasses.field(default=1, metadata=_bounds(min=1))
     command_seconds: Optional[float] = _nonneg()
@@ -615,7 +656,7 @@ class Result(Message):
 
     @classmethod
     def from_dict(cls, value: Any) -> Result:
-        return _versioned(cls, value, {1: _result_from_v1, 2: _added_in_v3, 3: _added_in_v4})
+        return _versioned(cls, value, {1: _result_from_v1, 2: _added_in_v3, 3: _added_in_v4, 4: _added_in_v5})
 
     @property
     def measured(self) -> bool:

@@ -45,7 +45,7 @@ def measured_fields(m: Measurement) -> Dict[str, Any]:
         status=m.status, message=m.message, runtime=m.runtime, delegation=m.delegation, init_ms=m.init_ms,
         runtime_log=m.runtime_log, first_inference_ms=t.first_inference_ms, samples_ns=t.samples_ns,
         window_ns=t.window_ns, window_start_unix=t.window_start_unix, window_end_unix=t.window_end_unix,
-        other_cpu=t.other_cpu,
+        other_cpu=t.other_cpu, ops=m.ops,
     )  # fmt: skip
 
 
@@ -190,6 +190,7 @@ def _stitched(timings: List[Result], pids: List[int], problem: Optional[Dict[str
         window_ns=sum(t.window_ns or 0 for t in timings), window_start_unix=first.window_start_unix,
         window_end_unix=timings[-1].window_end_unix, peak_rss_kb=max(t.peak_rss_kb or 0 for t in timings),
         other_cpu=_median([t.other_cpu for t in timings if t.other_cpu is not None]),
+        ops=next((t.ops for t in reversed(timings) if t.ops is not None), None),
         repetitions=tuple(
             Repetition(index=i, samples=len(t.samples_ns), init_ms=t.init_ms, first_inference_ms=t.first_inference_ms,
                        window_ns=t.window_ns, window_start_unix=t.window_start_unix, pid=pid, other_cpu=t.other_cpu)

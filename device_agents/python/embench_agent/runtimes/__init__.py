@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Protocol, Tuple
 
-from ..protocol import Accuracy, Delegation, Job, Outputs, RuntimeInfo, RuntimeProbe
+from ..protocol import Accuracy, Delegation, Job, OpProfile, Outputs, RuntimeInfo, RuntimeProbe
 from ..timing import Mark, Timing
 
 
@@ -23,6 +23,8 @@ class Measurement:
     message: Optional[str] = None
     # The checks (checks.py), run by the agent once this measurement is safe on the host's side.
     checks: Optional[Callable[[], Tuple[Optional[Outputs], Optional[Accuracy]]]] = None
+    # Each op's placement, and its time where the runtime profiled it after the window (ops.py).
+    ops: Optional[OpProfile] = None
 
 
 class Runtime(Protocol):

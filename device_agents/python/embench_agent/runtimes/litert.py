@@ -9,7 +9,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..capture import captured_stderr_fd
 from ..checks import TensorInfo, concrete, evaluate, keep_outputs
 from ..errors import ModelLoadError, Unsupported
-from ..protocol import Accuracy, Delegation, Job, Outputs, RuntimeInfo, RuntimeProbe
+from ..ops import delegate_partitions, left_on_cpu, litert_placement
+from ..protocol import Accuracy, Delegation, Job, OpProfile, Outputs, RuntimeInfo, RuntimeProbe
 from ..timing import Mark, make_inputs, timed_loop
 from . import Measurement
 
@@ -44,29 +45,7 @@ def version_of(package: str, distribution: str) -> Optional[str]:
 
 def delegated_node_counts(ops: List[Dict[str, Any]]) -> Tuple[int, int]:
     """(delegated, total) original nodes, walking each DELEGATE node's partition backwards."""
-    originals = [op for op in ops if op.get("op_name") != "DELEGATE"]
-    delegates = [op for op in ops if op.get("op_name") == "DELEGATE"]
-    producer = {}
-    for op in originals:
-        for tensor in op.get("outputs", []):
-            producer[int(tensor)] = op["index"]
-    by_index = dict((op["index"], op) for op in originals)
-    delegated = set()
-    for node in delegates:
-        boundary = set(int(t) for t in node.get("inputs", []))
-        stack = [int(t) for t in node.get("outputs", [])]
-        seen = set()
-        while stack:
-            tensor = stack.pop()
-            if tensor in seen or tensor in boundary:
-                continue
-            seen.add(tensor)
-            index = producer.get(tensor)
-            if index is None or index in delegated:
-                continue
-            delegated.add(index)
-            stack.extend(int(t) for t in by_index[index].get("inputs", []) if int(t) >= 0)
-    return len(delegated), len(originals)
+    return len(delegate_partitions(ops)), sum(1 for op in ops if op.get("op_name") != "DELEGATE")
 
 
 def tensor_infos(details: List[Dict[str, Any]]) -> List[TensorInfo]:
@@ -105,11 +84,12 @@ class LiteRT:
                 raise ModelLoadError(f"cannot load model {job.model.path}: {exc}", info) from exc
             init_ms = (time.perf_counter_ns() - t0) / 1e6
         delegation = self._delegation(interpreter, job.delegate.name)
+        placement = self._placement(interpreter, job.delegate.name)
         inputs = interpreter.get_input_details()
         arrays = make_inputs(np, [(list(d["shape"]), d["dtype"]) for d in inputs], job.seed)
         for detail, array in zip(inputs, arrays):
             interpreter.set_tensor(detail["index"], array)
-        status, message = self._judge(delegation, info, job.model.precision)
+        status, message = self._judge(delegation, info, job.model.precision, placement)
         timing = timed_loop(interpreter.invoke, job.run, mark)
         outputs = interpreter.get_output_details()
         ins, outs = tensor_infos(inputs), tensor_infos(outputs)
@@ -123,7 +103,7 @@ class LiteRT:
         def checks() -> Tuple[Optional[Outputs], Optional[Accuracy]]:
             return keep_outputs(np, infer, ins, outs, job.checks, job.seed), evaluate(np, infer, ins, job.checks)
 
-        return Measurement(info, delegation, init_ms, log.text[-4000:], timing, status, message, checks)
+        return Measurement(info, delegation, init_ms, log.text[-4000:], timing, status, message, checks, placement)
 
     @staticmethod
     def _interpreter_args(module: Any, package: str, job: Job) -> Dict[str, Any]:
@@ -158,7 +138,17 @@ class LiteRT:
         return Delegation(requested=name, actual=actual, delegated_nodes=delegated, total_nodes=total)
 
     @staticmethod
-    def _judge(d: Delegation, info: RuntimeInfo, precision: str) -> Tuple[str, Optional[str]]:
+    def _placement(interpreter: Any, name: str) -> Optional[OpProfile]:
+        ops = interpreter._get_ops_details() if hasattr(interpreter, "_get_ops_details") else None
+        if ops is None:
+            return None
+        names = dict((int(d["index"]), str(d["name"])) for d in interpreter.get_tensor_details())
+        return litert_placement(ops, name, names)
+
+    @staticmethod
+    def _judge(
+        d: Delegation, info: RuntimeInfo, precision: str, placement: Optional[OpProfile] = None
+    ) -> Tuple[str, Optional[str]]:
         """ok, or fallback when a delegate took only part of the graph; Unsupported when it took none
         (XNNPACK too: a timing of LiteRT's builtin kernels is not XNNPACK's, e.g. on int16x8 models)."""
         if d.delegated_nodes is None or d.total_nodes is None or d.requested == "cpu":
@@ -168,5 +158,7 @@ class LiteRT:
                               " model: it has no kernels for them here; delegate cpu times LiteRT's own", info, d)  # fmt: skip
         if d.delegated_nodes < d.total_nodes:
             why = f"delegate {d.requested!r} took {d.delegated_nodes} of {d.total_nodes} nodes; the rest ran on the CPU"
+            if placement is not None:
+                why += f": {left_on_cpu(placement)}"
             return "fallback", why
         return "ok", None

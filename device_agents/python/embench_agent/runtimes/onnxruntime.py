@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..capture import captured_stderr_fd
 from ..checks import TensorInfo, concrete, evaluate, keep_outputs
 from ..errors import ModelLoadError, Unsupported
-from ..protocol import Accuracy, Delegation, Job, Outputs, RuntimeInfo, RuntimeProbe
+from ..ops import left_on_cpu, ort_profiled_pass
+from ..protocol import Accuracy, Delegation, Job, OpProfile, Outputs, RuntimeInfo, RuntimeProbe
 from ..timing import Mark, make_inputs, timed_loop
 from . import Measurement
 
+CPU_PROVIDER = "CPUExecutionProvider"
 DTYPES = {
     "tensor(float)": "float32",
     "tensor(float16)": "float16",
@@ -88,6 +90,8 @@ class OnnxRuntime:
             feeds[meta.name] = array
         run = session.run
         timing = timed_loop(lambda: run(None, feeds), job.run, mark)
+        ops = self._ops(ort, job, provider, lambda s: s.run(None, feeds))
+        status, message = self._judge(provider, ops)
         log_text = ("\n".join(messages) + "\n" + log.text)[-4000:]
         ins = [TensorInfo(m.name, concrete(m.shape), dtype) for m, (_, dtype) in zip(metas, details)]
         outs = [TensorInfo(m.name, concrete(m.shape), np.dtype(DTYPES.get(m.type, "float32")))
@@ -99,11 +103,45 @@ class OnnxRuntime:
         def checks() -> Tuple[Optional[Outputs], Optional[Accuracy]]:
             return keep_outputs(np, infer, ins, outs, job.checks, job.seed), evaluate(np, infer, ins, job.checks)
 
-        return Measurement(info, delegation, init_ms, log_text, timing, checks=checks)
+        return Measurement(info, delegation, init_ms, log_text, timing, status, message, checks, ops)
+
+    def _ops(self, ort: Any, job: Job, provider: str, infer: Callable[[Any], Any]) -> OpProfile:
+        """The profiled pass (after the window) when asked for, or when placement is in question: a
+        provider other than the CPU's may leave nodes on the CPU. Otherwise every node is on the CPU."""
+        if not job.run.op_profiling and provider == CPU_PROVIDER:
+            return OpProfile(source="onnxruntime", note=f"every node ran on {CPU_PROVIDER}; op_profiling: true"
+                             " times each node in a profiled pass after the timed window")  # fmt: skip
+
+        def make_session(options: Any) -> Any:
+            self._configure(options, ort, job)
+            return ort.InferenceSession(job.model.path, sess_options=options,
+                                        providers=[(provider, dict(job.delegate.options))])  # fmt: skip
+
+        try:
+            with captured_stderr_fd():
+                return ort_profiled_pass(make_session, ort, infer)
+        except Exception as exc:  # noqa: BLE001 - the timing stands; the profile says what went wrong
+            return OpProfile(
+                source="onnxruntime-profiler", note=f"the profiled pass failed: {type(exc).__name__}: {exc}"
+            )
 
     @staticmethod
-    def _options(ort: Any, job: Job) -> Any:
-        options = ort.SessionOptions()
+    def _judge(provider: str, ops: OpProfile) -> Tuple[str, Optional[str]]:
+        """fallback when a provider other than the CPU's left nodes on the CPU (its profile says so)."""
+        if provider == CPU_PROVIDER:
+            return "ok", None
+        left = [op for op in ops.ops if op.processor != provider]
+        if not left:
+            return "ok", None
+        return "fallback", (f"provider {provider} ran {len(ops.ops) - len(left)} of {len(ops.ops)} nodes; the rest"
+                            f" ran on {CPU_PROVIDER}: {left_on_cpu(ops)}")  # fmt: skip
+
+    @classmethod
+    def _options(cls, ort: Any, job: Job) -> Any:
+        return cls._configure(ort.SessionOptions(), ort, job)
+
+    @staticmethod
+    def _configure(options: Any, ort: Any, job: Job) -> Any:
         options.intra_op_num_threads = job.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
