@@ -8,8 +8,10 @@ OP_CLASSES, so a device running LiteRT and one running ONNX Runtime can be read 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -18,6 +20,9 @@ from embench_agent.protocol import CPU
 from .store import StoredResult
 
 CONFIG = ["device", "model", "precision", "runtime", "delegate", "threads"]
+COLUMNS = [*CONFIG, "job_id", "source", "index", "name", "type", "op_class", "processor", "on_cpu", "ms", "share",
+           "calls", "reason"]  # fmt: skip
+DERIVED = ("op_class", "on_cpu")
 OP_CLASSES = (
     "conv",
     "depthwise",
@@ -67,37 +72,33 @@ def op_class(op_type: str) -> str:
 def op_frame(stored: Iterable[StoredResult]) -> pd.DataFrame:
     """Every op of every job that has per-op records: the configuration, the op (index, name, type,
     class, processor, on_cpu), its time per inference (ms; NaN where not profiled), its share of the
-    job's profiled op time, times called, and where the records came from (source)."""
-    rows = []
+    job's profiled op time, times called, and where the records came from (source). Built from the
+    profiles' columns: a lab's run has millions of ops."""
+    parts: dict[str, list[Any]] = {c: [] for c in COLUMNS}
     for item in stored:
         ops, job = item.result.ops, item.job
-        if ops is None or not ops.ops:
+        if ops is None or not ops.index:
             continue
-        total = sum(op.ms for op in ops.ops if op.ms is not None)
+        n = len(ops.index)
         config = (job.device, job.model.name, job.model.precision, job.runtime, job.delegate.name, job.threads)
-        for op in ops.ops:
-            share = op.ms / total if op.ms is not None and total > 0 else float("nan")
-            rows.append((*config, job.job_id, ops.source, op.index, op.name, op.type, op_class(op.type), op.processor,
-                         op.processor in CPU_PROCESSORS, float("nan") if op.ms is None else op.ms, share,
-                         op.calls, op.reason))  # fmt: skip
-    return pd.DataFrame.from_records(
-        rows,
-        columns=[
-            *CONFIG,
-            "job_id",
-            "source",
-            "index",
-            "name",
-            "type",
-            "op_class",
-            "processor",
-            "on_cpu",
-            "ms",
-            "share",
-            "calls",
-            "reason",
-        ],
-    )
+        for column, value in zip(CONFIG, config):
+            parts[column].append([value] * n)
+        parts["job_id"].append([job.job_id] * n)
+        parts["source"].append([ops.source] * n)
+        for column in ("index", "name", "type", "processor"):
+            parts[column].append(getattr(ops, column))
+        ms = list(ops.ms) if ops.ms else [math.nan] * n
+        total = sum(ms) if ops.ms else math.nan
+        parts["ms"].append(ms)
+        parts["share"].append([m / total if total > 0 else math.nan for m in ms])
+        parts["calls"].append(list(ops.calls) if ops.calls else [None] * n)
+        parts["reason"].append([r or None for r in ops.reason] if ops.reason else [None] * n)
+    frame = pd.DataFrame({c: [v for chunk in parts[c] for v in chunk] for c in COLUMNS if c not in DERIVED})
+    types = frame["type"].astype(str)
+    classes = {t: op_class(t) for t in types.unique()}
+    frame.insert(COLUMNS.index("op_class"), "op_class", types.map(classes).astype(object))
+    frame.insert(COLUMNS.index("on_cpu"), "on_cpu", frame["processor"].isin(CPU_PROCESSORS).astype(bool))
+    return frame[COLUMNS]
 
 
 def by_class(ops: pd.DataFrame) -> pd.DataFrame:

@@ -90,7 +90,7 @@ def test_ort_fallback_names_the_nodes_left_on_the_cpu() -> None:
     """A provider that takes only part of the graph (ORT does not raise; its profile shows it)."""
     from embench_agent.runtimes.onnxruntime import OnnxRuntime  # noqa: PLC0415
 
-    ops = OpProfile(source="onnxruntime-profiler", ops=(
+    ops = OpProfile.of("onnxruntime-profiler", (
         OpRecord(index=0, name="a", type="Conv", processor="CUDAExecutionProvider", ms=1.0),
         OpRecord(index=1, name="b", type="NonMaxSuppression", processor="CPUExecutionProvider", ms=0.5),
     ))  # fmt: skip
@@ -257,8 +257,8 @@ def test_model_explorer_node_data_keys_real_nodes(tiny_dynamic: Path) -> None:
     on_cpu = [k for k, v in results.items() if v["value"] == 0]
     assert len(on_cpu) == result.delegation.total_nodes - result.delegation.delegated_nodes  # type: ignore[operator]
     assert time_node_data(result.ops, "tiny") is None  # LiteRT's Python API has no per-op times
-    timed = dataclasses.replace(result.ops, ops=tuple(dataclasses.replace(op, ms=0.01 * (i + 1))
-                                                      for i, op in enumerate(result.ops.ops)))  # fmt: skip
+    timed = OpProfile.of("benchmark_model", tuple(dataclasses.replace(op, ms=0.01 * (i + 1))
+                                                  for i, op in enumerate(result.ops.ops)))  # fmt: skip
     times = time_node_data(timed, "tiny")
     assert times is not None and len(times["results"]) == len(result.ops.ops)  # type: ignore[arg-type]
     _loads_in_model_explorer(times)
@@ -332,10 +332,10 @@ def _profiled(device: str, delegate: str, threads: int, conv_ms: float, relu_ms:
     job = Job(job_id=f"{device}-{delegate}-{threads}", device=device, model=ModelRef(name="m", path="m.onnx",
               format="onnx", precision="fp32"), runtime="onnxruntime", delegate=DelegateSpec(delegate),
               threads=threads, run=RunSpec())  # fmt: skip
-    ops = OpProfile(source="onnxruntime-profiler", runs=10, profiled_ms=conv_ms + relu_ms, ops=(
+    ops = OpProfile.of("onnxruntime-profiler", (
         OpRecord(index=0, name="c", type="Conv", processor=delegate, ms=conv_ms),
         OpRecord(index=1, name="r", type="Relu", processor="CPUExecutionProvider", ms=relu_ms),
-    ))  # fmt: skip
+    ), runs=10, profiled_ms=conv_ms + relu_ms)  # fmt: skip
     return StoredResult(job, Result(job_id=job.job_id, status="ok", ops=ops))
 
 

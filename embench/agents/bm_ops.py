@@ -68,10 +68,8 @@ def parse_op_profile(text: str, delegate: str) -> OpProfile | None:
             break
     if not records:
         return None
-    return OpProfile(
-        source="benchmark_model", ops=tuple(records), runs=runs,
-        profiled_ms=mean_us / 1000.0 if mean_us is not None else None,
-    )  # fmt: skip
+    return OpProfile.of("benchmark_model", tuple(records), runs=runs,
+                        profiled_ms=mean_us / 1000.0 if mean_us is not None else None)  # fmt: skip
 
 
 def _record(index: int, row: re.Match[str], delegate: str) -> OpRecord:

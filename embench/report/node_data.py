@@ -80,19 +80,11 @@ def write_node_data(data: ReportData, folder: Path) -> list[Path]:
     for (device, model, precision, delegate, threads), group in tflite.groupby(
         ["device", "model", "precision", "delegate", "threads"], sort=True
     ):
-        profile = OpProfile(
-            source=str(group["source"].iloc[0]),
-            ops=tuple(
-                OpRecord(
-                    index=int(r.index),
-                    name=str(r.name),
-                    type=str(r.type),
-                    processor=str(r.processor),
-                    ms=None if pd.isna(r.ms) else float(r.ms),
-                )
-                for r in group.itertuples()
-            ),
+        records = tuple(
+            OpRecord(index=int(i), name=str(n), type=str(t), processor=str(p), ms=None if pd.isna(m) else float(m))
+            for i, n, t, p, m in zip(group["index"], group["name"], group["type"], group["processor"], group["ms"])
         )
+        profile = OpProfile.of(str(group["source"].iloc[0]), records)
         label = f"{device} {model} {precision} {delegate} t{threads}"
         stem = _safe(f"{model}.{precision}.{delegate}.t{threads}")
         for kind, made in (

@@ -73,7 +73,7 @@ def litert_placement(
                 reason=None if partition is not None or delegate == CPU else _left_on_cpu(op, delegate),
             )
         )  # fmt: skip
-    return OpProfile(source="litert-delegation", ops=tuple(records), note=LITERT_NOTE)
+    return OpProfile.of("litert-delegation", tuple(records), note=LITERT_NOTE)
 
 
 def _litert_name(op: Mapping[str, Any], tensor_names: Mapping[int, str]) -> str:
@@ -136,7 +136,7 @@ def ort_profile(events: Iterable[Mapping[str, Any]], skip_runs: int = 1) -> OpPr
         for i, node in enumerate(order)
     )  # fmt: skip
     mean_run = sum(end - start for start, end in runs) / n
-    return OpProfile(source="onnxruntime-profiler", ops=records, runs=n, profiled_ms=mean_run / 1000.0)
+    return OpProfile.of("onnxruntime-profiler", records, runs=n, profiled_ms=mean_run / 1000.0)
 
 
 def _ort_type(args: Mapping[str, Any]) -> str:

@@ -100,6 +100,19 @@ def _all_ints_within(values: Any, meta: Mapping[str, Any]) -> bool:
     )
 
 
+def _all_floats_within(values: Any, meta: Mapping[str, Any]) -> bool:
+    if not all(type(v) in (int, float) and math.isfinite(v) for v in values):
+        return False
+    if not values:
+        return True
+    lo, hi = min(values), max(values)
+    return (
+        ("min" not in meta or lo >= meta["min"])
+        and ("above" not in meta or lo > meta["above"])
+        and ("max" not in meta or hi <= meta["max"])
+    )
+
+
 def _scalar(tp: Any, value: Any, path: str) -> Any:
     if tp is Any:
         return value  # free-form JSON (facts bags): anything json.loads gives is fine
@@ -139,6 +152,10 @@ def _load(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:  # no
         if len(args) == 2 and args[1] is Ellipsis:
             if args[0] is int and _all_ints_within(value, meta):
                 return tuple(value)  # the fast path for latency samples; the slow one says which is wrong
+            if args[0] is str and not meta and all(type(v) is str for v in value):
+                return tuple(value)
+            if args[0] is float and _all_floats_within(value, meta):
+                return tuple(float(v) for v in value)
             return tuple(_load(args[0], v, f"{path}[{i}]", meta) for i, v in enumerate(value))
         if len(value) != len(args):
             raise _fail(path, f"expected {len(args)} items, got {len(value)}")
@@ -575,33 +592,85 @@ CPU = "cpu"
 
 
 @dataclasses.dataclass(frozen=True)
-class OpRecord(Message):
-    """One node of the model as the runtime ran it."""
+class OpRecord:
+    """One node of the model as the runtime ran it (a row of an OpProfile)."""
 
-    index: int = dataclasses.field(metadata=_bounds(min=0))  # the runtime's node index
-    name: str = ""
-    type: str = ""  # the runtime's op type: CONV_2D, Conv, "Convolution (NHWC, QC8) GEMM" (XNNPACK's), ...
+    index: int  # the runtime's node index (benchmark_model: the row's place in its table)
+    name: str
+    type: str  # the runtime's op type: CONV_2D, Conv, "Convolution (NHWC, QC8) GEMM" (XNNPACK's), ...
     processor: str = CPU  # "cpu", or the delegate / provider that ran it (xnnpack, CUDAExecutionProvider)
-    ms: Optional[float] = _nonneg()  # mean time per inference in the profiled pass; None: not profiled
-    calls: Optional[int] = _nonneg()  # times it ran per inference (benchmark_model's "times called")
+    ms: Optional[float] = None  # mean time per inference in the profiled pass; None: not profiled
+    calls: Optional[int] = None  # times it ran per inference (benchmark_model's "times called")
     partition: Optional[int] = None  # LiteRT: the DELEGATE node whose partition holds it
-    reason: Optional[str] = None  # why it is where it is, where the runtime says
+    reason: Optional[str] = None  # why it is where it is, where known
+
+
+NO_PARTITION = -1
 
 
 @dataclasses.dataclass(frozen=True)
 class OpProfile(Message):
     """Per-op placement and (where the runtime can) per-op time of one job, from a pass of its own
-    after the timed window, so the timed latency is never perturbed by the profiler."""
+    after the timed window, so the timed latency is never perturbed by the profiler.
 
-    source: str  # litert-delegation (placement only), onnxruntime-profiler, benchmark_model
-    ops: Tuple[OpRecord, ...] = ()
+    Stored by column, one entry per op in each (a model has hundreds of ops and a lab thousands of
+    jobs: columns load fast and keep the JSON small); `ops` gives them as OpRecords. The optional
+    columns are empty where no op has a value: `ms` (not profiled), `calls`, `partition` (-1: not in
+    a delegate partition), `reason` ("": none)."""
+
+    source: str  # litert-delegation (placement only), onnxruntime, onnxruntime-profiler, benchmark_model
+    index: Tuple[int, ...] = dataclasses.field(default=(), metadata=_bounds(min=0))
+    name: Tuple[str, ...] = ()
+    type: Tuple[str, ...] = ()
+    processor: Tuple[str, ...] = ()
+    ms: Tuple[float, ...] = dataclasses.field(default=(), metadata=_bounds(min=0))
+    calls: Tuple[int, ...] = dataclasses.field(default=(), metadata=_bounds(min=0))
+    partition: Tuple[int, ...] = dataclasses.field(default=(), metadata=_bounds(min=NO_PARTITION))
+    reason: Tuple[str, ...] = ()
     runs: Optional[int] = _nonneg()  # profiled inferences (their mean is each op's ms)
     profiled_ms: Optional[float] = _nonneg()  # the profiled pass's mean latency per inference (with the profiler on)
     note: Optional[str] = None  # what is missing and how to get it
 
+    def __post_init__(self) -> None:
+        n = len(self.index)
+        for column in ("name", "type", "processor", "ms", "calls", "partition", "reason"):
+            size = len(getattr(self, column))
+            if size != n and not (size == 0 and column in ("ms", "calls", "partition", "reason")):
+                raise _fail(f"ops.{column}", f"{size} entries for {n} ops")
+
+    @classmethod
+    def of(cls, source: str, records: Tuple[OpRecord, ...] = (), runs: Optional[int] = None,
+           profiled_ms: Optional[float] = None, note: Optional[str] = None) -> OpProfile:  # fmt: skip
+        """From OpRecords: a column is kept where every op has a value (ms: every op, or none)."""
+        if any(r.ms is None for r in records) and any(r.ms is not None for r in records):
+            raise ValueError("an op profile times every op or none")
+
+        return cls(
+            source=source, index=tuple(r.index for r in records), name=tuple(r.name for r in records),
+            type=tuple(r.type for r in records), processor=tuple(r.processor for r in records),
+            ms=tuple(float(r.ms) for r in records if r.ms is not None),
+            calls=tuple(r.calls if r.calls is not None else 1 for r in records)
+            if any(r.calls is not None for r in records) else (),
+            partition=tuple(r.partition if r.partition is not None else NO_PARTITION for r in records)
+            if any(r.partition is not None for r in records) else (),
+            reason=tuple(r.reason or "" for r in records) if any(r.reason for r in records) else (),
+            runs=runs, profiled_ms=profiled_ms, note=note,
+        )  # fmt: skip
+
+    @property
+    def ops(self) -> Tuple[OpRecord, ...]:
+        ms, calls, partition, reason = self.ms, self.calls, self.partition, self.reason
+        return tuple(
+            OpRecord(index=self.index[i], name=self.name[i], type=self.type[i], processor=self.processor[i],
+                     ms=ms[i] if ms else None, calls=calls[i] if calls else None,
+                     partition=partition[i] if partition and partition[i] != NO_PARTITION else None,
+                     reason=(reason[i] or None) if reason else None)
+            for i in range(len(self.index))
+        )  # fmt: skip
+
     @property
     def timed(self) -> bool:
-        return any(op.ms is not None for op in self.ops)
+        return bool(self.ms)
 
 
 @dataclasses.dataclass(frozen=True)
