@@ -111,7 +111,9 @@ class Device:
     @property
     def agent_kind(self) -> str:
         """Which on-device agent times this device's jobs (a key of agents.AGENTS)."""
-        return self.adb.agent if self.adb is not None else "python"
+        if self.adb is not None:
+            return self.adb.agent
+        return self.ssh.agent if self.ssh is not None else "python"
 
 
 def _default_delegates() -> dict[str, list[str]]:
@@ -199,6 +201,9 @@ def _resolve_paths(inv: Inventory, dev: Device) -> Device:
     if dev.adb is not None and dev.adb.benchmark_model:
         adb = dataclasses.replace(dev.adb, benchmark_model=str(inv.resolve(dev.adb.benchmark_model)))
         dev = dataclasses.replace(dev, adb=adb)
+    if dev.ssh is not None and dev.ssh.benchmark_model:
+        ssh = dataclasses.replace(dev.ssh, benchmark_model=str(inv.resolve(dev.ssh.benchmark_model)))
+        dev = dataclasses.replace(dev, ssh=ssh)
     telemetry = [
         dataclasses.replace(t, options={**t.options, "cwd": str(inv.resolve(t.options.get("cwd", ".")))})
         if t.source == EXTERNAL else t
@@ -249,6 +254,8 @@ def _check_device(dev: Device, i: int, where: Located) -> None:
         )  # fmt: skip
     if dev.adb is not None:
         _check_adb(dev.adb, at, where)
+    if dev.ssh is not None:
+        _check_ssh(dev.ssh, at, where)
     for j, name in enumerate(dev.runtimes or []):
         _one_of(name, list(RUNTIMES), f"{at}.runtimes[{j}]", where, "runtime")
     for j, delegate in enumerate(dev.delegates or []):
@@ -304,15 +311,29 @@ def _check_adb(adb: AdbConfig, at: str, where: Located) -> None:
             "the benchmark_model agent needs the path of the prebuilt android_aarch64 benchmark_model binary",
             "set adb.benchmark_model: (see docs/devices/android.md), or adb.agent: python for a phone with python3",
         )
-    if adb.cpu_mask is not None:
-        try:
-            ok = int(adb.cpu_mask, 16) > 0
-        except ValueError:
-            ok = False
-        if not ok:
-            raise where.error(
-                f"{at}.adb.cpu_mask", f"cpu_mask {adb.cpu_mask!r} is not a hex CPU mask", "use e.g. 'f0' for CPUs 4-7"
-            )
+    _check_cpu_mask(adb.cpu_mask, f"{at}.adb.cpu_mask", where)
+
+
+def _check_ssh(ssh: SshConfig, at: str, where: Located) -> None:
+    if ssh.agent == "benchmark_model" and not ssh.benchmark_model:
+        raise where.error(
+            f"{at}.ssh.benchmark_model",
+            "the benchmark_model agent needs the path of the board's benchmark_model binary (on this machine)",
+            "set ssh.benchmark_model: (e.g. the linux_aarch64 build, docs/devices/raspberry-pi.md), or drop"
+            " ssh.agent to run the Python agent",
+        )
+    _check_cpu_mask(ssh.cpu_mask, f"{at}.ssh.cpu_mask", where)
+
+
+def _check_cpu_mask(mask: str | None, key: str, where: Located) -> None:
+    if mask is None:
+        return
+    try:
+        ok = int(mask, 16) > 0
+    except ValueError:
+        ok = False
+    if not ok:
+        raise where.error(key, f"cpu_mask {mask!r} is not a hex CPU mask", "use e.g. 'f0' for CPUs 4-7")
 
 
 def _check_sweep(inv: Inventory, where: Located, device_names: set[str]) -> None:

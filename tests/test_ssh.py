@@ -546,3 +546,49 @@ def test_a_closed_port_and_an_unwritable_workdir(lab: dict[str, Any], zoo_path: 
                for line in said), out.stderr  # fmt: skip
     devices = embench("devices", str(inv), cwd=tmp_path)
     assert devices.returncode == 3 and devices.stdout.count("UNREACHABLE") == 2, devices.stdout
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "benchmark_model"
+
+
+def _standin_benchmark_model(folder: Path) -> Path:
+    """benchmark_model for a Linux board cannot run here (no board); this stand-in prints real captured
+    outputs: a Raspberry Pi's timed run, and an op-profiling run's table when given the flag."""
+    timed = (FIXTURES / "pi_int8_xnnpack999.txt").read_text()
+    profile = (FIXTURES / "riscv_cpu_op_profiling_mobilenet_v1.txt").read_text()
+    script = folder / "benchmark_model"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"case \"$*\" in *--enable_op_profiling=true*) cat <<'EMBENCH_PROFILE'\n{profile}EMBENCH_PROFILE\n"
+        "exit 0;; esac\n"
+        f"cat <<'EMBENCH_TIMED'\n{timed}EMBENCH_TIMED\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def test_benchmark_model_on_a_board_over_ssh(lab: dict[str, Any], zoo_path: Path, tmp_path: Path) -> None:
+    """A Linux board that runs TFLite's benchmark_model instead of the Python agent (ssh.agent), pinned
+    with taskset: the binary and its shell side go over SSH, the board's facts come from its shell, the
+    timed run's aggregate and the separate op-profiling run's table land in the stored Result."""
+    a, _ = lab["boards"]
+    bm = _standin_benchmark_model(tmp_path)
+    device = ssh_device(a, lab, ssh={"agent": "benchmark_model", "benchmark_model": str(bm), "cpu_mask": "1"})
+    sweep = {"models": ["tiny"], "runtimes": ["litert"], "precisions": ["int8"], "delegates": {"litert": ["xnnpack"]},
+             "threads": [4], "run": fast_run(op_profiling=True)}  # fmt: skip
+    inv = write_inventory(tmp_path, zoo_path, sweep, [device])
+    store = tmp_path / "s.sqlite"
+    out = embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (row,) = results(store)
+    result = Result.from_dict({k: v for k, v in row.items() if k not in ("device", "model", "runtime")})
+    assert result.agent == "benchmark_model" and result.status == "ok", result.message
+    assert result.command_line and result.command_line.startswith("taskset 1 ")
+    assert "--use_xnnpack=true" in result.command_line and "--enable_op_profiling" not in result.command_line
+    assert result.aggregate is not None and result.aggregate.avg == 55043.2
+    assert result.device_facts.machine and result.device_facts.kernel and result.device_facts.cores
+    assert result.ops is not None and result.ops.source == "benchmark_model" and len(result.ops.index) == 31
+    bad = write_inventory(tmp_path, zoo_path, sweep, [ssh_device(a, lab, ssh={"agent": "benchmark_model"})])
+    refused = embench("sweep", str(bad), "--store", str(store), "-q", cwd=tmp_path)
+    assert refused.returncode == 1 and "devices[0].ssh.benchmark_model" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

@@ -37,7 +37,7 @@ from .base import host_result
 from .bm_checks import phone_outputs
 from .bm_ops import parse_op_profile
 from .bm_parse import parse_output, status_of
-from .phone import phone_facts
+from .phone import board_facts, phone_facts
 from .python_agent import parse_result
 
 SHELL_SIDE = Path(__file__).resolve().parents[2] / "device_agents" / "android" / "embench_bm.sh"
@@ -92,18 +92,23 @@ class BenchmarkModelAgent:
     NAME = "benchmark_model"
 
     def __init__(self, transport: Transport, device: Device) -> None:
-        if device.adb is None or not device.adb.benchmark_model:
-            raise TransportError(f"device {device.name}: the benchmark_model agent needs adb.benchmark_model")
-        self.transport, self.device, self.binary = transport, device, Path(device.adb.benchmark_model)
+        config = device.adb or device.ssh
+        key = "adb" if device.adb is not None else "ssh"
+        if config is None or not config.benchmark_model:
+            raise TransportError(f"device {device.name}: the benchmark_model agent needs {key}.benchmark_model")
+        self.transport, self.device, self.binary = transport, device, Path(config.benchmark_model)
+        self.cpu_mask, self.key = config.cpu_mask, key
         self._remote: tuple[str, str] | None = None
         self.facts = DeviceFacts()
 
     def _paths(self) -> tuple[str, str]:
         if self._remote is None:
             if not self.binary.is_file():
+                build, doc = (("android_aarch64", "android.md") if self.key == "adb"
+                              else ("linux_aarch64 (or the board's) ", "raspberry-pi.md"))  # fmt: skip
                 raise TransportError(
                     f"device {self.device.name}: benchmark_model binary {self.binary} not found; download the"
-                    " android_aarch64 build (docs/devices/android.md) and set adb.benchmark_model to its path"
+                    f" {build} build (docs/devices/{doc}) and set {self.key}.benchmark_model to its path"
                 )
             bm = self.transport.ensure_file(self.binary, sha256_file(self.binary))
             sh = self.transport.ensure_file(SHELL_SIDE, sha256_file(SHELL_SIDE))
@@ -117,11 +122,11 @@ class BenchmarkModelAgent:
         )
         if res.timed_out or res.returncode != 0:
             raise TransportError(
-                f"device {self.device.name}: cannot make {bm} executable on the phone: {res.stderr_tail(200)}"
+                f"device {self.device.name}: cannot make {bm} executable there: {res.stderr_tail(200)}"
             )
         built_in = LibraryProbe(library="(built into benchmark_model)", loadable=True)
-        self.facts = phone_facts(self.transport)
-        others = "the benchmark_model agent times LiteRT only; set adb.agent: python for %s"
+        self.facts = phone_facts(self.transport) if self.key == "adb" else board_facts(self.transport)
+        others = f"the benchmark_model agent times LiteRT only; drop {self.key}.agent: benchmark_model for %s"
         runtimes = {name: RuntimeProbe(error=others % name) for name in RUNTIMES if name != "litert"}
         runtimes["litert"] = RuntimeProbe(version=f"benchmark_model {self.binary.name}")
         return Probe(
@@ -129,8 +134,12 @@ class BenchmarkModelAgent:
             facts=self.facts,
             runtimes=runtimes,
             delegates={
-                **{name: built_in for name in ("gpu", "nnapi", "hexagon")},
-                "edgetpu": LibraryProbe(library="libedgetpu.so.1", loadable=False, error="not a phone delegate"),
+                **{name: built_in for name in (("gpu", "nnapi", "hexagon") if self.key == "adb" else ("gpu",))},
+                "edgetpu": LibraryProbe(
+                    library="libedgetpu.so.1",
+                    loadable=False,
+                    error="not through benchmark_model here: use the Python agent",
+                ),
             },
             telemetry=self.detect_sources(["/", *(r for r in roots if r != "/")], timeout),
         )
@@ -175,8 +184,7 @@ class BenchmarkModelAgent:
             period = 1.0 / (battery.rate_hz or 4.0)
         else:
             bat_dir, period = "-", 1.0
-        adb = self.device.adb
-        argv = command_line(job, bm, adb.cpu_mask if adb else None)
+        argv = command_line(job, bm, self.cpu_mask)
         external = any(t.source == EXTERNAL for t in job.telemetry)
         idle = job.run.idle_seconds if battery is not None or external else 0.0
         started = time.time()
@@ -186,7 +194,7 @@ class BenchmarkModelAgent:
         else:
             result = to_result(job, res.stdout.decode("utf-8", "replace"), battery, external)
         if result.measured:  # after the timed run, apart from it
-            mask = adb.cpu_mask if adb else None
+            mask = self.cpu_mask
             outputs = phone_outputs(job, self.transport, posixpath.dirname(bm), lambda j: command_line(j, bm, mask),
                                     model_file, timeout)  # fmt: skip
             ops = self._op_profile(job, bm, mask, timeout) if job.run.op_profiling else None

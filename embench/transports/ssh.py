@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import paramiko
 
@@ -46,6 +46,12 @@ class SshConfig:
     # A board that answers nothing for this long while a command's input, a file or its exit status
     # is on the way (sshd stopped, a hung kernel) is given up like a lost one.
     io_timeout: float = bounded(30.0, above=0, max=3600)
+    # TFLite's benchmark_model instead of the Python agent (a board with no Python runtime, or to
+    # compare): the board's own build of it, on this machine (pushed like a model), and an optional
+    # taskset CPU mask (docs/devices/raspberry-pi.md).
+    agent: Literal["python", "benchmark_model"] = "python"
+    benchmark_model: str | None = None
+    cpu_mask: str | None = None
 
 
 # Runs argv in a session of its own (so a timeout kills the whole group), prints the group id
