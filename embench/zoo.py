@@ -88,6 +88,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Architectures embench/zoo_archs.py defines (its ARCHITECTURES; named here so this module never imports it).
+OWN_ARCHITECTURES = ("SmallViT",)
+
+
+@functools.cache
+def _own_architectures_digest() -> str:
+    return sha256_file(Path(__file__).with_name("zoo_archs.py"))
+
+
 @functools.cache
 def _tool_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
@@ -169,6 +178,8 @@ class Zoo:
     def build_key(self, model: str, artifact: str) -> str:
         entry = self.entry(model)
         payload = {"entry": entry.__dict__, "artifact": artifact, "builder": BUILDER_VERSION, "tools": _tool_versions()}
+        if entry.keras in OWN_ARCHITECTURES:  # the zoo's own code: a change to it is a change of the model
+            payload["architecture"] = _own_architectures_digest()
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     def _read_index(self) -> dict[str, Any]:
