@@ -209,7 +209,9 @@ def environment_rows(data: ReportData) -> list[str]:
 def run_facts(data: ReportData, frame: pd.DataFrame | None = None) -> list[tuple[str, str]]:
     """Run, job counts, runtime versions and the run policy: what a reader needs to trust or reproduce it."""
     frame = data.results if frame is None else frame
-    versions = Counter(f"{r} {v}" for r, v in zip(frame["runtime"], frame["runtime_version"]) if v)
+    versions = Counter(
+        f"{r} {v}" for r, v in zip(frame["runtime"], frame["runtime_version"]) if isinstance(v, str) and v
+    )
     policies = Counter(p for p in frame["policy"] if p)
     counts = Counter(frame["status"])
     return [

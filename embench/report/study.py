@@ -13,7 +13,7 @@ import pandas as pd
 
 from embench_agent.protocol import MEASURED
 
-from ..opstats import by_class, class_scaling, dominant
+from ..opstats import CONFIG, by_class, class_scaling, dominant
 from ..stats import median_ci
 from .tables import GROUP, KEY, ReportData, config_label
 
@@ -28,6 +28,7 @@ class Study:
     classes: pd.DataFrame  # per configuration × op class: ops, on the CPU, ms, share (opstats.by_class)
     dominant: pd.DataFrame  # per configuration: the op classes with the largest shares
     scaling: pd.DataFrame  # per op class: ms in each delegate × threads against the CPU run
+    left_on_cpu: pd.DataFrame  # per configuration with a delegate: the ops it left on the CPU, by class and type
 
 
 def build_study(data: ReportData) -> Study:
@@ -35,8 +36,28 @@ def build_study(data: ReportData) -> Study:
     classes = by_class(data.ops)
     top = dominant(classes)
     speedups = _speedups(frame, data)
-    return Study(_headline(frame, speedups, top), _compatibility(frame), speedups, classes, top,
-                 class_scaling(classes))  # fmt: skip
+    return Study(_headline(frame, speedups, top, data.ops), _compatibility(frame), speedups, classes, top,
+                 class_scaling(classes), _left_on_cpu(data.ops))  # fmt: skip
+
+
+def _left_on_cpu(ops: pd.DataFrame) -> pd.DataFrame:
+    """Configurations that asked for a delegate or provider and left ops on the CPU: how many, by
+    class, and the op types (most frequent first)."""
+    cols = [*CONFIG, "ops on the CPU", "of", "classes", "op types"]
+    if ops.empty:
+        return pd.DataFrame(columns=cols)
+    asked = ops[~ops["delegate"].isin(["cpu", "CPUExecutionProvider"])]
+    rows = []
+    for key, group in asked.groupby(CONFIG, sort=True):
+        left = group[group["on_cpu"]]
+        if left.empty:
+            continue
+        classes = left["op_class"].value_counts()
+        types = left["type"].value_counts()
+        shown = ", ".join(f"{t} ×{n}" for t, n in types.head(6).items()) + (
+            f", and {len(types) - 6} more" if len(types) > 6 else "")  # fmt: skip
+        rows.append((*key, len(left), len(group), ", ".join(f"{c} ×{n}" for c, n in classes.items()), shown))
+    return pd.DataFrame.from_records(rows, columns=cols)
 
 
 def _side_intervals(job_ids: pd.Series, data: ReportData) -> dict[str, tuple[float, float]]:
@@ -94,7 +115,7 @@ def _compatibility(frame: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def _headline(frame: pd.DataFrame, speedups: pd.DataFrame, top: pd.DataFrame) -> pd.DataFrame:
+def _headline(frame: pd.DataFrame, speedups: pd.DataFrame, top: pd.DataFrame, ops: pd.DataFrame) -> pd.DataFrame:
     """Per device × model: the fastest measured configuration, its median, its speedup over the
     baseline [interval], which delegates ran the whole graph, how many jobs ran (ok or fallback) of
     those recorded, and the op class that dominates its time (from the fastest profiled
@@ -108,7 +129,7 @@ def _headline(frame: pd.DataFrame, speedups: pd.DataFrame, top: pd.DataFrame) ->
         full = sorted({f"{r.runtime}:{r.delegate}" for r in group.itertuples()
                        if r.status == "ok" and r.delegate not in ("cpu", "CPUExecutionProvider")})  # fmt: skip
         speed = speedups[speedups["job_id"] == fastest["job_id"]] if fastest is not None else speedups.iloc[:0]
-        dom, profiled = _dominant_of(top, device, model, measured)
+        dom, profiled = _dominant_of(top, device, model, measured, ops)
         rows.append((
             device, model,
             f"{fastest['precision']} {config_label(fastest)}" if fastest is not None else "—",
@@ -122,10 +143,13 @@ def _headline(frame: pd.DataFrame, speedups: pd.DataFrame, top: pd.DataFrame) ->
     return pd.DataFrame.from_records(rows, columns=cols)
 
 
-def _dominant_of(top: pd.DataFrame, device: str, model: str, measured: pd.DataFrame) -> tuple[str, str]:
+def _dominant_of(top: pd.DataFrame, device: str, model: str, measured: pd.DataFrame,
+                 ops: pd.DataFrame) -> tuple[str, str]:  # fmt: skip
     mine = top[(top["device"] == device) & (top["model"] == model)]
     if mine.empty:
-        return "— (no per-op timings: op_profiling)", ""
+        placed = not ops.empty and bool(((ops["device"] == device) & (ops["model"] == model)).any())
+        return ("— (placement only: no runtime here timed its ops)" if placed
+                else "— (no per-op records: run.op_profiling)"), ""  # fmt: skip
     speed = measured.set_index(KEY)["median_ms"] if not measured.empty else pd.Series(dtype=float)
     mine = mine.assign(_ms=[speed.get(tuple(r), math.inf) for r in mine[KEY].itertuples(index=False)])
     best = mine.sort_values("_ms", kind="stable").iloc[0]

@@ -79,20 +79,8 @@ def classes_display(study: Study) -> pd.DataFrame:
 
 
 def placement_display(study: Study) -> pd.DataFrame:
-    """Configurations that left ops on the CPU: which classes, how many."""
-    c = study.classes
-    if c.empty:
-        return pd.DataFrame()
-    off = c[(c["on_cpu"] > 0) & ~c["delegate"].isin(["cpu", "CPUExecutionProvider"])]
-    if off.empty:
-        return pd.DataFrame()
-    rows = []
-    for key, group in off.groupby(["device", "model", "precision", "runtime", "delegate", "threads"], sort=True):
-        parts = ", ".join(f"{r.op_class} ×{int(r.on_cpu)}" for r in group.itertuples())
-        rows.append((*key, int(group["on_cpu"].sum()), parts))
-    return pd.DataFrame.from_records(
-        rows, columns=["device", "model", "precision", "runtime", "delegate", "threads", "ops on the CPU", "classes"]
-    )
+    """Configurations that left ops on the CPU: how many of how many, which classes and op types."""
+    return study.left_on_cpu
 
 
 def scaling_display(study: Study) -> pd.DataFrame:
