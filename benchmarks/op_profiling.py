@@ -16,6 +16,7 @@ Models: a zoo model's ONNX fp32 file (the zoo must be built), or `squeezenet` (O
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -28,9 +29,8 @@ import onnxruntime as ort
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "device_agents" / "python"))
 
-from embench_agent.ops import ort_profiled_pass  # noqa: E402
-
 from embench.zoo import Zoo  # noqa: E402
+from embench_agent.ops import ort_profiled_pass  # noqa: E402
 
 
 def model_path(name: str) -> Path:
@@ -70,6 +70,23 @@ def timed(session: ort.InferenceSession, runs: int) -> float:
     return statistics.median(samples) / 1e6
 
 
+def one_thread_session(path: str, o: ort.SessionOptions) -> ort.InferenceSession:
+    o.intra_op_num_threads, o.inter_op_num_threads = 1, 1
+    return ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+
+
+class Infer:
+    """One inference on a session, with inputs made once (as the agent's profiled pass does)."""
+
+    def __init__(self) -> None:
+        self.x: dict[str, np.ndarray] = {}
+
+    def __call__(self, session: ort.InferenceSession) -> None:
+        if not self.x:
+            self.x.update(feeds(session))
+        session.run(None, self.x)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -77,7 +94,9 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["mobilenet_v2", "squeezenet"])
     args = ap.parse_args()
     print(f"ONNX Runtime {ort.__version__}, CPU provider, 1 thread, {args.runs} timed runs, {args.rounds} rounds")
-    print(f"{'model':20s} {'plain ms':>9s} {'profiled ms':>12s} {'÷ (1)':>7s} {'nodes ÷ run (2)':>16s} {'pass ÷ job (3)':>15s}")
+    print(
+        f"{'model':20s} {'plain ms':>9s} {'profiled ms':>12s} {'÷ (1)':>7s} {'nodes ÷ run (2)':>16s} {'pass ÷ job (3)':>15s}"
+    )
     for name in args.models:
         path = str(model_path(name))
         ratios, plains, profs, cover, costs = [], [], [], [], []
@@ -89,19 +108,7 @@ def main() -> None:
             profiled = timed(prof_session, args.runs)
             Path(prof_session.end_profiling()).unlink()
             t0 = time.perf_counter()
-
-            def make(o: ort.SessionOptions) -> ort.InferenceSession:
-                o.intra_op_num_threads, o.inter_op_num_threads = 1, 1
-                return ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
-
-            x: dict[str, np.ndarray] = {}
-
-            def infer(s: ort.InferenceSession) -> None:
-                if not x:
-                    x.update(feeds(s))
-                s.run(None, x)
-
-            profile = ort_profiled_pass(make, ort, infer)
+            profile = ort_profiled_pass(functools.partial(one_thread_session, path), ort, Infer())
             costs.append((time.perf_counter() - t0) / job_s)
             plains.append(plain)
             profs.append(profiled)

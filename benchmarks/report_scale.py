@@ -2,9 +2,10 @@
 """How long `embench report` takes on a lab's run, and whether the page it writes is usable.
 
 Writes synthetic lab runs through the real Store (tests/labstore.py: devices × models × ten
-configurations, `--samples` raw samples per job) of 1,000 and 10,000 jobs, then, in `--rounds`
-interleaved rounds, times the real command (`embench report`, a fresh process each time, imports
-included) on each. Prints the median times, the 10k-job time ÷ the 10 s target, the 10k ÷ 1k ratio
+configurations, `--samples` raw samples per job, and per-op records: 80 profiled ONNX Runtime ops or
+60 LiteRT placements per job) of 1,000 and 10,000 jobs, and the 10,000 again without per-op records,
+then, in `--rounds` interleaved rounds, times the real command (`embench report`, a fresh process
+each time, imports included) on each. Prints the median times, the 10k-job time ÷ the 10 s target, the 10k ÷ 1k ratio
 (10 when report time grows linearly with jobs), the files' sizes, and the overview page's load in
 headless Chromium (its time to a DOM with the table drawn, against a blank page's, side by side).
 
@@ -62,10 +63,15 @@ def main() -> None:
             run_id = write_lab_run(stores[jobs], jobs, samples=args.samples)
             print(f"store of {jobs} jobs × {args.samples} samples written in {time.perf_counter() - start:.1f} s"
                   f" ({stores[jobs].stat().st_size / 1e6:.0f} MB), run {run_id}")  # fmt: skip
+        big = max(args.jobs)
+        bare = folder / f"lab{big}-no-ops.sqlite"
+        write_lab_run(bare, big, samples=args.samples, ops=False)
         times: dict[int, list[float]] = {j: [] for j in args.jobs}
+        bare_times: list[float] = []
         for _ in range(args.rounds):
             for jobs in args.jobs:  # interleaved: a noisy minute hits every size alike
                 times[jobs].append(_report(stores[jobs], folder / f"reports{jobs}"))
+            bare_times.append(_report(bare, folder / "reports-no-ops"))
         print(f"\n`embench report` (a fresh process, imports included), median of {args.rounds} interleaved rounds")
         for jobs in args.jobs:
             t = statistics.median(times[jobs])
@@ -75,8 +81,12 @@ def main() -> None:
                   f"  ÷ {TARGET_S:g} s target = {t / TARGET_S:.2f}   HTML {(run / 'report.html').stat().st_size / 1e6:.1f} MB,"
                   f" {len(list((run / 'devices').glob('*.html')))} device pages, all files but samples.csv"
                   f" {size / 1e6:.0f} MB")  # fmt: skip
+        t = statistics.median(bare_times)
+        print(f"  {big:6d} jobs  {t:6.2f} s  (min {min(bare_times):.2f}, max {max(bare_times):.2f})"
+              f"  ÷ {TARGET_S:g} s target = {t / TARGET_S:.2f}   without per-op records; per-op records cost"
+              f" ×{statistics.median(times[big]) / t:.2f}")  # fmt: skip
         if len(args.jobs) >= 2:
-            small, big = min(args.jobs), max(args.jobs)
+            small = min(args.jobs)
             ratio = statistics.median(times[big]) / statistics.median(times[small])
             print(f"  {big} ÷ {small} jobs: time ratio {ratio:.2f} (jobs ratio {big / small:g}: linear or better"
                   " when the time ratio is at most that)")  # fmt: skip

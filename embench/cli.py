@@ -181,7 +181,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report  # noqa: PLC0415 - matplotlib and pandas load only here
 
     store = _read_store(args)
-    paths = write_report(store, args.run, Path(args.out), args.latency_budget)
+    paths = write_report(store, args.run, Path(args.out), args.latency_budget, args.op_files)
     for kind, path in paths.items():
         say(f"{kind:9s} {path}")
     return EXIT_OK
@@ -595,6 +595,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--latency-budget", type=_positive_ms, default=DEFAULT_LATENCY_BUDGET_MS, metavar="MS",
                     help="the best accuracy within this median latency, per device (default: %(default)g ms,"
                          " as LPIRC's mobile track)")  # fmt: skip
+    sp.add_argument("--op-files", action="store_true", help="write ops.csv and the Model Explorer node data at any"
+                    " size (default: for runs of up to 24 device × model pairs)")  # fmt: skip
 
     _study_verb(verb, reading)
     _nightly_verbs(verb, reading)

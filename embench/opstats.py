@@ -8,11 +8,12 @@ OP_CLASSES, so a device running LiteRT and one running ONNX Runtime can be read 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from embench_agent.protocol import CPU
@@ -22,7 +23,6 @@ from .store import StoredResult
 CONFIG = ["device", "model", "precision", "runtime", "delegate", "threads"]
 COLUMNS = [*CONFIG, "job_id", "source", "index", "name", "type", "op_class", "processor", "on_cpu", "ms", "share",
            "calls", "reason"]  # fmt: skip
-DERIVED = ("op_class", "on_cpu")
 OP_CLASSES = (
     "conv",
     "depthwise",
@@ -72,32 +72,38 @@ def op_class(op_type: str) -> str:
 def op_frame(stored: Iterable[StoredResult]) -> pd.DataFrame:
     """Every op of every job that has per-op records: the configuration, the op (index, name, type,
     class, processor, on_cpu), its time per inference (ms; NaN where not profiled), its share of the
-    job's profiled op time, times called, and where the records came from (source). Built from the
-    profiles' columns: a lab's run has millions of ops."""
-    parts: dict[str, list[Any]] = {c: [] for c in COLUMNS}
-    for item in stored:
-        ops, job = item.result.ops, item.job
-        if ops is None or not ops.index:
-            continue
-        n = len(ops.index)
-        config = (job.device, job.model.name, job.model.precision, job.runtime, job.delegate.name, job.threads)
-        for column, value in zip(CONFIG, config):
-            parts[column].append([value] * n)
-        parts["job_id"].append([job.job_id] * n)
-        parts["source"].append([ops.source] * n)
-        for column in ("index", "name", "type", "processor"):
-            parts[column].append(getattr(ops, column))
-        ms = list(ops.ms) if ops.ms else [math.nan] * n
-        total = sum(ms) if ops.ms else math.nan
-        parts["ms"].append(ms)
-        parts["share"].append([m / total if total > 0 else math.nan for m in ms])
-        parts["calls"].append(list(ops.calls) if ops.calls else [None] * n)
-        parts["reason"].append([r or None for r in ops.reason] if ops.reason else [None] * n)
-    frame = pd.DataFrame({c: [v for chunk in parts[c] for v in chunk] for c in COLUMNS if c not in DERIVED})
-    types = frame["type"].astype(str)
+    job's profiled op time, times called, and where the records came from (source). Built column by
+    column from the profiles' own columns: a lab's run has millions of ops."""
+    jobs = [(item.job, item.result.ops) for item in stored if item.result.ops is not None and item.result.ops.index]
+    if not jobs:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+    counts = np.fromiter((len(ops.index) for _, ops in jobs), dtype=np.int64, count=len(jobs))
+
+    def per_job(values: Iterable[Any]) -> np.ndarray:
+        return np.repeat(np.asarray(list(values), dtype=object), counts)
+
+    def chained(column: str, missing: Any) -> list[Any]:
+        return list(chain.from_iterable(getattr(ops, column) or (missing,) * n for (_, ops), n in zip(jobs, counts)))
+
+    ms = np.concatenate([np.asarray(ops.ms, dtype=np.float64) if ops.ms else np.full(n, np.nan)
+                         for (_, ops), n in zip(jobs, counts)])  # fmt: skip
+    totals = np.repeat(np.asarray([sum(ops.ms) if ops.ms else np.nan for _, ops in jobs], dtype=np.float64), counts)
+    types = pd.Series(chained("type", ""), dtype=object)
+    processors = pd.Series(chained("processor", CPU), dtype=object)
     classes = {t: op_class(t) for t in types.unique()}
-    frame.insert(COLUMNS.index("op_class"), "op_class", types.map(classes).astype(object))
-    frame.insert(COLUMNS.index("on_cpu"), "on_cpu", frame["processor"].isin(CPU_PROCESSORS).astype(bool))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(totals > 0, ms / totals, np.nan)
+    frame = pd.DataFrame({
+        "device": per_job(j.device for j, _ in jobs), "model": per_job(j.model.name for j, _ in jobs),
+        "precision": per_job(j.model.precision for j, _ in jobs), "runtime": per_job(j.runtime for j, _ in jobs),
+        "delegate": per_job(j.delegate.name for j, _ in jobs),
+        "threads": np.repeat(np.asarray([j.threads for j, _ in jobs], dtype=np.int64), counts),
+        "job_id": per_job(j.job_id for j, _ in jobs), "source": per_job(ops.source for _, ops in jobs),
+        "index": np.asarray(chained("index", 0), dtype=np.int64), "name": chained("name", ""), "type": types,
+        "op_class": types.map(classes), "processor": processors, "on_cpu": processors.isin(CPU_PROCESSORS),
+        "ms": ms, "share": share, "calls": chained("calls", None),
+        "reason": [r or None for r in chained("reason", None)],
+    })  # fmt: skip
     return frame[COLUMNS]
 
 
@@ -107,47 +113,41 @@ def by_class(ops: pd.DataFrame) -> pd.DataFrame:
     if ops.empty:
         return pd.DataFrame(columns=[*CONFIG, "op_class", "ops", "on_cpu", "ms", "share"])
     grouped = ops.groupby([*CONFIG, "op_class"], sort=True, dropna=False)
-    out = grouped.agg(ops=("index", "size"), on_cpu=("on_cpu", "sum"), ms=("ms", lambda s: s.sum(min_count=1)))
+    out = pd.DataFrame({"ops": grouped.size(), "on_cpu": grouped["on_cpu"].sum(), "ms": grouped["ms"].sum(min_count=1)})
     out = out.reset_index()
-    totals = out.groupby(CONFIG, dropna=False)["ms"].transform(lambda s: s.sum(min_count=1))
-    out["share"] = out["ms"] / totals
+    totals = out.groupby(CONFIG, dropna=False)["ms"].transform("sum")
+    out["share"] = (out["ms"] / totals).where(out["ms"].notna())
     return out
 
 
 def dominant(classes: pd.DataFrame) -> pd.DataFrame:
-    """Per device × model × configuration with timings: the op class with the largest share, its
-    share, and the second one."""
+    """Per configuration with timings: the op class with the largest share, its share, and the second."""
+    cols = [*CONFIG, "first", "first_share", "second", "second_share"]
     timed = classes.dropna(subset=["ms"])
     if timed.empty:
-        return pd.DataFrame(columns=[*CONFIG, "first", "first_share", "second", "second_share"])
-    rows = []
-    for config, group in timed.groupby(CONFIG, sort=True):
-        ranked = group.sort_values("share", ascending=False)
-        first = ranked.iloc[0]
-        second = ranked.iloc[1] if len(ranked) > 1 else None
-        rows.append((*config, first["op_class"], first["share"],
-                     second["op_class"] if second is not None else None,
-                     second["share"] if second is not None else float("nan")))  # fmt: skip
-    return pd.DataFrame.from_records(rows, columns=[*CONFIG, "first", "first_share", "second", "second_share"])
+        return pd.DataFrame(columns=cols)
+    ranked = timed.sort_values([*CONFIG, "share"], ascending=[True] * len(CONFIG) + [False], kind="stable")
+    ranked = ranked.assign(_rank=ranked.groupby(CONFIG).cumcount())
+    first = ranked[ranked["_rank"] == 0][[*CONFIG, "op_class", "share"]]
+    second = ranked[ranked["_rank"] == 1][[*CONFIG, "op_class", "share"]]
+    out = first.rename(columns={"op_class": "first", "share": "first_share"}).merge(
+        second.rename(columns={"op_class": "second", "share": "second_share"}), on=CONFIG, how="left"
+    )
+    return out[cols].reset_index(drop=True)
 
 
 def class_scaling(classes: pd.DataFrame) -> pd.DataFrame:
     """How each op class scales: per device × model × precision × runtime × class, its ms in every
-    delegate × threads configuration against the same class on the slowest-configured CPU run of
-    that series (the CPU delegate with the fewest threads, where it was profiled)."""
-    timed = classes.dropna(subset=["ms"])
+    delegate × threads configuration against the same class in that series' CPU run with the fewest
+    threads (where it was profiled)."""
     cols = ["device", "model", "precision", "runtime", "op_class", "delegate", "threads", "ms", "base", "speedup"]
+    timed = classes.dropna(subset=["ms"])
     if timed.empty:
         return pd.DataFrame(columns=cols)
     series = ["device", "model", "precision", "runtime", "op_class"]
-    rows = []
-    for key, group in timed.groupby(series, sort=True):
-        cpu = group[group["delegate"].isin(["cpu", "CPUExecutionProvider"])].sort_values("threads")
-        if cpu.empty:
-            continue
-        base = cpu.iloc[0]
-        for _, row in group.sort_values(["delegate", "threads"]).iterrows():
-            base_label = f"{base['delegate']}×{base['threads']}"
-            speedup = base["ms"] / row["ms"] if row["ms"] > 0 else float("nan")
-            rows.append((*key, row["delegate"], row["threads"], row["ms"], base_label, speedup))
-    return pd.DataFrame.from_records(rows, columns=cols)
+    cpu = timed[timed["delegate"].isin(["cpu", "CPUExecutionProvider"])]
+    base = cpu.sort_values([*series, "threads"], kind="stable").drop_duplicates(series)
+    base = base.assign(base=base["delegate"] + "×" + base["threads"].astype(str), _base_ms=base["ms"])
+    out = timed.merge(base[[*series, "base", "_base_ms"]], on=series, how="inner")
+    out["speedup"] = (out["_base_ms"] / out["ms"]).where(out["ms"] > 0)
+    return out.sort_values([*series, "delegate", "threads"], kind="stable")[cols].reset_index(drop=True)

@@ -19,6 +19,8 @@ from embench_agent.protocol import (
     Edge,
     Job,
     ModelRef,
+    OpProfile,
+    OpRecord,
     Repetition,
     Result,
     RunSpec,
@@ -46,9 +48,9 @@ def lab_shape(jobs: int) -> tuple[int, int]:
 
 
 def write_lab_run(path: Path, jobs: int, samples: int = 100, seed: int = 0, repetitions: int = 1,
-                  names: list[str] | None = None, model_names: list[str] | None = None) -> str:  # fmt: skip
+                  names: list[str] | None = None, model_names: list[str] | None = None, ops: bool = True) -> str:  # fmt: skip
     """A finished run of about `jobs` jobs with `samples` samples each into the store at `path` (devices and
-    models named `names` and `model_names` where given); its run id."""
+    models named `names` and `model_names` where given; with per-op records unless `ops` is false); its run id."""
     rng = np.random.default_rng(seed)
     devices, models = lab_shape(jobs)
     if names is not None:
@@ -80,7 +82,12 @@ def write_lab_run(path: Path, jobs: int, samples: int = 100, seed: int = 0, repe
                 factor = {"fp32": 1.0, "fp16": 0.8, "int8": 0.45}[precision] / (1 + 0.7 * (threads - 1))
                 factor *= {"cpu": 1.25, "xnnpack": 1.0, "gpu": 0.3, "CPUExecutionProvider": 1.1}[delegate]
                 items.append(
-                    (job, _result(rng, job, base[m] * speed[d] * factor, samples, facts, has_gpu, power, repetitions))
+                    (
+                        job,
+                        _result(
+                            rng, job, base[m] * speed[d] * factor, samples, facts, has_gpu, power, repetitions, ops
+                        ),
+                    )
                 )
     run_id = store.begin_run("lab.yaml", plan, "lab-test")
     store.add_results(run_id, items)
@@ -90,7 +97,7 @@ def write_lab_run(path: Path, jobs: int, samples: int = 100, seed: int = 0, repe
 
 
 def _result(rng: np.random.Generator, job: Job, median_ms: float, samples: int, facts: DeviceFacts, has_gpu: bool,
-            power: bool, repetitions: int) -> Result:  # fmt: skip
+            power: bool, repetitions: int, ops: bool = True) -> Result:  # fmt: skip
     runtime = RuntimeInfo(job.runtime, "ai_edge_litert" if job.runtime == "litert" else "onnxruntime", "1.4.0")
     if job.delegate.name == "gpu" and not has_gpu:
         return Result(job.job_id, "unsupported", "no OpenCL or Vulkan driver on this board", runtime=runtime,
@@ -121,4 +128,24 @@ def _result(rng: np.random.Generator, job: Job, median_ms: float, samples: int, 
         init_ms=40 + 10 * rng.random(), first_inference_ms=2 * median_ms, samples_ns=tuple(int(x) for x in ns),
         window_ns=window, peak_rss_kb=int(50_000 + 100_000 * rng.random()), device_facts=facts, telemetry=telemetry,
         started_unix=1.7e9, ended_unix=1.7e9 + window / 1e9, repetitions=reps, other_cpu=0.01,
+        ops=_ops(rng, job, total, delegated, median_ms) if ops else None,
     )  # fmt: skip
+
+
+OP_MIX = ("CONV_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "HARD_SWISH", "MEAN", "RESHAPE", "FULLY_CONNECTED")
+
+
+def _ops(rng: np.random.Generator, job: Job, total: int, delegated: int, median_ms: float) -> OpProfile:
+    """Per-op records as a lab's agents write them: ONNX Runtime profiled (each op timed, summing to a
+    little under the median), LiteRT placement only (the ops a delegate left on the CPU last)."""
+    types = tuple(OP_MIX[i % len(OP_MIX)] for i in range(total))
+    names = tuple(f"{job.model.name}/block{i // 4}/{t.lower()}_{i}" for i, t in enumerate(types))
+    if job.runtime == "onnxruntime":
+        share = rng.dirichlet(np.ones(total))
+        records = tuple(OpRecord(i, n, t.title().replace("_", ""), "CPUExecutionProvider", ms=float(median_ms * 0.95 * x))
+                        for i, (n, t, x) in enumerate(zip(names, types, share)))  # fmt: skip
+        return OpProfile.of("onnxruntime-profiler", records, runs=20, profiled_ms=median_ms * 1.05)
+    where = [job.delegate.name if job.delegate.name != "cpu" and i < delegated else "cpu" for i in range(total)]
+    records = tuple(OpRecord(i, n, t, w, partition=total if w != "cpu" else None) for i, (n, t, w) in
+                    enumerate(zip(names, types, where)))  # fmt: skip
+    return OpProfile.of("litert-delegation", records, note="placement only")

@@ -19,9 +19,15 @@ __all__ = ["ReportData", "build_report_data", "write_report"]
 
 
 def write_report(
-    store: Store, run_id: str | None, out_root: Path, latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
+    store: Store,
+    run_id: str | None,
+    out_root: Path,
+    latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS,
+    op_files: bool = False,
 ) -> dict[str, Path]:
-    """Write HTML, Markdown, CSV and PNG files for a run under out_root/<run_id>/; return their paths."""
+    """Write HTML, Markdown, CSV and PNG files for a run under out_root/<run_id>/; return their paths.
+    The per-op files (ops.csv, Model Explorer node data) are written for a run of up to MAX_PANELS
+    device × model pairs, or at any size with op_files."""
     data = report_data(store, run_id, latency_budget_ms)  # the Python API's computation, rendered
     if data.results.empty:
         run = data.run
@@ -31,7 +37,7 @@ def write_report(
     out = out_root / data.run.run_id
     try:
         out.mkdir(parents=True, exist_ok=True)
-        return _write(data, out)
+        return _write(data, out, op_files)
     except (NotADirectoryError, FileExistsError):
         raise EmbenchError(f"--out {out_root}: a file is in the way of {out}; pass --out a folder") from None
     except OSError as exc:
@@ -43,7 +49,7 @@ def write_report(
 MAX_PANELS = 24  # per-configuration figures (one panel per device × model) are drawn up to this many panels
 
 
-def _write(data: ReportData, out: Path) -> dict[str, Path]:
+def _write(data: ReportData, out: Path, op_files: bool = False) -> dict[str, Path]:
     frame = data.results
     panels = len(frame[frame["n"] > 0].groupby(["device", "model"]))
     skipped = ""
@@ -69,14 +75,19 @@ def _write(data: ReportData, out: Path) -> dict[str, Path]:
         )
     paths["devices"] = out / "devices"
     study = build_study(data)
+    with_op_files = not data.ops.empty and (op_files or panels <= MAX_PANELS)
+    op_note = "" if with_op_files or data.ops.empty else (
+        f"This run holds {len(data.ops):,} per-op records over {panels} device × model pairs: `embench report"
+        " --op-files` writes them as ops.csv and Model Explorer node data (embench.ops() gives them in Python)."
+    )  # fmt: skip
     paths["study"] = out / "study.html"
-    paths["study"].write_text(pages.study_page(data, study), encoding="utf-8")
-    (out / "study.md").write_text(study_markdown(data, study), encoding="utf-8")
-    paths["ops"] = out / "ops.csv"
-    paths["ops"].write_text(data.ops.to_csv(index=False), encoding="utf-8")
-    explorer = write_node_data(data, out / "model-explorer")
-    if explorer:
-        paths["model_explorer"] = out / "model-explorer"
+    paths["study"].write_text(pages.study_page(data, study, op_note), encoding="utf-8")
+    (out / "study.md").write_text(study_markdown(data, study) + (f"\n{op_note}\n" if op_note else ""), encoding="utf-8")
+    if with_op_files:
+        paths["ops"] = out / "ops.csv"
+        data.ops.to_csv(paths["ops"], index=False)
+        if write_node_data(data, out / "model-explorer"):
+            paths["model_explorer"] = out / "model-explorer"
     paths["markdown"].write_text(render.markdown(data), encoding="utf-8")
     paths["csv"].write_text(render.csv(data), encoding="utf-8")
     paths["samples"].write_text(render.samples_csv(data), encoding="utf-8")

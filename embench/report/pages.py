@@ -397,7 +397,7 @@ def device_page(data: ReportData, device: str, frame: pd.DataFrame) -> str:
     return _page(f"embench · {device}", body)
 
 
-def study_page(data: ReportData, study: Study) -> str:
+def study_page(data: ReportData, study: Study, op_note: str = "") -> str:
     """The study as a page (study_render's tables)."""
     body = ["<p><a href='report.html'>← report</a></p><h1>embench study</h1>", *header(data, data.results),
             "<h2 id='headline'>Headline</h2>", plain_table(headline_display(study)),
@@ -419,4 +419,6 @@ def study_page(data: ReportData, study: Study) -> str:
             body.append(f"<p class='caption'>{html.escape(note)}</p>")
     if data.ops.empty:
         body.append("<p class='caption'>No job of this run has per-op records.</p>")
+    if op_note:
+        body.append(f"<p class='caption'>{html.escape(op_note)}</p>")
     return _page("embench study", body, table=False)

@@ -15,7 +15,7 @@ from embench_agent.protocol import MEASURED
 
 from ..opstats import CONFIG, by_class, class_scaling, dominant
 from ..stats import median_ci
-from .tables import GROUP, KEY, ReportData, config_label
+from .tables import GROUP, KEY, ReportData
 
 CONFIDENCE = 0.95
 
@@ -47,17 +47,29 @@ def _left_on_cpu(ops: pd.DataFrame) -> pd.DataFrame:
     if ops.empty:
         return pd.DataFrame(columns=cols)
     asked = ops[~ops["delegate"].isin(["cpu", "CPUExecutionProvider"])]
-    rows = []
-    for key, group in asked.groupby(CONFIG, sort=True):
-        left = group[group["on_cpu"]]
-        if left.empty:
-            continue
-        classes = left["op_class"].value_counts()
-        types = left["type"].value_counts()
-        shown = ", ".join(f"{t} ×{n}" for t, n in types.head(6).items()) + (
-            f", and {len(types) - 6} more" if len(types) > 6 else "")  # fmt: skip
-        rows.append((*key, len(left), len(group), ", ".join(f"{c} ×{n}" for c, n in classes.items()), shown))
-    return pd.DataFrame.from_records(rows, columns=cols)
+    left = asked[asked["on_cpu"]]
+    if left.empty:
+        return pd.DataFrame(columns=cols)
+    sizes = asked.groupby(CONFIG).size().rename("of")
+    counts = left.groupby(CONFIG).size().rename("ops on the CPU")
+    classes = _counted(left, "op_class", 99).rename("classes")
+    types = _counted(left, "type", 6).rename("op types")
+    out = pd.concat([counts, sizes, classes, types], axis=1, join="inner").reset_index()
+    return out[cols]
+
+
+def _counted(rows: pd.DataFrame, column: str, limit: int) -> pd.Series:
+    """Per configuration: "A ×3, B ×1" of a column's values, most frequent first (at most `limit`)."""
+    counts = rows.groupby([*CONFIG, column]).size().rename("n").reset_index()
+    counts = counts.sort_values([*CONFIG, "n", column], ascending=[True] * len(CONFIG) + [False, True], kind="stable")
+    counts["_rank"] = counts.groupby(CONFIG).cumcount()
+    kinds = counts.groupby(CONFIG)[column].size()
+    shown = counts[counts["_rank"] < limit]
+    text = (
+        (shown[column].astype(str) + " ×" + shown["n"].astype(str)).groupby([shown[c] for c in CONFIG]).agg(", ".join)
+    )
+    more = (kinds - limit).clip(lower=0)
+    return text + more.map(lambda m: f", and {m} more" if m else "")
 
 
 def _side_intervals(job_ids: pd.Series, data: ReportData) -> dict[str, tuple[float, float]]:
@@ -79,7 +91,7 @@ def _speedups(frame: pd.DataFrame, data: ReportData) -> pd.DataFrame:
     rows = frame[frame["status"].isin(MEASURED) & frame["speedup"].notna()]
     if rows.empty:
         return pd.DataFrame(columns=cols)
-    labels = frame["runtime"] + ":" + frame["delegate"] + " t" + frame["threads"].astype(str)
+    labels = _labels(frame)
     base_ids = {(*g, label): job for *g, label, job in zip(*(frame[c] for c in GROUP), labels, frame["job_id"])}
     intervals = _side_intervals(frame.loc[rows.index, "job_id"], data)
     needed = [base_ids.get((*g, b)) for *g, b in zip(*(rows[c] for c in GROUP), rows["baseline"])]
@@ -119,41 +131,53 @@ def _headline(frame: pd.DataFrame, speedups: pd.DataFrame, top: pd.DataFrame, op
     """Per device × model: the fastest measured configuration, its median, its speedup over the
     baseline [interval], which delegates ran the whole graph, how many jobs ran (ok or fallback) of
     those recorded, and the op class that dominates its time (from the fastest profiled
-    configuration of that device × model)."""
+    configuration of that device × model). Merges, not a loop: a lab has a thousand of these."""
     cols = ["device", "model", "fastest", "median_ms", "speedup", "ci_low", "ci_high", "baseline", "full_delegates",
             "measured", "dominant_op_class", "profiled_config"]  # fmt: skip
-    rows = []
-    for (device, model), group in frame.groupby(["device", "model"], sort=True):
-        measured = group[group["status"].isin(MEASURED) & group["median_ms"].notna()]
-        fastest = measured.sort_values("median_ms", kind="stable").iloc[0] if not measured.empty else None
-        full = sorted({f"{r.runtime}:{r.delegate}" for r in group.itertuples()
-                       if r.status == "ok" and r.delegate not in ("cpu", "CPUExecutionProvider")})  # fmt: skip
-        speed = speedups[speedups["job_id"] == fastest["job_id"]] if fastest is not None else speedups.iloc[:0]
-        dom, profiled = _dominant_of(top, device, model, measured, ops)
-        rows.append((
-            device, model,
-            f"{fastest['precision']} {config_label(fastest)}" if fastest is not None else "—",
-            fastest["median_ms"] if fastest is not None else math.nan,
-            speed["speedup"].iloc[0] if not speed.empty else math.nan,
-            speed["ci_low"].iloc[0] if not speed.empty else math.nan,
-            speed["ci_high"].iloc[0] if not speed.empty else math.nan,
-            speed["baseline"].iloc[0] if not speed.empty else "",
-            ", ".join(full) or "—", f"{len(measured)}/{len(group)}", dom, profiled,
-        ))  # fmt: skip
-    return pd.DataFrame.from_records(rows, columns=cols)
+    if frame.empty:
+        return pd.DataFrame(columns=cols)
+    pair = ["device", "model"]
+    measured = frame[frame["status"].isin(MEASURED) & frame["median_ms"].notna()]
+    out = frame.groupby(pair, sort=True).size().rename("recorded").reset_index()
+    out = out.merge(measured.groupby(pair).size().rename("n_measured").reset_index(), on=pair, how="left")
+    fastest = measured.sort_values("median_ms", kind="stable").drop_duplicates(pair)
+    fastest = fastest.assign(fastest=fastest["precision"] + " " + _labels(fastest))[[*pair, "job_id", "fastest",
+                                                                                      "median_ms"]]  # fmt: skip
+    out = out.merge(fastest, on=pair, how="left")
+    out = out.merge(speedups[["job_id", "speedup", "ci_low", "ci_high", "baseline"]], on="job_id", how="left")
+    whole = frame[(frame["status"] == "ok") & ~frame["delegate"].isin(["cpu", "CPUExecutionProvider"])]
+    full = (whole.assign(where=whole["runtime"] + ":" + whole["delegate"]).groupby(pair)["where"]
+            .agg(lambda w: ", ".join(sorted(set(w)))).rename("full_delegates").reset_index())  # fmt: skip
+    out = out.merge(full, on=pair, how="left")
+    out = out.merge(_dominant(top, measured, ops), on=pair, how="left")
+    out["fastest"] = out["fastest"].fillna("—")
+    out["baseline"] = out["baseline"].fillna("")
+    out["full_delegates"] = out["full_delegates"].fillna("—")
+    out["measured"] = out["n_measured"].fillna(0).astype(int).astype(str) + "/" + out["recorded"].astype(str)
+    pairs = ops[pair].drop_duplicates() if not ops.empty else pd.DataFrame(columns=pair)
+    placed = set(zip(pairs["device"], pairs["model"]))
+    missing = out["dominant_op_class"].isna()
+    out.loc[missing, "dominant_op_class"] = [
+        "— (placement only: no runtime here timed its ops)" if key in placed else "— (no per-op records: run.op_profiling)"
+        for key in zip(out.loc[missing, "device"], out.loc[missing, "model"])
+    ]  # fmt: skip
+    out["profiled_config"] = out["profiled_config"].fillna("")
+    return out[cols]
 
 
-def _dominant_of(top: pd.DataFrame, device: str, model: str, measured: pd.DataFrame,
-                 ops: pd.DataFrame) -> tuple[str, str]:  # fmt: skip
-    mine = top[(top["device"] == device) & (top["model"] == model)]
-    if mine.empty:
-        placed = not ops.empty and bool(((ops["device"] == device) & (ops["model"] == model)).any())
-        return ("— (placement only: no runtime here timed its ops)" if placed
-                else "— (no per-op records: run.op_profiling)"), ""  # fmt: skip
-    speed = measured.set_index(KEY)["median_ms"] if not measured.empty else pd.Series(dtype=float)
-    mine = mine.assign(_ms=[speed.get(tuple(r), math.inf) for r in mine[KEY].itertuples(index=False)])
-    best = mine.sort_values("_ms", kind="stable").iloc[0]
-    text = f"{best['first']} {best['first_share']:.0%}"
-    if isinstance(best["second"], str):
-        text += f", {best['second']} {best['second_share']:.0%}"
-    return text, f"{best['precision']} {config_label(best)}"
+def _labels(rows: pd.DataFrame) -> pd.Series:
+    return rows["runtime"] + ":" + rows["delegate"] + " t" + rows["threads"].astype(str)
+
+
+def _dominant(top: pd.DataFrame, measured: pd.DataFrame, ops: pd.DataFrame) -> pd.DataFrame:
+    """Per device × model: the dominant classes of its fastest configuration with per-op timings."""
+    cols = ["device", "model", "dominant_op_class", "profiled_config"]
+    if top.empty:
+        return pd.DataFrame(columns=cols)
+    timed = top.merge(measured[[*KEY, "median_ms"]], on=KEY, how="left")
+    timed["median_ms"] = timed["median_ms"].fillna(math.inf)
+    best = timed.sort_values("median_ms", kind="stable").drop_duplicates(["device", "model"])
+    text = [f"{a} {x:.0%}" + (f", {b} {y:.0%}" if isinstance(b, str) else "")
+            for a, x, b, y in zip(best["first"], best["first_share"], best["second"], best["second_share"])]  # fmt: skip
+    return pd.DataFrame({"device": best["device"], "model": best["model"], "dominant_op_class": text,
+                         "profiled_config": best["precision"] + " " + _labels(best)})  # fmt: skip
