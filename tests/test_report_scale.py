@@ -87,6 +87,25 @@ def test_lab_report_files_and_overview(lab: tuple[Path, str, Path]) -> None:
     assert "3 repetitions (process)" in md
 
 
+def test_lab_study_and_op_files_at_scale(lab: tuple[Path, str, Path], tmp_path: Path) -> None:
+    """At 40 device × model pairs the study is written, the per-op files are not (the page says how),
+    and --op-files writes them; the study's headline has a row per device × model."""
+    store, run_id, out = lab
+    study = (out / "study.md").read_text()
+    assert not (out / "ops.csv").exists() and not (out / "model-explorer").exists()
+    ops = api.ops(store)
+    assert f"This run holds {len(ops):,} per-op records over 40 device × model pairs" in study
+    assert "`embench report --op-files`" in study
+    headline = study.split("## Headline")[1].split("\n\n")[1].splitlines()[2:]
+    assert len(headline) == DEVICES * MODELS
+    full = embench("report", "--store", str(store), "--out", str(tmp_path), "--op-files", cwd=tmp_path)
+    assert full.returncode == 0, full.stderr
+    written = tmp_path / run_id
+    assert len(pd.read_csv(written / "ops.csv")) == len(ops)
+    placements = list((written / "model-explorer").rglob("*.placement.json"))
+    assert placements and not list((written / "model-explorer").rglob("*.time.json"))  # LiteRT: placement only
+
+
 def test_overview_in_chromium_filters_sorts_and_fits(lab: tuple[Path, str, Path], tmp_path: Path) -> None:
     _, _, out = lab
     page = out / "report.html"
