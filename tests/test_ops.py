@@ -51,6 +51,15 @@ def test_onnxruntime_profile_sums_to_the_profiled_latency() -> None:
     assert len(result.samples_ns) >= 10
 
 
+@pytest.mark.parametrize("isolation", ["fork", "process"])
+def test_repetitions_profile_once_in_the_last(isolation: str) -> None:
+    """With repetitions (only the last one runs the profiled pass), the stitched Result keeps its profile."""
+    result = run(job(LIGHT / "light_squeezenet.onnx", "onnxruntime", "CPUExecutionProvider", min_runs=5,
+                     op_profiling=True, repetitions=2, isolation=isolation))  # fmt: skip
+    assert result.status == "ok" and len(result.repetitions) == 2, result.message
+    assert result.ops is not None and result.ops.timed and result.ops.runs and result.ops.runs >= 3
+
+
 def test_onnxruntime_without_op_profiling_says_where_and_how() -> None:
     result = run(job(LIGHT / "light_squeezenet.onnx", "onnxruntime", "CPUExecutionProvider", min_runs=3))
     assert result.status == "ok" and result.ops is not None and not result.ops.ops

@@ -15,6 +15,7 @@ the repetitions into one Result, and stops at the first repetition that does not
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -57,7 +58,10 @@ def problem_fields(exc: BaseException) -> Dict[str, Any]:
 
 
 def one_repetition(job: Job, write: Callable[[str], None], with_checks: bool) -> None:
-    """The child's whole work: time the job once, write its Result line; then the checks' line."""
+    """The child's whole work: time the job once, write its Result line; then the checks' line. Only
+    the last repetition (the one with the checks) runs the op-profiling pass."""
+    if not with_checks and job.run.op_profiling:
+        job = dataclasses.replace(job, run=dataclasses.replace(job.run, op_profiling=False))
     marks = Sampler(job.telemetry)  # not started: it only reads counters at the window's edges
     checks = None
     try:
