@@ -58,14 +58,13 @@ def main() -> int:
             # An interrupt inside a C extension's import (numpy's) comes out as that module's ImportError.
             if not RECEIVED:
                 raise
-            raise KeyboardInterrupt from None
+            raise (KeyboardInterrupt() if RECEIVED[0] == signal.SIGINT else Terminated(RECEIVED[0])) from None
         # The CLI handles an interrupt of the work itself; this also covers one that lands while it
         # builds its parser, or while it says it was interrupted.
         return cli_main()
     except KeyboardInterrupt as exc:
         _settled()  # a second Ctrl-C while this line is written must not print a traceback
         sys.stderr.write("embench: interrupted\n")
-        signum = exc.signum if isinstance(exc, Terminated) else (RECEIVED[0] if RECEIVED else signal.SIGINT)
-        return 128 + signum
+        return exit_code(exc)
     finally:
         _settled()  # and one that lands after the work, as the interpreter exits

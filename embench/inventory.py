@@ -198,12 +198,11 @@ def load_inventory(path: str | Path) -> Inventory:
 def _resolve_paths(inv: Inventory, dev: Device) -> Device:
     """Host-side files named in a device entry are relative to the inventory file; so is the folder
     an external meter's command runs in (and its entry point is imported from)."""
-    if dev.adb is not None and dev.adb.benchmark_model:
-        adb = dataclasses.replace(dev.adb, benchmark_model=str(inv.resolve(dev.adb.benchmark_model)))
-        dev = dataclasses.replace(dev, adb=adb)
-    if dev.ssh is not None and dev.ssh.benchmark_model:
-        ssh = dataclasses.replace(dev.ssh, benchmark_model=str(inv.resolve(dev.ssh.benchmark_model)))
-        dev = dataclasses.replace(dev, ssh=ssh)
+    for key in ("adb", "ssh"):  # benchmark_model: the binary's path on this machine
+        config = getattr(dev, key)
+        if config is not None and config.benchmark_model:
+            resolved = dataclasses.replace(config, benchmark_model=str(inv.resolve(config.benchmark_model)))
+            dev = dataclasses.replace(dev, **{key: resolved})
     telemetry = [
         dataclasses.replace(t, options={**t.options, "cwd": str(inv.resolve(t.options.get("cwd", ".")))})
         if t.source == EXTERNAL else t

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from embench_agent.protocol import CPU
+from embench_agent.protocol import CPU, CPU_PROCESSORS
 
 from .store import StoredResult
 
@@ -35,7 +35,6 @@ OP_CLASSES = (
     "reshape/transpose/other",
     "delegate partition",
 )
-CPU_PROCESSORS = (CPU, "CPUExecutionProvider")
 _PARTITIONS = re.compile(r"^(delegate|tflite\w*delegate\w*)$", re.I)
 # (class, pattern on the lower-cased type); the first that matches wins: depthwise before conv, and
 # conv before fully-connected (XNNPACK runs 1×1 convolutions as "Convolution (NHWC, F32) GEMM").
@@ -145,7 +144,7 @@ def class_scaling(classes: pd.DataFrame) -> pd.DataFrame:
     if timed.empty:
         return pd.DataFrame(columns=cols)
     series = ["device", "model", "precision", "runtime", "op_class"]
-    cpu = timed[timed["delegate"].isin(["cpu", "CPUExecutionProvider"])]
+    cpu = timed[timed["delegate"].isin(CPU_PROCESSORS)]
     base = cpu.sort_values([*series, "threads"], kind="stable").drop_duplicates(series)
     base = base.assign(base=base["delegate"] + "×" + base["threads"].astype(str), _base_ms=base["ms"])
     out = timed.merge(base[[*series, "base", "_base_ms"]], on=series, how="inner")

@@ -155,15 +155,15 @@ def summarize_aggregate(aggregate: Aggregate) -> Summary | None:
     )
 
 
-def speedup_ci(base_ns: Sequence[int] | np.ndarray, new_ns: Sequence[int] | np.ndarray,
-               confidence: float = 0.95) -> tuple[float, float]:  # fmt: skip
-    """An interval for median(base) ÷ median(new) (a speedup) with coverage ≥ confidence: each
-    median's order-statistic interval at √confidence (independent runs: both hold with probability
-    ≥ confidence), and the ratio of their far ends. Distribution-free and cheap (a sort per side),
-    so it scales to a lab's run; conservative. NaNs when either side is too small."""
-    side = math.sqrt(confidence)
-    b_low, b_high = median_ci(np.sort(np.asarray(base_ns, dtype=np.float64)), side)
-    n_low, n_high = median_ci(np.sort(np.asarray(new_ns, dtype=np.float64)), side)
-    if any(math.isnan(v) for v in (b_low, b_high, n_low, n_high)) or n_low <= 0 or n_high <= 0:
+SPEEDUP_CONFIDENCE = 0.95
+SPEEDUP_SIDE = math.sqrt(SPEEDUP_CONFIDENCE)  # each median's interval: both hold with probability ≥ 0.95
+
+
+def speedup_interval(base: tuple[float, float], new: tuple[float, float]) -> tuple[float, float]:
+    """An interval for median(base) ÷ median(new) (a speedup) with coverage ≥ SPEEDUP_CONFIDENCE, from
+    each median's order-statistic interval at SPEEDUP_SIDE (independent runs): the ratio of their far
+    ends. Distribution-free and cheap (a sort per job, so it scales to a lab's run); conservative.
+    NaNs where either interval is unknown."""
+    if any(math.isnan(v) for v in (*base, *new)) or new[0] <= 0:
         return math.nan, math.nan
-    return b_low / n_high, b_high / n_low
+    return base[0] / new[1], base[1] / new[0]

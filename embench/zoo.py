@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import ZooError
 from .yamlschema import SchemaError, bounded, build, compose
+from .zoo_archs import ARCHITECTURES
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[1] / "models" / "zoo.yaml"  # this repository's zoo
 BUILDER_VERSION = "2"  # 2: batch-norm statistics calibrated; low-bit precisions; conversion failures recorded
@@ -86,10 +87,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-# Architectures embench/zoo_archs.py defines (its ARCHITECTURES; named here so this module never imports it).
-OWN_ARCHITECTURES = ("SmallViT",)
 
 
 @functools.cache
@@ -178,7 +175,7 @@ class Zoo:
     def build_key(self, model: str, artifact: str) -> str:
         entry = self.entry(model)
         payload = {"entry": entry.__dict__, "artifact": artifact, "builder": BUILDER_VERSION, "tools": _tool_versions()}
-        if entry.keras in OWN_ARCHITECTURES:  # the zoo's own code: a change to it is a change of the model
+        if entry.keras in ARCHITECTURES:  # the zoo's own code: a change to it is a change of the model
             payload["architecture"] = _own_architectures_digest()
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 

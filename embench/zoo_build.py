@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from embench_agent.capture import captured_stderr_fd
+from embench_agent.errors import Unsupported
+from embench_agent.runtimes.litert import import_litert
+from embench_agent.runtimes.onnxruntime import input_dtype
 
 from .errors import ZooError
 from .zoo import EDGETPU_COMPILER, SUFFIX, Artifact, Zoo, artifact_name
 from .zoo_archs import ARCHITECTURES
 
 ONNX_INPUT = "input"
-DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
-          "tensor(int32)": "int32", "tensor(int64)": "int64"}  # fmt: skip
 
 
 def _import_tf() -> tuple[Any, Any]:
@@ -238,10 +239,10 @@ def runs_once(fmt: str, path: Path) -> str | None:
     try:
         if fmt == "tflite":
             try:
-                from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
-            except ImportError:
+                module, _, _ = import_litert()  # whichever TFLite runtime the agent would use
+            except Unsupported:
                 return None
-            interpreter = Interpreter(model_path=str(path))
+            interpreter = module.Interpreter(model_path=str(path))
             interpreter.allocate_tensors()
             for detail in interpreter.get_input_details():
                 interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
@@ -253,7 +254,7 @@ def runs_once(fmt: str, path: Path) -> str | None:
                 return None
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             feeds = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape],
-                                      DTYPES.get(i.type, "float32")) for i in session.get_inputs()}  # fmt: skip
+                                      input_dtype(i.type)) for i in session.get_inputs()}  # fmt: skip
             session.run(None, feeds)
     except Exception as exc:  # noqa: BLE001 - whatever the runtime raises is the reason
         return f"{type(exc).__name__}: {' '.join(str(exc).split())}"

@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from embench_agent.ops import PROFILE_RUNS, PROFILE_SECONDS
 from embench_agent.protocol import (
     DeviceFacts,
     Edge,
@@ -50,7 +51,6 @@ DELEGATE_FLAGS = {
     "hexagon": ["--use_hexagon=true"],
 }
 CLOCK_TICKS = 100  # USER_HZ on Android and Linux
-PROFILE_RUNS, PROFILE_SECONDS = 20, 5.0  # the op-profiling run (as the Python agent's profiled pass)
 MAX_SAMPLE_READ_S = 0.05  # a battery sample whose reads took longer was descheduled mid-read: its time is unknown
 
 
@@ -80,7 +80,7 @@ def profiling_command_line(job: Job, binary: str, cpu_mask: str | None = None) -
     """The separate, untimed op-profiling run (RunSpec.op_profiling): the profiler's own overhead never
     reaches the timed run's latency. One warm-up and PROFILE_RUNS inferences."""
     run = dataclasses.replace(job.run, warmup_runs=1, min_runs=PROFILE_RUNS, min_seconds=0.0,
-                              max_seconds=max(PROFILE_SECONDS, 1.0))  # fmt: skip
+                              max_seconds=PROFILE_SECONDS)  # fmt: skip
     argv = command_line(dataclasses.replace(job, run=run), binary, cpu_mask)
     argv.insert(-1, "--enable_op_profiling=true")
     return argv
@@ -194,18 +194,17 @@ class BenchmarkModelAgent:
         else:
             result = to_result(job, res.stdout.decode("utf-8", "replace"), battery, external)
         if result.measured:  # after the timed run, apart from it
-            mask = self.cpu_mask
-            outputs = phone_outputs(job, self.transport, posixpath.dirname(bm), lambda j: command_line(j, bm, mask),
-                                    model_file, timeout)  # fmt: skip
-            ops = self._op_profile(job, bm, mask, timeout) if job.run.op_profiling else None
+            outputs = phone_outputs(job, self.transport, posixpath.dirname(bm),
+                                    lambda j: command_line(j, bm, self.cpu_mask), model_file, timeout)  # fmt: skip
+            ops = self._op_profile(job, bm, timeout) if job.run.op_profiling else None
             result = dataclasses.replace(result, outputs=outputs, ops=ops)
         return dataclasses.replace(
             result, started_unix=started, ended_unix=time.time(), command_seconds=res.seconds,
             command_line=shlex.join(argv), device_facts=self.facts, stderr_tail=result.stderr_tail or res.stderr_tail(),
         )  # fmt: skip
 
-    def _op_profile(self, job: Job, bm: str, mask: str | None, timeout: float) -> OpProfile:
-        argv = profiling_command_line(job, bm, mask)
+    def _op_profile(self, job: Job, bm: str, timeout: float) -> OpProfile:
+        argv = profiling_command_line(job, bm, self.cpu_mask)
         res = self.transport.run(argv, timeout=timeout)
         text = res.stdout.decode("utf-8", "replace") + "\n" + res.stderr.decode("utf-8", "replace")
         if res.timed_out or res.returncode != 0:

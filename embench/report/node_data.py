@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from embench_agent.protocol import CPU, OpProfile, OpRecord
+from embench_agent.protocol import CPU_PROCESSORS, OpProfile, OpRecord
 
 from ..opstats import op_class
 from .pages import device_slugs
@@ -61,7 +61,7 @@ def placement_node_data(profile: OpProfile, label: str) -> dict[str, Any] | None
         key = node_key(op.name)
         if key is None:
             continue
-        on_cpu = op.processor in (CPU, "CPUExecutionProvider")
+        on_cpu = op.processor in CPU_PROCESSORS
         results[key] = {"value": 0 if on_cpu else 1, "bgColor": PLACEMENT_COLOURS["cpu" if on_cpu else "delegate"]}
     if not results or all(r["value"] == 0 for r in results.values()):
         return None

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from embench_agent.protocol import MEASURED
+from embench_agent.protocol import CPU_PROCESSORS, MEASURED
 
 from ..opstats import CONFIG, by_class, class_scaling, dominant
-from ..stats import median_ci
+from ..stats import SPEEDUP_CONFIDENCE, SPEEDUP_SIDE, median_ci, speedup_interval
 from .tables import GROUP, KEY, ReportData
 
-CONFIDENCE = 0.95
+CONFIDENCE = SPEEDUP_CONFIDENCE
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def _left_on_cpu(ops: pd.DataFrame) -> pd.DataFrame:
     cols = [*CONFIG, "ops on the CPU", "of", "classes", "op types"]
     if ops.empty:
         return pd.DataFrame(columns=cols)
-    asked = ops[~ops["delegate"].isin(["cpu", "CPUExecutionProvider"])]
+    asked = ops[~ops["delegate"].isin(CPU_PROCESSORS)]
     left = asked[asked["on_cpu"]]
     if left.empty:
         return pd.DataFrame(columns=cols)
@@ -73,20 +73,18 @@ def _counted(rows: pd.DataFrame, column: str, limit: int) -> pd.Series:
 
 
 def _side_intervals(job_ids: pd.Series, data: ReportData) -> dict[str, tuple[float, float]]:
-    """Each job's median interval (ms) at √CONFIDENCE: two such intervals bound a ratio at CONFIDENCE."""
-    side = math.sqrt(CONFIDENCE)
+    """Each job's median interval (ns) at SPEEDUP_SIDE, computed once per job (a baseline serves many)."""
     out = {}
     for job_id in job_ids:
         samples = data.samples.get(job_id) or ()
         if len(samples):
-            low, high = median_ci(np.sort(np.asarray(samples, dtype=np.float64)), side)
-            out[job_id] = (low / 1e6, high / 1e6)
+            out[job_id] = median_ci(np.sort(np.asarray(samples, dtype=np.float64)), SPEEDUP_SIDE)
     return out
 
 
 def _speedups(frame: pd.DataFrame, data: ReportData) -> pd.DataFrame:
     """Speedup over the report's baseline (the same device, model and precision) with an interval of
-    coverage ≥ 95%: the ratio of the two medians' far interval ends (stats.speedup_ci)."""
+    coverage ≥ 95% (stats.speedup_interval)."""
     cols = [*KEY, "job_id", "config", "median_ms", "baseline", "speedup", "ci_low", "ci_high"]
     rows = frame[frame["status"].isin(MEASURED) & frame["speedup"].notna()]
     if rows.empty:
@@ -98,16 +96,10 @@ def _speedups(frame: pd.DataFrame, data: ReportData) -> pd.DataFrame:
     intervals.update(_side_intervals(pd.Series([j for j in needed if j and j not in intervals]), data))
     out = rows[[*KEY, "job_id", "median_ms", "baseline", "speedup"]].copy()
     out.insert(len(KEY), "config", labels.loc[rows.index])
-    lows, highs = [], []
-    for job_id, base_id in zip(rows["job_id"], needed):
-        new, base = intervals.get(job_id), intervals.get(base_id) if base_id else None
-        if new is None or base is None or any(math.isnan(v) for v in (*new, *base)) or new[0] <= 0:
-            lows.append(math.nan)
-            highs.append(math.nan)
-        else:
-            lows.append(base[0] / new[1])
-            highs.append(base[1] / new[0])
-    out["ci_low"], out["ci_high"] = lows, highs
+    unknown = (math.nan, math.nan)
+    bounds = [speedup_interval(intervals.get(base_id, unknown) if base_id else unknown, intervals.get(job_id, unknown))
+              for job_id, base_id in zip(rows["job_id"], needed)]  # fmt: skip
+    out["ci_low"], out["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
     return out.reset_index(drop=True)[cols]
 
 
@@ -145,7 +137,7 @@ def _headline(frame: pd.DataFrame, speedups: pd.DataFrame, top: pd.DataFrame, op
                                                                                       "median_ms"]]  # fmt: skip
     out = out.merge(fastest, on=pair, how="left")
     out = out.merge(speedups[["job_id", "speedup", "ci_low", "ci_high", "baseline"]], on="job_id", how="left")
-    whole = frame[(frame["status"] == "ok") & ~frame["delegate"].isin(["cpu", "CPUExecutionProvider"])]
+    whole = frame[(frame["status"] == "ok") & ~frame["delegate"].isin(CPU_PROCESSORS)]
     full = (whole.assign(where=whole["runtime"] + ":" + whole["delegate"]).groupby(pair)["where"]
             .agg(lambda w: ", ".join(sorted(set(w)))).rename("full_delegates").reset_index())  # fmt: skip
     out = out.merge(full, on=pair, how="left")

@@ -14,7 +14,7 @@ import tempfile
 import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
-from .protocol import CPU, OpProfile, OpRecord
+from .protocol import CPU, CPU_PROCESSORS, OpProfile, OpRecord
 
 PROFILE_RUNS = 20  # inferences in a profiled pass, after one warm-up ...
 PROFILE_SECONDS = 5.0  # ... or fewer, once this much time has gone (at least MIN_PROFILE_RUNS)
@@ -168,7 +168,6 @@ def ort_profiled_pass(make_session: Callable[[Any], Any], ort: Any, run: Callabl
     """A session of its own with the profiler on: one warm-up and up to PROFILE_RUNS inferences, its
     trace parsed and deleted. `make_session(options)` builds the session the timed pass used."""
     folder = tempfile.mkdtemp(prefix="embench-ortprof-")
-    path = ""
     try:
         options = ort.SessionOptions()
         options.enable_profiling = True
@@ -193,7 +192,7 @@ def left_on_cpu(profile: OpProfile, limit: int = 6) -> str:
     """The op types a delegate left on the CPU, most frequent first: "SHAPE ×1, PACK ×1"."""
     counts: Dict[str, int] = {}
     for op in profile.ops:
-        if op.processor in (CPU, "CPUExecutionProvider"):
+        if op.processor in CPU_PROCESSORS:
             counts[op.type] = counts.get(op.type, 0) + 1
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     text = ", ".join(f"{name} ×{n}" for name, n in ranked[:limit])

@@ -88,21 +88,15 @@ def _check_bounds(value: Any, meta: Mapping[str, Any], path: str) -> None:
 
 
 def _all_ints_within(values: Any, meta: Mapping[str, Any]) -> bool:
-    if not all(type(v) is int for v in values):
-        return False
-    if not values:
-        return True
-    lo, hi = min(values), max(values)
-    return (
-        ("min" not in meta or lo >= meta["min"])
-        and ("above" not in meta or lo > meta["above"])
-        and ("max" not in meta or hi <= meta["max"])
-    )
+    return all(type(v) is int for v in values) and _all_within(values, meta)
 
 
 def _all_floats_within(values: Any, meta: Mapping[str, Any]) -> bool:
-    if not all(type(v) in (int, float) and math.isfinite(v) for v in values):
-        return False
+    return all(type(v) in (int, float) and math.isfinite(v) for v in values) and _all_within(values, meta)
+
+
+def _all_within(values: Any, meta: Mapping[str, Any]) -> bool:
+    """Every number (already checked to be one) within the bounds of a field's metadata."""
     if not values:
         return True
     lo, hi = min(values), max(values)
@@ -589,6 +583,8 @@ class Repetition(Message):
 
 # Where an op ran: "cpu" (the runtime's own kernels), or the delegate / execution provider's name.
 CPU = "cpu"
+# The processors (and the delegate names a job asks for) that are the CPU's own: LiteRT's, ORT's.
+CPU_PROCESSORS = (CPU, "CPUExecutionProvider")
 
 
 @dataclasses.dataclass(frozen=True)
