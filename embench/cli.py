@@ -8,10 +8,11 @@ import math
 import os
 import shlex
 import shutil
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from . import __version__
 from .agents import make_agent
@@ -24,7 +25,7 @@ from .plan import make_plan
 from .regression import ALPHA, THRESHOLD
 from .runtimes import RUNTIMES
 from .scores import DEFAULT_LATENCY_BUDGET_MS
-from .store import DEFAULT_STORE, Store, resolve_store_path
+from .store import DEFAULT_STORE, Store, is_url, resolve_store_path
 from .telemetry.detect import probe_roots, telemetry_lines
 from .telemetry.external import ExternalMeter
 from .text import printable
@@ -53,28 +54,36 @@ def _zoo_path(inventory: Inventory | None, cli: str | None) -> Path:
 DEFAULT_INVENTORY = Path("inventory.yaml")
 
 
+def _inventory_store(inventory: Inventory | None) -> str | Path | None:
+    """The inventory's store: a postgresql:// URL as written, a file relative to the inventory's folder."""
+    if inventory is None or not inventory.store:
+        return None
+    return inventory.store if is_url(inventory.store) else inventory.resolve(inventory.store)
+
+
 def _store(args: argparse.Namespace, inventory: Inventory | None = None) -> Store:
     """The store a sweep writes: --store, $EMBENCH_STORE, the inventory's store:, results/embench.sqlite."""
-    from_inventory = inventory.resolve(inventory.store) if inventory and inventory.store else None
-    return Store(resolve_store_path(args.store, from_inventory))
+    return Store(resolve_store_path(args.store, _inventory_store(inventory)))
 
 
 def _read_store(args: argparse.Namespace) -> Store:
     """The store a reading verb opens, resolved as a sweep's is (its --inventory, else ./inventory.yaml
     where there is one, gives store:); a missing file is an error, never a new empty database."""
-    inventory = None
-    if not args.store and not os.environ.get("EMBENCH_STORE"):
-        if args.inventory:
-            inventory = load_inventory(args.inventory)
-        elif DEFAULT_INVENTORY.is_file():
-            inventory = load_inventory(str(DEFAULT_INVENTORY))
-    from_inventory = inventory.resolve(inventory.store) if inventory and inventory.store else None
-    return Store(resolve_store_path(args.store, from_inventory), create=False)
+    return Store(resolve_store_path(args.store, _inventory_store(_reading_inventory(args))), create=False)
+
+
+def _reading_inventory(args: argparse.Namespace) -> Inventory | None:
+    """The inventory whose store: a reading verb takes, if the store is not given otherwise."""
+    if args.store or os.environ.get("EMBENCH_STORE"):
+        return None
+    if args.inventory:
+        return load_inventory(args.inventory)
+    return load_inventory(str(DEFAULT_INVENTORY)) if DEFAULT_INVENTORY.is_file() else None
 
 
 def _store_words(store: Store) -> list[str]:
     """`--store PATH` for a printed command, unless the store is the default one."""
-    return [] if store.path == DEFAULT_STORE else ["--store", str(store.path)]
+    return [] if store.path == DEFAULT_STORE else ["--store", store.where]
 
 
 # ---------------------------------------------------------------------------- verbs
@@ -88,15 +97,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     zoo = Zoo(_zoo_path(inventory, args.zoo))
     if getattr(args, "dry_run", False):
         return _dry_run(args, inventory, zoo)
+    executor = _executor(args)  # a cluster it cannot reach: said before a store or a run is opened
     store = _store(args, inventory)
     reporter = make_reporter(args.quiet)
     with reporter:
         outcome = run_sweep(inventory, zoo, store, reporter, resume=args.resume, build=not args.no_build,
-                            resume_command=_resume_command(args, store), label=getattr(args, "label", None))  # fmt: skip
+                            resume_command=_resume_command(args, store), label=getattr(args, "label", None),
+                            executor=executor)  # fmt: skip
     counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items())) or "nothing new"
     done = f" ({outcome.skipped_done} already done)" if outcome.skipped_done else ""
     pushed = f"; pushed {outcome.pushed_bytes / 1e6:.1f} MB" if outcome.pushed_bytes else ""
-    say(f"run {outcome.run_id}: {counts}{done}{pushed}; store {store.path}")
+    say(f"run {outcome.run_id}: {counts}{done}{pushed}; store {store.where}")
     for line in outcome.notes:
         say(f"  {line}", file=sys.stderr)
     for line in outcome.problems:
@@ -111,13 +122,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.all_succeeded else EXIT_JOBS_FAILED
 
 
+def _executor(args: argparse.Namespace) -> Any:
+    """What runs the device queues: a lab's Dask cluster with --cluster (connected now), else this host's threads."""
+    if not getattr(args, "cluster", None):
+        return "threads"
+    from .executors import EXECUTORS  # noqa: PLC0415
+
+    return EXECUTORS["dask"](address=args.cluster, worker_wait=args.worker_wait)
+
+
 def _resume_command(args: argparse.Namespace, store: Store | None = None) -> str:
     """The command that continues this sweep, as the user can paste it ({run}: the run id)."""
     words = ["embench", "sweep", args.inventory, "--resume", "{run}"]
     if getattr(args, "label", None):
         words = ["embench", "nightly", args.inventory, "--resume", "{run}"]
-    store_path = str(store.path) if store is not None and store.path != DEFAULT_STORE else args.store
-    for flag, value in (("--store", store_path), ("--zoo", args.zoo)):
+    store_path = store.where if store is not None and store.path != DEFAULT_STORE else args.store
+    for flag, value in (("--store", store_path), ("--zoo", args.zoo), ("--cluster", getattr(args, "cluster", None))):
         if value:
             words += [flag, value]
     return " ".join(shlex.quote(w) if w != "{run}" else w for w in words)
@@ -130,12 +150,11 @@ def _dry_run(args: argparse.Namespace, inventory: Inventory, zoo: Zoo) -> int:
     plan = make_plan(inventory, zoo)
     done: set[str] = set()
     if args.resume is not None:
-        store = Store(resolve_store_path(args.store, inventory.resolve(inventory.store) if inventory.store else None),
-                      create=False)  # fmt: skip
+        store = Store(resolve_store_path(args.store, _inventory_store(inventory)), create=False)
         run = store.find_run(args.resume or None)
         done = store.done_job_ids(run.run_id)
         say(
-            f"resuming run {run.run_id} of {store.path}: {len(done & {j.job_id for j in plan.jobs})} job(s) already done"
+            f"resuming run {run.run_id} of {store.where}: {len(done & {j.job_id for j in plan.jobs})} job(s) already done"
         )
     unavailable, missing = unavailable_artifacts(zoo, plan)
     todo = 0
@@ -175,6 +194,7 @@ _positive_ms = _number(float, lambda v: v > 0, "a latency in milliseconds above 
 _ratio = _number(float, lambda v: v >= 1, "a ratio of 1 or more, e.g. 1.05")
 _probability = _number(float, lambda v: 0 < v < 1, "a probability between 0 and 1, e.g. 0.01")
 _count = _number(int, lambda v: v >= 1, "a number of nights of 1 or more, e.g. 3")
+_seconds = _number(float, lambda v: v > 0, "a number of seconds above 0, e.g. 60")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -197,7 +217,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     store = _read_store(args)
     data = report_data(store, args.run)
     if data.results.empty:
-        raise EmbenchError(f"run {data.run.run_id} in {store.path} holds no results: nothing to study")
+        raise EmbenchError(f"run {data.run.run_id} in {store.where} holds no results: nothing to study")
     study = build_study(data)
     text = study_markdown(data, study)
     if args.out:
@@ -239,7 +259,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     store = _read_store(args)
     before = pinned_baseline(store) if args.before == "baseline" else store.find_run(args.before)
     if before is None:
-        raise EmbenchError(f"no baseline is pinned in {store.path}; pin one with `embench baseline set RUN`")
+        raise EmbenchError(f"no baseline is pinned in {store.where}; pin one with `embench baseline set RUN`")
     after = store.find_run(args.after)
     folder = Path(args.out or DEFAULT_REPORTS / "compare") / f"{before.run_id}_vs_{after.run_id}"
     result = judge(store, after.run_id, folder, policy=_policy(args), baseline=[before])
@@ -307,7 +327,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     found = histories(store, args.series, runs)
     if not found:
         which = "runs" if args.all_runs else "nightly runs (--all-runs for every run)"
-        raise EmbenchError(f"no series matches {args.series!r} in the finished {which} of {store.path}; series are"
+        raise EmbenchError(f"no series matches {args.series!r} in the finished {which} of {store.where}; series are"
                            " named device/model/precision/runtime:delegate/tN, e.g. 'host/mobilenet_v2/*'")  # fmt: skip
     out = Path(args.out) if args.out else None
     for key, points in found.items():
@@ -334,7 +354,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if args.keep is None:
             raise EmbenchError("`embench runs prune` needs --keep N: the newest N runs are kept, the rest deleted")
         pruned = prune_runs(store, int(args.keep))
-        say(f"pruned {len(pruned)} run(s) of {store.path}, kept the newest {int(args.keep)} (and a pinned baseline):"
+        say(f"pruned {len(pruned)} run(s) of {store.where}, kept the newest {int(args.keep)} (and a pinned baseline):"
             f" {', '.join(pruned) or 'nothing to prune'}")  # fmt: skip
         return EXIT_OK
     runs = store.runs()
@@ -345,7 +365,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         label = f" [{run.label}]" if run.label else ""
         say(f"{run.run_id}  {run.state:11s} {run.recorded:4d}/{run.planned:<4d} {run.inventory}{label}")
     if not runs:
-        say(f"no runs in {store.path} yet")
+        say(f"no runs in {store.where} yet")
     return EXIT_OK
 
 
@@ -508,6 +528,58 @@ def _build_models(zoo: Zoo, names: list[str], force: bool, quiet: bool) -> None:
 # ---------------------------------------------------------------------------- parser
 
 
+def _cluster_options(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--cluster", metavar="ADDRESS", default=os.environ.get("EMBENCH_CLUSTER") or None,
+                    help="run the jobs on a lab's Dask cluster, e.g. tcp://lab:8786, whose `embench worker`s drive the"
+                         " devices (default: $EMBENCH_CLUSTER, else this host runs them; docs/lab.md)")  # fmt: skip
+    sp.add_argument("--worker-wait", type=_seconds, default=60.0, metavar="SECONDS",
+                    help="--cluster: how long a device's jobs wait for a worker that offers it before they are left"
+                         " for --resume (default: %(default)g)")  # fmt: skip
+
+
+def _lab_verbs(verb: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
+               reading: Callable[[argparse.ArgumentParser], None]) -> None:  # fmt: skip
+    """worker and store: the verbs of docs/lab.md."""
+    sp = verb("worker", cmd_worker, "serve this lab host's devices to a Dask scheduler (one thread per device)")
+    sp.add_argument("inventory", help="the lab's inventory.yaml")
+    sp.add_argument("--scheduler", required=True, metavar="ADDRESS", help="the Dask scheduler, e.g. tcp://lab:8786")
+    sp.add_argument("--devices", metavar="A,B", help="the devices this host drives (default: every device whose"
+                    " host: is this host's name, --name)")  # fmt: skip
+    sp.add_argument("--name", help="this worker's name, unique in the lab (default: the host's name)")
+
+    sp = verb("store", cmd_store, "upgrade a results store's tables in place to this embench's schema")
+    sp.add_argument("action", choices=["upgrade", "version"])
+    reading(sp)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker import serve, worker_devices  # noqa: PLC0415 - imports Dask
+
+    inventory = load_inventory(args.inventory)
+    name = args.name or socket.gethostname()
+    devices = worker_devices(inventory, args.devices, name)
+    return serve(args.scheduler, devices, name)
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    from .store_schema import STORE_SCHEMA_VERSION  # noqa: PLC0415
+
+    if args.action == "version":
+        store = _read_store(args)
+        now = store.stale if store.stale is not None else STORE_SCHEMA_VERSION
+        say(f"{store.where}: store schema {now}; this embench writes {STORE_SCHEMA_VERSION}")
+        return EXIT_OK
+    inventory = _reading_inventory(args)
+    store = Store(resolve_store_path(args.store, _inventory_store(inventory)), create=False, upgrade=True)
+    if store.upgraded_from is None:
+        say(f"{store.where}: already at store schema {STORE_SCHEMA_VERSION}; nothing to do")
+    else:
+        say(
+            f"{store.where}: upgraded from store schema {store.upgraded_from} to {STORE_SCHEMA_VERSION}, every run kept"
+        )
+    return EXIT_OK
+
+
 def _nightly_verbs(verb: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
                    reading: Callable[[argparse.ArgumentParser], None]) -> None:  # fmt: skip
     """compare, nightly, baseline, history: the verbs of docs/nightly.md."""
@@ -538,6 +610,7 @@ def _nightly_verbs(verb: Callable[[str, Callable[[argparse.Namespace], int], str
     sp.add_argument("--resume", nargs="?", const="", metavar="RUN", help="continue an interrupted nightly run")
     sp.add_argument("--no-build", action="store_true", help="do not build missing models")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress output (for cron)")
+    _cluster_options(sp)
     verdict_options(sp)
 
     sp = verb("baseline", cmd_baseline, "pin the run every nightly is judged against, clear it, or show it")
@@ -550,6 +623,22 @@ def _nightly_verbs(verb: Callable[[str, Callable[[argparse.Namespace], int], str
     reading(sp)
     sp.add_argument("--all-runs", action="store_true", help="every finished run, not only nightly ones")
     sp.add_argument("--out", help="also draw one figure per series into this folder")
+
+
+def _zoo_verbs(verb: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]) -> None:
+    """cache and models: the device caches and the zoo."""
+    sp = verb("cache", cmd_cache, "prune the devices' model caches to what the sweep needs")
+    sp.add_argument("action", choices=["prune"])
+    sp.add_argument("inventory", help="inventory.yaml")
+    sp.add_argument("--zoo", help="model zoo manifest (default: the inventory's zoo:, else models/zoo.yaml)")
+
+    sp = verb("models", cmd_models, "list or build the model zoo")
+    sp.add_argument("action", choices=["list", "build"])
+    sp.add_argument("names", nargs="*", help="models (default: all in the manifest)")
+    sp.add_argument("--zoo", help="zoo manifest (default: models/zoo.yaml of this repository)")
+    sp.add_argument("--inventory", help="take the zoo: of this inventory")
+    sp.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -585,6 +674,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-build", action="store_true", help="do not build missing models; fail and say which command builds them"
     )
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress output (for cron)")
+    _cluster_options(sp)
     sp.add_argument("--dry-run", action="store_true", help="list the jobs it would run and what it would skip, and"
                     " why; build, run and store nothing")  # fmt: skip
 
@@ -600,6 +690,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _study_verb(verb, reading)
     _nightly_verbs(verb, reading)
+    _lab_verbs(verb, reading)
 
     sp = verb("runs", cmd_runs, "list the runs in the results database, or prune old ones")
     sp.add_argument("action", nargs="?", choices=["list", "prune"], default="list",
@@ -621,18 +712,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each device (default: 60)")
     sp.add_argument("--json", action="store_true", help="one JSON object per device")
 
-    sp = verb("cache", cmd_cache, "prune the devices' model caches to what the sweep needs")
-    sp.add_argument("action", choices=["prune"])
-    sp.add_argument("inventory", help="inventory.yaml")
-    sp.add_argument("--zoo", help="model zoo manifest (default: the inventory's zoo:, else models/zoo.yaml)")
-
-    sp = verb("models", cmd_models, "list or build the model zoo")
-    sp.add_argument("action", choices=["list", "build"])
-    sp.add_argument("names", nargs="*", help="models (default: all in the manifest)")
-    sp.add_argument("--zoo", help="zoo manifest (default: models/zoo.yaml of this repository)")
-    sp.add_argument("--inventory", help="take the zoo: of this inventory")
-    sp.add_argument("--force", action="store_true", help="rebuild even if up to date")
-    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _zoo_verbs(verb)
     return p
 
 

@@ -30,8 +30,9 @@ class SweepListener:
     def started(self, planned: PlannedJob) -> None:
         """A device began a job."""
 
-    def finished(self, planned: PlannedJob, job: Job, result: Result) -> None:
-        """A job ended with a result (stored before the display hears of it)."""
+    def finished(self, planned: PlannedJob, job: Job, result: Result, measured_on: str | None = None) -> None:
+        """A job ended with a result (stored before the display hears of it); `measured_on`: the lab host whose
+        worker drove the device (None: this host)."""
 
     def device_failed(self, device: str, message: str, not_run: int) -> None:
         """A device cannot be used (or was lost); `not_run` of its jobs stay unrecorded for --resume."""

@@ -82,6 +82,7 @@ class Device:
     name: str
     transport: str = "local"  # a key of transports.TRANSPORTS
     labels: dict[str, str] = field(default_factory=dict)
+    host: str | None = None  # the lab host it hangs off: `embench worker` there drives it (docs/lab.md)
     python: str | None = None
     workdir: str | None = None
     runtimes: list[str] | None = None

@@ -4,7 +4,6 @@ against the history (the last K good nights, or the pinned baseline), and the ve
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,23 +27,18 @@ class NightlyBusy(EmbenchError):
 
 @contextlib.contextmanager
 def nightly_lock(store: Store) -> Iterator[None]:
-    """Held for the whole nightly; the kernel drops it if the process dies."""
-    path = store.locks / "nightly"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Held for the whole nightly; the kernel (SQLite) or the server (PostgreSQL) drops it if the process dies."""
+    if not store.try_hold("nightly", note=f"{os.getpid()}\n"):
+        holder = store.holder_note("nightly")
+        raise NightlyBusy(
+            f"another `embench nightly` on {store.where} is running"
+            + (f" (pid {holder})" if holder else "")
+            + "; this one does not start: let it finish, or stop it (it keeps what it measured)"
+        )
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            raise NightlyBusy(
-                f"another `embench nightly` on {store.path} is running (pid {holder}, lock {path}); this one does"
-                " not start: let it finish, or stop it (it keeps what it measured)"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
-        os.close(fd)
+        store.release("nightly")
 
 
 def pinned_baseline(store: Store) -> RunInfo | None:

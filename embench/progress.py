@@ -102,7 +102,7 @@ class ProgressReporter(SweepListener):
             )
             self.progress.update(self._sweep, now=" | ".join(self._running.values()))
 
-    def finished(self, planned: PlannedJob, job: Job, result: Result) -> None:
+    def finished(self, planned: PlannedJob, job: Job, result: Result, measured_on: str | None = None) -> None:
         with self._lock:
             self._running.pop(planned.device, None)
             self.progress.update(self._sweep, advance=1, now=" | ".join(self._running.values()))

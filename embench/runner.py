@@ -50,55 +50,78 @@ class DeviceRunner:
     meters: list[ExternalMeter] = field(default_factory=list)
     checks: dict[str, CheckSpec] = field(default_factory=dict)  # model → its fidelity inputs and thresholds
     eval_sets: dict[str, EvalSet] = field(default_factory=dict)  # model → its labelled evaluation set
+    agent: Agent | None = None
+    libraries: dict[str, str] | None = None  # the delegate libraries to check at the probe (None: from `jobs`)
+    _unplugged: bool = False
+    _thermal: list[SourceSpec] = field(default_factory=list)
+    _idle_c: float | None = None
 
     def run(self) -> None:
         """Probe the device, then run every job in order; stops between jobs once `stop` is set."""
+        try:
+            if not self.open(len(self.jobs)):
+                return
+            self.warn_repetitions()
+            for n, planned in enumerate(self.jobs):
+                if self.stop.is_set() or not self.step(n, planned, not_run=len(self.jobs) - n - 1):
+                    return
+        finally:
+            self.close()
+
+    def open(self, jobs: int) -> bool:
+        """Connect, start the external meters, probe the device, unplug its battery, read its idle
+        temperature; False (the device failed: said to `events` with its `jobs` not run) when it cannot be used."""
         self.transport = self.transport or open_transport(self.device)
-        agent = make_agent(self.device, self.transport)
-        unplugged = False
+        self.agent = make_agent(self.device, self.transport)
         self.meters = self._start_meters()
         try:
-            try:
-                self.probe = agent.probe(self._libraries())
-                if self.device.adb is not None and self.device.adb.battery_unplug:
-                    unplugged = self._dumpsys_battery("unplug")
-                thermal = [t for t in self.device.telemetry if t.source in THERMAL_SOURCES]
-                idle_c = agent.temperature(thermal) if thermal else None
-            except TransportError as exc:
-                self.events.device_failed(self.device.name, str(exc), len(self.jobs))
-                return
-            self._queue(agent, thermal, idle_c)
-        finally:
-            if unplugged:
-                self._dumpsys_battery("reset")  # always: also after a failure or an interrupt
-            for meter in self.meters:
-                meter.stop()
+            self.probe = self.agent.probe(self.delegate_libraries())
+            if self.device.adb is not None and self.device.adb.battery_unplug:
+                self._unplugged = self._dumpsys_battery("unplug")
+            self._thermal = [t for t in self.device.telemetry if t.source in THERMAL_SOURCES]
+            self._idle_c = self.agent.temperature(self._thermal) if self._thermal else None
+        except TransportError as exc:
+            self.events.device_failed(self.device.name, str(exc), jobs)
+            return False
+        return True
+
+    def close(self) -> None:
+        """Battery reset, meters stopped, connection closed: always, also after a failure or an interrupt."""
+        if self._unplugged:
+            self._unplugged = False
+            self._dumpsys_battery("reset")
+        for meter in self.meters:
+            meter.stop()
+        self.meters = []
+        if self.transport is not None:
             self.transport.close()
 
-    def _queue(self, agent: Agent, thermal: list[SourceSpec], idle_c: float | None) -> None:
-        cooldown: Cooldown | None = None
+    def warn_repetitions(self) -> None:
         if self.device.agent_kind != "python" and any(job.run.repetitions > 1 for job in self.jobs):
             self.events.warning(self.device.name, "benchmark_model times each job in one process: sweep.run.repetitions"
                                 " applies to devices with the Python agent (adb.agent: python), and a nightly verdict"
                                 " on this device's series stays inconclusive")  # fmt: skip
-        for n, planned in enumerate(self.jobs):
-            if self.stop.is_set():
-                return
-            if n:
-                cooldown = self.cool_down(agent, planned.run, thermal, idle_c)
-            self.events.started(planned)
-            job = self.job_spec(planned)
-            try:
-                job, result = self.run_one(agent, planned, job)
-            except TransportError as exc:
-                not_run = len(self.jobs) - n - 1
-                lost = host_result(job, "failed", str(exc), attempts=planned.run.retries + 1, error=DEVICE_LOST)
-                self.events.finished(planned, job, lost)
-                self.events.device_failed(self.device.name, str(exc), not_run)
-                return
-            if self.stop.is_set() and result.status in RETRYABLE:
-                return  # killed by the interrupt: not a result; --resume runs it again
-            self.events.finished(planned, job, dataclasses.replace(result, cooldown=cooldown))
+
+    def step(self, n: int, planned: PlannedJob, not_run: int) -> bool:
+        """Run one job of the opened device (after a cooldown unless it is the queue's first, n = 0) and
+        hand its result to `events`; False when the device was lost (said, with `not_run` jobs left)."""
+        assert self.agent is not None
+        cooldown: Cooldown | None = None
+        if n:
+            cooldown = self.cool_down(self.agent, planned.run, self._thermal, self._idle_c)
+        self.events.started(planned)
+        job = self.job_spec(planned)
+        try:
+            job, result = self.run_one(self.agent, planned, job)
+        except TransportError as exc:
+            lost = host_result(job, "failed", str(exc), attempts=planned.run.retries + 1, error=DEVICE_LOST)
+            self.events.finished(planned, job, lost)
+            self.events.device_failed(self.device.name, str(exc), not_run)
+            return False
+        if self.stop.is_set() and result.status in RETRYABLE:
+            return True  # killed by the interrupt: not a result; --resume runs it again
+        self.events.finished(planned, job, dataclasses.replace(result, cooldown=cooldown))
+        return True
 
     def _start_meters(self) -> list[ExternalMeter]:
         """The device's external meters, reading on the host for its whole queue; one that cannot
@@ -149,8 +172,10 @@ class DeviceRunner:
         return Cooldown(gated_on="temperature", waited_s=time.monotonic() - start, start_c=first, end_c=now_c,
                         target_c=target, capped=now_c > target)  # fmt: skip
 
-    def _libraries(self) -> dict[str, str]:
+    def delegate_libraries(self) -> dict[str, str]:
         """Delegate libraries the jobs will load, to check on the device first."""
+        if self.libraries is not None:
+            return self.libraries
         out = {}
         for job in self.jobs:
             library = self.device.delegate_library(job.runtime, job.delegate)

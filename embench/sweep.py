@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from embench_agent.protocol import MODEL_LOAD, RUNTIME_MISSING, SUCCESS, Job, Result
 
@@ -17,7 +18,7 @@ from .entry import exit_code
 from .errors import StoreError, ZooError
 from .evalsets import load_eval_sets
 from .events import SweepListener
-from .executors import EXECUTORS
+from .executors import EXECUTORS, Executor
 from .inventory import Inventory
 from .plan import Plan, PlannedJob, make_plan
 from .runner import ArtifactKey, DeviceRunner
@@ -140,8 +141,9 @@ class Recorder(SweepListener):
     def started(self, planned: PlannedJob) -> None:
         self.display.started(planned)
 
-    def finished(self, planned: PlannedJob, job: Job, result: Result) -> None:
-        self.store.add_result(self.outcome.run_id, job, result)
+    def finished(self, planned: PlannedJob, job: Job, result: Result, measured_on: str | None = None) -> None:
+        if not self.store.add_result(self.outcome.run_id, job, result, measured_on):
+            return  # the run holds this job's result already (a lab task run twice): recorded once, counted once
         with self._lock:
             self.outcome.counts[result.status] += 1
             self.outcome.by_device.setdefault(planned.device, Counter())[result.error or result.status] += 1
@@ -188,14 +190,17 @@ def run_sweep(
     display: SweepListener,
     resume: str | None = None,
     build: bool = True,
-    executor: str = "threads",
+    executor: str | Executor = "threads",
     resume_command: str = "embench sweep INVENTORY --resume {run}",
     label: str | None = None,
+    executor_options: dict[str, Any] | None = None,
 ) -> SweepOutcome:
-    """Plan, build, run and record; an interrupt (Ctrl-C, SIGTERM) leaves every finished result stored."""
+    """Plan, build, run and record; an interrupt (Ctrl-C, SIGTERM) leaves every finished result stored.
+    `executor` (one, or a key of executors.EXECUTORS made with `executor_options`) runs the device queues."""
     plan = make_plan(inventory, zoo)
     eval_sets = load_eval_sets(inventory)  # a bad one stops the sweep before a run is opened
     artifacts, unavailable = ensure_artifacts(zoo, plan, build, display.building)
+    runs_queues = EXECUTORS[executor](**(executor_options or {})) if isinstance(executor, str) else executor
     run_id, done, lost = _open_run(inventory, store, plan, resume, label)
     todo = [j for j in plan.jobs if j.job_id not in done]
     outcome = SweepOutcome(run_id, len(plan.jobs), len(plan.jobs) - len(todo))
@@ -215,7 +220,7 @@ def run_sweep(
         for name, jobs in by_device.items()
     ]  # fmt: skip
     try:
-        EXECUTORS[executor]().run(runners, stop)
+        runs_queues.run(runners, stop)
     except KeyboardInterrupt as exc:
         store.end_run(run_id, "interrupted")
         outcome.interrupted = exit_code(exc)
@@ -239,7 +244,7 @@ def _judge(outcome: SweepOutcome, store: Store, recorder: Recorder) -> None:
         n for s, n in outcome.counts.items() if s not in SUCCESS
     )
     if earlier > 0:
-        report = shlex.join(["embench", "report", "--run", outcome.run_id, "--store", str(store.path)])
+        report = shlex.join(["embench", "report", "--run", outcome.run_id, "--store", store.where])
         outcome.problems.append(f"{earlier} job(s) of run {outcome.run_id} still failed from an earlier sweep"
                                 f" (`{report}` lists them)")  # fmt: skip
     for device in outcome.idle_devices():

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,17 @@ def zoo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     zoo = Zoo(path)
     build_model(zoo, "tiny", [(f, p) for f, ps in KERAS_FORMATS.items() for p in ps])
     return path
+
+
+@pytest.fixture(scope="session")
+def board_python_full() -> Iterator[str]:
+    """A board's Python with LiteRT and ONNX Runtime (a venv of the system python3), built once per run
+    for every test that needs real boards (its folder is readable by the boards' logins)."""
+    from sshd import board_python, world_readable_dir  # noqa: PLC0415
+
+    root = world_readable_dir("embench-boardpy-")
+    yield board_python(root / "python-full", ["ai-edge-litert", "onnxruntime"])
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def check_transport_contract(t: Transport, marker: str, tree: int, kill_within: float = 10) -> None:

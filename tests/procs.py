@@ -79,7 +79,9 @@ def default_signals() -> None:
 def popen(argv: list[str], **kw: Any) -> subprocess.Popen[str]:
     """Popen with text pipes and default signal dispositions in the child."""
     kw.setdefault("preexec_fn", default_signals)
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(argv, text=True, **kw)
 
 
 def alive(pid: int) -> bool:

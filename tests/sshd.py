@@ -41,6 +41,16 @@ def board_user(name: str) -> str:
     return user
 
 
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, not this checkout's: boards bring their own Python
+
+
+def board_python(folder: Path, packages: list[str]) -> str:
+    """A board's own Python: a venv of the system python3 with just these runtimes installed."""
+    subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(folder)], check=True)
+    subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "-q", *packages], check=True)
+    return str(folder / "bin" / "python")
+
+
 def world_readable_dir(prefix: str) -> Path:
     """A temp folder the board users can read (pytest's own tmp folders are private to root)."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))

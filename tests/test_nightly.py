@@ -186,20 +186,21 @@ def test_bad_nightly_settings_are_one_line(lab: Path, tmp_path: Path) -> None:
 
 
 def test_the_systemd_units_verify(tmp_path: Path) -> None:
-    """examples/systemd as docs/nightly.md tells a lab to install them, with this checkout's paths."""
+    """examples/systemd as docs/nightly.md and docs/lab.md tell a lab to install them, with this checkout's paths."""
     import shutil  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
 
-    for name in ("embench-nightly.service", "embench-nightly.timer"):
+    units = ("embench-nightly.service", "embench-nightly.timer", "embench-scheduler.service", "embench-worker.service")
+    for name in units:
         text = (REPO / "examples" / "systemd" / name).read_text()
-        text = text.replace("/opt/embench/.venv/bin/embench", str(REPO / ".venv" / "bin" / "embench"))
+        text = text.replace("/opt/embench/.venv/bin/", str(REPO / ".venv" / "bin") + "/")
         text = text.replace("User=embench", "User=root").replace("/srv/embench-lab", str(tmp_path))
         (tmp_path / name).write_text(text)
     verify = shutil.which("systemd-analyze")
     assert verify, "scripts/test installs systemd (systemd-analyze)"
-    out = subprocess.run([verify, "verify", "--man=no", "embench-nightly.service", "embench-nightly.timer"],
-                         cwd=tmp_path, capture_output=True, text=True, check=False)  # fmt: skip
-    assert out.returncode == 0 and "embench-nightly" not in out.stderr, out.stderr
+    out = subprocess.run([verify, "verify", "--man=no", *units], cwd=tmp_path, capture_output=True, text=True,
+                         check=False)  # fmt: skip
+    assert out.returncode == 0 and "embench-" not in out.stderr, out.stderr
     assert (
         "ExecStart=" + str(REPO / ".venv" / "bin" / "embench") + " nightly"
         in (tmp_path / "embench-nightly.service").read_text()

@@ -19,14 +19,13 @@ from conftest import check_transport_contract, embench, fast_run, interrupt, sta
 from meter import command as meter_command
 from powertree import energy, power_tree
 from procs import agent_pids, alive, wait_for
-from sshd import Board, free_port, freeze, keygen, make_board, world_readable_dir
+from sshd import Board, board_python, free_port, freeze, keygen, make_board, world_readable_dir
 
 from embench.inventory import Device, SshConfig
 from embench.telemetry import integrate, summarize_telemetry
 from embench.transports.ssh import SshTransport
 from embench_agent.protocol import Result
 
-SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, not this checkout's: boards bring their own Python
 SWEEP = {
     "models": ["tiny", "squeezenet"],
     "precisions": ["fp32", "int8"],
@@ -36,22 +35,15 @@ SWEEP = {
 }
 
 
-def board_python(folder: Path, packages: list[str]) -> str:
-    """A board's own Python: a venv of the system python3 with just these runtimes installed."""
-    subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(folder)], check=True)
-    subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "-q", *packages], check=True)
-    return str(folder / "bin" / "python")
-
-
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def lab(tmp_path_factory: pytest.TempPathFactory, board_python_full: str) -> Iterator[dict[str, Any]]:
     root = world_readable_dir("embench-lab-")
     key = tmp_path_factory.mktemp("keys") / "id_ed25519"
     pub = keygen(key)
     boards = [make_board(name, root / name, pub) for name in ("pi-a", "pi-b")]
     known = key.parent / "known_hosts"
     known.write_text("".join(b.known_hosts_line() + "\n" for b in boards))
-    python = board_python(root / "python-full", ["ai-edge-litert", "onnxruntime"])
+    python = board_python_full
     yield {"root": root, "key": key, "known": known, "boards": boards, "python": python}
     for b in boards:
         b.kill()

@@ -1,12 +1,14 @@
-"""Where device queues run: threads in this process (the default). Adding one (a Dask lab): a class
-with NAME and `run(runners, stop)` in a module here, plus one line in EXECUTORS."""
+"""Where device queues run: threads in this process (the default), or a lab's Dask cluster
+(`sweep --cluster`). Adding one: a class with NAME and `run(runners, stop)` in a module here, plus one
+line in EXECUTORS; its constructor takes the sweep's executor options (`run_sweep(executor_options=)`)."""
 
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..runner import DeviceRunner
+from .dask import DaskExecutor
 from .threads import ThreadExecutor
 
 
@@ -18,6 +20,6 @@ class Executor(Protocol):
         ...
 
 
-EXECUTORS: dict[str, type[Executor]] = {ThreadExecutor.NAME: ThreadExecutor}
+EXECUTORS: dict[str, Any] = {ThreadExecutor.NAME: ThreadExecutor, DaskExecutor.NAME: DaskExecutor}
 
-__all__ = ["EXECUTORS", "Executor", "ThreadExecutor"]
+__all__ = ["EXECUTORS", "DaskExecutor", "Executor", "ThreadExecutor"]

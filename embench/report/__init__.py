@@ -31,8 +31,8 @@ def write_report(
     data = report_data(store, run_id, latency_budget_ms)  # the Python API's computation, rendered
     if data.results.empty:
         run = data.run
-        resume = shlex.join(["embench", "sweep", run.inventory, "--resume", run.run_id, "--store", str(store.path)])
-        raise EmbenchError(f"run {run.run_id} in {store.path} holds no results ({run.planned} job(s) planned,"
+        resume = shlex.join(["embench", "sweep", run.inventory, "--resume", run.run_id, "--store", store.where])
+        raise EmbenchError(f"run {run.run_id} in {store.where} holds no results ({run.planned} job(s) planned,"
                            f" none measured): nothing to report; measure them with `{resume}`")  # fmt: skip
     out = out_root / data.run.run_id
     try:

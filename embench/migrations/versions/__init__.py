@@ -1,0 +1,1 @@
+"""One module per store schema version (Alembic revisions)."""
