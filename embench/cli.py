@@ -564,13 +564,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_store(args: argparse.Namespace) -> int:
     from .store_schema import STORE_SCHEMA_VERSION  # noqa: PLC0415
 
+    inventory = _reading_inventory(args)
+    target = resolve_store_path(args.store, _inventory_store(inventory))
     if args.action == "version":
-        store = _read_store(args)
+        store = Store(target, create=False, upgrade=False)
         now = store.stale if store.stale is not None else STORE_SCHEMA_VERSION
         say(f"{store.where}: store schema {now}; this embench writes {STORE_SCHEMA_VERSION}")
         return EXIT_OK
-    inventory = _reading_inventory(args)
-    store = Store(resolve_store_path(args.store, _inventory_store(inventory)), create=False, upgrade=True)
+    store = Store(target, create=False, upgrade=True)
     if store.upgraded_from is None:
         say(f"{store.where}: already at store schema {STORE_SCHEMA_VERSION}; nothing to do")
     else:

@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from adbd import StandinPhone
-from conftest import embench, fast_run, start_embench, write_inventory
+from conftest import embench, fast_run, interrupt, start_embench, write_inventory
 from labcluster import Process, Scheduler, start_worker
 from postgres import Postgres, start_postgres
-from procs import wait_for
+from procs import agent_pids, alive, wait_for
 from sshd import keygen, make_board, world_readable_dir
 
+import embench as embench_api
 from embench.store import Store
 from embench_agent.protocol import DEVICE_LOST, DelegateSpec, Job, ModelRef, Result
 
@@ -110,6 +111,7 @@ def test_a_sweep_across_lab_workers_into_postgresql_and_sqlite_alike(
         assert {r.job.job_id: len(r.result.samples_ns) for r in store.results(run.run_id)} == {
             r["job_id"]: r["n_samples"] for r in rows
         }
+    assert len(embench_api.results(url)) == 6 and len(embench_api.samples(url)) == sum(r["n_samples"] for r in pg_rows)
     # the reading verbs read PostgreSQL as they read SQLite; the password appears nowhere
     listed = embench("runs", "--store", url, cwd=tmp_path)
     report = embench("report", "--store", url, "--out", str(tmp_path / "r"), cwd=tmp_path)
@@ -177,8 +179,8 @@ def _stored_on(store: Path, device: str) -> int:
             return 0
 
 
-def _two_hosts(tmp_path: Path, zoo_path: Path, **run: Any) -> Path:
-    sweep = {**SWEEP, "threads": [1, 2], "run": fast_run(**run)}
+def _two_hosts(tmp_path: Path, zoo_path: Path, threads: list[int] | None = None, **run: Any) -> Path:
+    sweep = {**SWEEP, "threads": threads or [1, 2], "run": fast_run(**run)}
     devices = [{"name": "bench-a", "transport": "local", "host": "lab-a"},
                {"name": "bench-b", "transport": "local", "host": "lab-b"}]  # fmt: skip
     return write_inventory(tmp_path, zoo_path, sweep, devices)
@@ -384,3 +386,32 @@ def test_nightly_through_the_cluster_into_postgresql_and_its_lock(
     assert [r.label for r in runs] == ["nightly", "nightly"] and all(r.state == "finished" for r in runs)
     assert set(Store(url, create=False).measured_on(runs[-1].run_id).values()) == {"lab-a"}
     assert (tmp_path / "n" / runs[-1].run_id / "junit.xml").is_file()
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_a_lab_sweep_stops_the_workers_agents_and_resume_completes(
+    tmp_path: Path, zoo_path: Path, scheduler: Scheduler, workers: list[Process]
+) -> None:
+    """Ctrl-C on the sweeping host while both lab workers run a 20-second job: exit 130, the agents on
+    the workers are killed there (not left running on the devices), and `--resume` completes the run."""
+    inv = _two_hosts(tmp_path, zoo_path, threads=[1], min_seconds=20.0, max_seconds=25.0)
+    for name, device in (("lab-a", "bench-a"), ("lab-b", "bench-b")):
+        workers.append(start_worker(inv, scheduler, name, [device], tmp_path))
+    args = ["sweep", str(inv), "--cluster", scheduler.address, "--store", "s.sqlite", "-q"]
+    proc = start_embench(*args, cwd=tmp_path)
+    running = wait_for("agents running on both workers", lambda: [agent_pids(w.proc.pid) for w in workers]
+                       if all(agent_pids(w.proc.pid) for w in workers) else None)  # fmt: skip
+    stopped = time.monotonic()
+    err = interrupt(proc)
+    assert proc.returncode == 130, err
+    assert "interrupted: finished results are stored; continue with `embench sweep" in err and "--cluster" in err
+    pids = [pid for each in running for pid in each]
+    wait_for("the workers' agents killed", lambda: not any(alive(pid) for pid in pids), timeout=60)
+    assert time.monotonic() - stopped < 20  # killed, not finished: each job times for 20 s at least
+    store = Store(tmp_path / "s.sqlite", create=False)
+    (run,) = store.runs()
+    assert run.state == "interrupted" and run.recorded == 0
+    resumed = embench(*args, "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = _rows(tmp_path / "s.sqlite")
+    assert len(rows) == len({r["job_id"] for r in rows}) == 4
