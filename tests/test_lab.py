@@ -24,6 +24,7 @@ from procs import agent_pids, alive, wait_for
 from sshd import keygen, make_board, world_readable_dir
 
 import embench as embench_api
+from embench.errors import EmbenchError
 from embench.store import Store
 from embench_agent.protocol import DEVICE_LOST, DelegateSpec, Job, ModelRef, Result
 
@@ -324,6 +325,9 @@ def test_a_store_of_the_previous_schema_is_upgraded_in_place(
     inv = write_inventory(tmp_path, zoo_path, {**SWEEP, "precisions": ["fp32"]})
     listed = embench("runs", "--store", target, cwd=tmp_path)
     assert listed.returncode == 0 and "r1" in listed.stdout, listed.stderr
+    if kind == "postgresql":  # (an SQLite file is upgraded by whatever opens it, `store version` aside)
+        said = embench("store", "version", "--store", target, cwd=tmp_path)
+        assert said.returncode == 0 and "store schema 2; this embench writes 3" in said.stdout, said.stderr
     if kind == "postgresql":
         refused = embench("sweep", str(inv), "--store", target, cwd=tmp_path)
         assert refused.returncode == 1
@@ -415,3 +419,24 @@ def test_ctrl_c_of_a_lab_sweep_stops_the_workers_agents_and_resume_completes(
     assert resumed.returncode == 0, resumed.stderr
     rows = _rows(tmp_path / "s.sqlite")
     assert len(rows) == len({r["job_id"] for r in rows}) == 4
+
+
+def test_a_worker_serves_the_devices_whose_host_is_its_name(tmp_path: Path, zoo_path: Path) -> None:
+    from embench.inventory import load_inventory  # noqa: PLC0415
+    from embench.worker import worker_devices  # noqa: PLC0415
+
+    devices = [{"name": "pixel7", "transport": "local", "host": "usb-host-1"},
+               {"name": "s24", "transport": "local", "host": "usb-host-1"},
+               {"name": "pi5", "transport": "local", "host": "board-host"}]  # fmt: skip
+    inv = load_inventory(str(write_inventory(tmp_path, zoo_path, SWEEP, devices)))
+    assert [d.name for d in worker_devices(inv, None, "usb-host-1")] == ["pixel7", "s24"]
+    assert [d.name for d in worker_devices(inv, "pi5, s24", "anything")] == ["pi5", "s24"]
+    with pytest.raises(EmbenchError, match=r"no device named jetson; its devices: pixel7, s24, pi5"):
+        worker_devices(inv, "pi5,jetson", "usb-host-1")
+    with pytest.raises(EmbenchError, match=r"no device has host: lab-9; name this host's devices with --devices"):
+        worker_devices(inv, None, "lab-9")
+    out = embench("worker", str(tmp_path / "inventory.yaml"), "--scheduler", "tcp://127.0.0.1:9", "--name", "lab-9",
+                  cwd=tmp_path)  # fmt: skip
+    assert (
+        out.returncode == 1 and out.stderr.startswith("embench: error: ") and "no device has host: lab-9" in out.stderr
+    )
