@@ -194,8 +194,12 @@ class Store:
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername=PG_DRIVER)
         # application_name: which embench holds a lock or a connection, as pg_stat_activity shows it
-        self.engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"application_name": "embench",
-                                       "connect_timeout": 10})  # fmt: skip
+        try:
+            self.engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"application_name": "embench",
+                                           "connect_timeout": 10})  # fmt: skip
+        except ImportError:
+            raise StoreError(f"--store {self.where}: a PostgreSQL store needs psycopg 3, which is not installed;"
+                             " install embench's lab extra (pip install -e '.[lab]')") from None  # fmt: skip
         try:
             with self.engine.begin() as conn:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CREATE_LOCK})

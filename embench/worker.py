@@ -33,8 +33,12 @@ def worker_devices(inventory: Inventory, names: str | None, host: str) -> list[D
 
 def serve(scheduler: str, devices: list[Device], name: str) -> int:
     """Run the worker until it is stopped (Ctrl-C, SIGTERM: the entry turns either into KeyboardInterrupt)."""
-    import dask  # noqa: PLC0415
-    from distributed import Worker  # noqa: PLC0415
+    try:
+        import dask  # noqa: PLC0415
+        from distributed import Worker  # noqa: PLC0415
+    except ImportError:
+        raise EmbenchError("embench worker needs Dask distributed, which is not installed; install embench's"
+                           " lab extra (pip install -e '.[lab]')") from None  # fmt: skip
 
     # A worker times devices, some on this very host: Dask's statistical profiler (every thread's stack
     # every 10 ms) and GIL monitor would spend CPU beside the measurement, and nothing here reads them.

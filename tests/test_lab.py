@@ -440,3 +440,22 @@ def test_a_worker_serves_the_devices_whose_host_is_its_name(tmp_path: Path, zoo_
     assert (
         out.returncode == 1 and out.stderr.startswith("embench: error: ") and "no device has host: lab-9" in out.stderr
     )
+
+
+def test_without_the_lab_extra_each_lab_verb_says_what_to_install(tmp_path: Path, zoo_path: Path) -> None:
+    """A host that installed embench without the lab extra: psycopg and distributed do not import."""
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    for module in ("psycopg", "distributed"):
+        (hidden / f"{module}.py").write_text("raise ImportError('not installed here')\n")
+    env = {"PYTHONPATH": str(hidden)}
+    inv = write_inventory(tmp_path, zoo_path, SWEEP)
+    for args, what in (
+        (["runs", "--store", "postgresql://embench@/lab?host=/nonexistent"], "a PostgreSQL store needs psycopg 3"),
+        (["sweep", str(inv), "--cluster", "tcp://127.0.0.1:9", "--store", "s.sqlite"], "--cluster needs Dask distributed"),
+        (["worker", str(inv), "--scheduler", "tcp://127.0.0.1:9", "--devices", "host"], "embench worker needs Dask"),
+    ):  # fmt: skip
+        out = embench(*args, cwd=tmp_path, env=env)
+        assert out.returncode == 1, out.stderr
+        (line,) = out.stderr.strip().splitlines()
+        assert what in line and "pip install -e '.[lab]'" in line

@@ -58,7 +58,11 @@ class DaskExecutor:
     NAME = "dask"
 
     def __post_init__(self) -> None:
-        from distributed import Client  # noqa: PLC0415 - only a lab sweep imports Dask
+        try:
+            from distributed import Client  # noqa: PLC0415 - only a lab sweep imports Dask
+        except ImportError:
+            raise ClusterError("--cluster needs Dask distributed, which is not installed; install embench's lab"
+                               " extra (pip install -e '.[lab]')") from None  # fmt: skip
 
         try:
             self.client = Client(self.address, timeout=CONNECT_SECONDS, set_as_default=False)
