@@ -38,6 +38,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+import ssh_scaling  # noqa: E402
 from labcluster import Process, Scheduler, start_worker  # noqa: E402
 from postgres import start_postgres  # noqa: E402
 from sshd import Board, board_python, keygen, make_board, world_readable_dir  # noqa: E402
@@ -58,15 +60,11 @@ def sweep(inventory: Path, store: Path, *extra: str) -> float:
 
 
 def board_inventory(folder: Path, boards: list[Board], key: Path, known: Path, python: str, model: str) -> Path:
-    devices = [
-        {"name": b.name, "transport": "ssh", "python": python, "workdir": str(b.workdir), "host": f"lab-{b.name}",
-         "ssh": {"host": "127.0.0.1", "port": b.port, "user": b.user, "key_file": str(key), "known_hosts": str(known)}}
-        for b in boards
-    ]  # fmt: skip
-    doc = {"schema": 1, "devices": devices, "sweep": {
-        "models": [model], "precisions": ["fp32", "int8"], "runtimes": ["litert"], "delegates": {"litert": ["xnnpack"]},
-        "threads": [1], "run": {"warmup_runs": 3, "min_runs": 20, "min_seconds": 1.5, "max_seconds": 10}}}  # fmt: skip
-    path = folder / f"inventory-{'-'.join(b.name for b in boards)}.yaml"
+    """ssh_scaling's inventory of the boards (the same sweep), each board on a lab host of its own."""
+    path = ssh_scaling.inventory(folder, boards, key, known, python, model)
+    doc = yaml.safe_load(path.read_text())
+    for device in doc["devices"]:
+        device["host"] = f"lab-{device['name']}"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 

@@ -38,7 +38,7 @@ def device_resource(device: str) -> str:
 class LabTask:
     """One job of a device's queue, with everything a worker needs to run it."""
 
-    sweep: str  # the run id: a worker's sessions belong to one sweep
+    sweep: str  # the sweep's own id (one per `embench sweep` process): a worker's sessions belong to one sweep
     device: Device  # as the sweeping host's inventory defines it
     planned: PlannedJob
     n: int  # its place in the device's queue (0: the first; every later one waits for its cooldown)
@@ -163,16 +163,14 @@ def stop_sweep(sweep: str) -> int:
     """Stop this worker's part of a sweep (its host was interrupted): every running agent is killed, and
     idle sessions are closed in the background. Runs in the worker through `Client.run`; how many sessions."""
     with _LOCK:
-        mine = [(k, r) for k, r in _SESSIONS.items() if k[0] == sweep]
-    idle = []
-    for key, runner in mine:
+        mine = {k: r for k, r in _SESSIONS.items() if k[0] == sweep}
+    for runner in mine.values():
         runner.stop.set()
         if runner.transport is not None:
             runner.transport.cancel()
-        idle.append(key)
 
     def close_idle() -> None:
-        for key in idle:
+        for key in mine:
             with _LOCK:
                 runner = None if key in _RUNNING else _SESSIONS.pop(key, None)
             if runner is not None:

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,7 @@ class Store:
         self._lock = threading.Lock()
         self._held: dict[str, Any] = {}
         self.upgraded_from: int | None = None
+        self.stale: int | None = None  # an older schema it still has (a reader may read it; a writer may not)
         if upgrade is None:
             upgrade = self.url is None
         if self.url is not None:
@@ -230,7 +231,7 @@ class Store:
 
         return self._known_version(tables, read)
 
-    def _known_version(self, tables: set[str], read: Any) -> int | None:
+    def _known_version(self, tables: set[str], read: Callable[[], str | None]) -> int | None:
         """The store schema version of an existing store (None: new or empty, ours to set up); refuses,
         before writing anything, a database that belongs to another program or a newer embench."""
         tables -= {"alembic_version"}
@@ -275,8 +276,6 @@ class Store:
             if self.url is None:
                 conn.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
         self.upgraded_from = version
-
-    stale: int | None = None  # an older schema this store still has (a reader may read it; a writer may not)
 
     def _writable(self) -> None:
         if self.stale is not None:

@@ -40,6 +40,7 @@ class _Queue:
 
     runner: DeviceRunner
     sweep: str
+    libraries: dict[str, str] = field(default_factory=dict)  # the delegate libraries its jobs load, once
     current: Any = None  # the future of the job running or waiting now
     done: int = 0
     closed: bool = False  # lost, failed, or no worker: the rest is left for --resume
@@ -82,7 +83,7 @@ class DaskExecutor:
         give up on a device no worker offers within `worker_wait`; on KeyboardInterrupt stop the
         workers' agents and re-raise."""
         sweep = uuid.uuid4().hex[:12]
-        queues = {runner.device.name: _Queue(runner, sweep) for runner in runners}
+        queues = {runner.device.name: _Queue(runner, sweep, runner.delegate_libraries()) for runner in runners}
         try:
             self._collect(queues, stop)
         except BaseException:
@@ -99,7 +100,7 @@ class DaskExecutor:
         key = planned.artifact_key
         task = LabTask(
             sweep=queue.sweep, device=runner.device, planned=planned, n=n, last=n == len(runner.jobs) - 1,
-            libraries=runner.delegate_libraries(),
+            libraries=queue.libraries,
             artifacts={key: runner.artifacts[key]} if key in runner.artifacts else {},
             unavailable={key: runner.unavailable[key]} if key in runner.unavailable else {},
             checks={planned.model: runner.checks[planned.model]} if planned.model in runner.checks else {},
