@@ -101,14 +101,20 @@ def scaled(results: list[StoredResult], factor: float, only: str | None = None) 
 
 
 def renamed(results: list[StoredResult], source: str, target: str) -> list[StoredResult]:
-    """The `source` model's jobs as if they were `target`'s (same checksum: only the timing differs)."""
+    """The night with the `source` model's jobs in place of `target`'s, under its name (their checksum
+    says the model changed): the other series stay, as on a night one model of a lab got slower."""
     out = []
     for s in results:
-        if s.job.model.name != source:
-            continue
-        model = dataclasses.replace(s.job.model, name=target)
-        out.append(dataclasses.replace(s, job=dataclasses.replace(s.job, model=model)))
+        if s.job.model.name == source:
+            model = dataclasses.replace(s.job.model, name=target)
+            out.append(dataclasses.replace(s, job=dataclasses.replace(s.job, model=model)))
+        elif s.job.model.name != target:
+            out.append(s)
     return out
+
+
+def without(results: list[StoredResult], model: str) -> list[StoredResult]:
+    return [s for s in results if s.job.model.name != model]
 
 
 def rate(verdicts: list[Comparison], verdict: str = "slower") -> tuple[int, int]:
@@ -134,8 +140,9 @@ def analyse(nights: list[list[StoredResult]]) -> None:
                 continue
             judged = compare(base, scaled(tonight, 1.05, only=c.label), history=history)
             injected += [x for x in judged if x.label == c.label]
-        real += compare([renamed(n, "chain20", "chain20") for n in base], renamed(tonight, "chain21", "chain20"),
-                        history=[renamed(n, "chain20", "chain20") for n in history])  # fmt: skip
+        judged = compare([without(n, "chain21") for n in base], renamed(tonight, "chain21", "chain20"),
+                         history=[without(n, "chain21") for n in history])  # fmt: skip
+        real += [c for c in judged if c.key[1] == "chain20"]
         for t in (1, 2):
             a = [m for n in base for s in n if series_key(s.job)[1:] == ("chain20", "fp32", "onnxruntime",
                  "CPUExecutionProvider", t) for m in repetition_medians(s.result)]  # fmt: skip
@@ -205,6 +212,13 @@ def main() -> None:
     ap.add_argument("--nights", type=int, default=14, help="nights of each isolation, alternating")
     ap.add_argument("--repetitions", type=int, default=10)
     ap.add_argument(
+        "--isolations",
+        nargs="+",
+        choices=["process", "fork"],
+        default=["process", "fork"],
+        help="the isolations whose nights are collected (default both, alternating)",
+    )
+    ap.add_argument(
         "--overhead",
         nargs="*",
         choices=["fork", "process"],
@@ -230,6 +244,8 @@ def main() -> None:
         walls: dict[str, list[float]] = {"fork": [], "process": []}
         for i in range(args.nights):  # alternating, so that both see the same machine
             for isolation, store in (("process", proc_store), ("fork", fork_store)):
+                if isolation not in args.isolations:
+                    continue
                 walls[isolation].append(night(folder, zoo, store, args.repetitions, isolation))
                 print(f"night {i + 1}/{args.nights} ({isolation}): {walls[isolation][-1]:.1f} s", file=sys.stderr)
         report(folder, walls)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,6 +119,7 @@ class Comparison:
     changes: tuple[str, ...] = ()
     after_job_id: str = ""
     before_job_id: str = ""
+    shift: float = math.nan  # the device's shift tonight (its other series' move, a ratio) divided out; NaN: none
 
     @property
     def label(self) -> str:
@@ -188,6 +189,33 @@ def _night_median(stored: StoredResult) -> float | None:
     return float(np.median(medians)) if medians else None
 
 
+Night = dict[SeriesKey, StoredResult]
+Group = tuple[str, int]  # a device at one thread count: the series a night's shift is shared by
+
+
+def _group(key: SeriesKey) -> Group:
+    return key[0], key[5]
+
+
+@dataclass
+class _Candidate:
+    """A comparable series, before its statistics: where it stands in each night."""
+
+    key: SeriesKey
+    last: StoredResult
+    now: StoredResult
+    baseline: list[tuple[int, StoredResult]]  # (baseline night, its job there)
+    history: list[tuple[int, StoredResult]]  # (history night, its job there): the nights of this build only
+    changes: list[str]
+
+    @property
+    def control(self) -> bool:
+        """Nothing changed in it since the baseline (model, runtime, placement, the device's facts), so its
+        move tonight is the device's: it can measure the shift. A kernel or runtime update changes every
+        series of the device, and leaves none to measure it with: such a night is judged as measured."""
+        return not self.changes
+
+
 @dataclass
 class _Pending:
     key: SeriesKey
@@ -198,6 +226,7 @@ class _Pending:
     base_nights: list[float]  # each baseline night's median
     noise: rg.NightNoise
     changes: list[str]
+    shift: float = math.nan  # the device's shift tonight that was divided out (a ratio); NaN: none was
 
 
 def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[StoredResult], policy: Policy | None = None,
@@ -205,37 +234,141 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
     """Every series of tonight against the baseline: one or more earlier runs (their repetition medians
     pooled for the rank test, their night medians for the ratio; what changed is said against the most
     recent). `history` (default: the baseline) is the earlier nights each series' night-to-night noise
-    is measured over. Benjamini-Hochberg runs over every series tested."""
+    is measured over. Each series is judged against its device's other series too: the night's shift
+    of the device at that thread count is divided out first (`_shifts`). Benjamini-Hochberg runs over
+    every series tested."""
     policy = policy or Policy()
     nights = [_by_series(run) for run in baseline]
     noise_nights = [_by_series(run) for run in (history if history is not None else baseline)]
-    pending: list[_Pending] = []
+    candidates: list[_Candidate] = []
     done: list[Comparison] = []
     for key, now in sorted(_by_series(tonight).items(), key=lambda kv: series_label(kv[0])):
-        earlier = [night[key] for night in nights if key in night]
+        earlier = [(i, night[key]) for i, night in enumerate(nights) if key in night]
         medians_after = repetition_medians(now.result) if now.result.measured else []
         if not earlier:
             done.append(Comparison(key, (), tuple(medians_after), "not comparable", "new series: no baseline",
                                    after_job_id=now.job.job_id))  # fmt: skip
             continue
-        last = earlier[-1]
+        last = earlier[-1][1]
         changes = what_changed(last, now)
         differs = definition_differs(last.job, now.job)
         flag = ("not comparable", "series defined differently: " + "; ".join(differs)) if differs else None
         flag = flag or _flag(last, now, medians_after)
-        medians_before = [m for s in earlier if s.result.measured for m in repetition_medians(s.result)]
         if flag is not None:
+            medians_before = [m for _, s in earlier if s.result.measured for m in repetition_medians(s.result)]
             done.append(Comparison(key, tuple(medians_before), tuple(medians_after), *flag, changes=tuple(changes),
                                    after_job_id=now.job.job_id, before_job_id=last.job.job_id))  # fmt: skip
             continue
-        base_nights = [m for m in (_night_median(s) for s in earlier) if m is not None]
         # the noise of this build: nights that ran another model file or runtime version measured something else
-        same_build = [n[key] for n in noise_nights if key in n and not _build_changed(n[key], last)]
-        known = [m for m in (_night_median(s) for s in same_build) if m is not None]
-        pending.append(_Pending(key, last, now, medians_before, medians_after, base_nights,
-                                rg.night_noise(known, policy.noise_floor), changes))  # fmt: skip
-    done += _judged(pending, policy)
+        same_build = [(j, n[key]) for j, n in enumerate(noise_nights) if key in n and not _build_changed(n[key], last)]
+        candidates.append(_Candidate(key, last, now, earlier, same_build, changes))
+    raw = _judged([_pending(c, policy) for c in candidates], policy)
+    shifts = _shifts(candidates)
+    shifted = _judged([_pending(c, policy, shifts.get(c.key)) for c in candidates], policy)
+    done += [_merged(r, s) for r, s in zip(raw, shifted)]
     return sorted(_environment(done), key=lambda c: (rg.VERDICTS.index(c.verdict), c.label))
+
+
+MIN_CONTROLS = 2  # other series with nothing changed a device's shift is measured from, on every night used
+
+
+@dataclass(frozen=True)
+class _Shift:
+    """A series' device shift (log) on each night: baseline and history nights by index, and tonight."""
+
+    baseline: dict[int, float]
+    history: dict[int, float]
+    tonight: float
+
+
+def _shifts(candidates: list[_Candidate]) -> dict[SeriesKey, _Shift]:
+    """How far each series' device (at its thread count) moved each night, measured on its *other* series
+    with nothing changed (the controls): the median of their log night medians, each less its own
+    mean over the baseline nights. A neighbour that slowed the whole device for a night, a warm room or
+    a shared host moves the controls as much as the series, and cancels; a model of its own that got
+    slower moves only itself. A series is given no shift where fewer than MIN_CONTROLS controls ran
+    tonight; a night where fewer ran is left out of its numbers."""
+    groups: dict[Group, list[_Candidate]] = {}
+    for c in candidates:
+        if c.control:
+            groups.setdefault(_group(c.key), []).append(c)
+    out = {}
+    for group_controls in groups.values():
+        moves = [_moves(c) for c in group_controls]
+        for c in candidates:
+            if _group(c.key) != _group(group_controls[0].key):
+                continue
+            others = [m for g, m in zip(group_controls, moves) if g.key != c.key]
+            tonight = _median_of(m[2] for m in others)
+            if tonight is None:
+                continue
+            baseline = {i: v for i, _ in c.baseline if (v := _median_of(m[0].get(i) for m in others)) is not None}
+            if not baseline:  # the controls are new since the baseline: nothing to measure tonight's move against
+                continue
+            history = {j: v for j, _ in c.history if (v := _median_of(m[1].get(j) for m in others)) is not None}
+            out[c.key] = _Shift(baseline, history, tonight)
+    return out
+
+
+def _moves(c: _Candidate) -> tuple[dict[int, float], dict[int, float], float | None]:
+    """A control's log night median less its mean over the baseline nights of its build: on each
+    baseline night, each history night, and tonight."""
+    base = {i: math.log(m) for i, s in c.baseline if not _build_changed(s, c.now) and (m := _night_median(s))}
+    if not base:
+        return {}, {}, None
+    center = float(np.mean(list(base.values())))
+    hist = {j: math.log(m) - center for j, s in c.history if (m := _night_median(s))}
+    tonight = _night_median(c.now)
+    return {i: v - center for i, v in base.items()}, hist, (math.log(tonight) - center if tonight else None)
+
+
+def _median_of(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.median(known)) if len(known) >= MIN_CONTROLS else None
+
+
+def _pending(c: _Candidate, policy: Policy, shift: _Shift | None = None) -> _Pending:
+    """The series' numbers, each night's repetition medians divided by that night's device shift
+    (none given: as measured). A night with no shift known is left out."""
+
+    def scale(night: int, s: StoredResult, by: dict[int, float] | None) -> list[float]:
+        if not s.result.measured or (by is not None and night not in by):
+            return []
+        factor = math.exp(-by[night]) if by is not None else 1.0
+        return [m * factor for m in repetition_medians(s.result)]
+
+    def night_median(medians: list[float]) -> list[float]:
+        return [float(np.median(medians))] if medians else []
+
+    base_by, hist_by = (shift.baseline, shift.history) if shift else (None, None)
+    baseline = [scale(i, s, base_by) for i, s in c.baseline]
+    known = [m for j, s in c.history for m in night_median(scale(j, s, hist_by))]
+    factor = math.exp(-shift.tonight) if shift else 1.0
+    after = [m * factor for m in repetition_medians(c.now.result)]
+    return _Pending(c.key, c.last, c.now, [m for b in baseline for m in b], after,
+                    [m for b in baseline for m in night_median(b)], rg.night_noise(known, policy.noise_floor),
+                    c.changes, math.exp(shift.tonight) if shift else math.nan)  # fmt: skip
+
+
+def _merged(raw: Comparison, shifted: Comparison) -> Comparison:
+    """The verdict against the device's other series, where it had some: slower than them is slower
+    (whatever the device did tonight); slower as measured but not than them is the device's
+    `environment`; anything else is what the shifted numbers say. The medians shown stay as measured."""
+    if not math.isfinite(shifted.shift):
+        return raw
+    moved = f"the device's other series at {raw.key[5]} thread(s) moved ×{shifted.shift:.3f} tonight"
+    shown = dataclasses.replace(shifted, before=raw.before, after=raw.after)
+    if shifted.verdict == "slower":
+        return dataclasses.replace(shown, why=f"{shifted.why} against them ({moved}; as measured {_shown(raw)})")
+    if raw.verdict == "slower":
+        why = (f"as measured {_shown(raw)}, but {moved}: the device (another process, its thermal state, a"
+               f" shared host), not the model; against them {_shown(shifted)}")  # fmt: skip
+        return dataclasses.replace(shown, verdict="environment", why=why)
+    return dataclasses.replace(shown, why=f"{shifted.why} ({moved}, divided out)")
+
+
+def _shown(c: Comparison) -> str:
+    return f"×{c.ratio:.3f} [{c.ratio_low:.3f}, {c.ratio_high:.3f}]"
 
 
 def _judged(pending: list[_Pending], policy: Policy) -> list[Comparison]:
@@ -258,7 +391,7 @@ def _judged(pending: list[_Pending], policy: Policy) -> list[Comparison]:
         out.append(Comparison(p.key, tuple(p.before), tuple(p.after), verdict, why, t.ratio.estimate, t.ratio.low,
                               t.ratio.high, t.p_slower, qs, p.noise.used, p.noise.nights, mde.ratio,
                               mde.repetitions_for_target, mde.note, tuple(p.changes), p.now.job.job_id,
-                              p.last.job.job_id))  # fmt: skip
+                              p.last.job.job_id, p.shift))  # fmt: skip
     return out
 
 

@@ -82,7 +82,9 @@ def markdown(night: Night) -> str:
         lines.append(f"| {c.label} | {c.verdict}{': ' + note if note else ''} | {_num(c.median_before, '.4g')} |"
                      f" {_num(c.median_after, '.4g')} | {ratio} | {_num(c.p_slower, '.2g')} | {_num(c.q_slower, '.2g')} |"
                      f" {_noise(c)} | {_mde(c)} | {changed} |")  # fmt: skip
-    lines += ["", "Medians are of repetition medians (each repetition a fresh process). A series is *slower*"
+    lines += ["", "Medians are of repetition medians (each repetition a fresh process). Ratios are against the"
+              " device's other series with nothing changed at the same thread count (their move tonight divided"
+              " out), where it has two or more. A series is *slower*"
               " when tonight is significantly above its baseline nights given its own night-to-night noise (p ≤ α,"
               " Benjamini-Hochberg q ≤ 0.05 across the night, and its repetitions by a rank test) **and** the ratio"
               " is at or above its threshold. *detectable*: the smallest slowdown found 80% of the time at this"
@@ -128,7 +130,7 @@ def as_json(night: Night) -> str:
                 "verdict": c.verdict, "why": c.why, "before_ms": list(c.before), "tonight_ms": list(c.after),
                 "ratio": clean(c.ratio), "ratio_ci": [clean(c.ratio_low), clean(c.ratio_high)],
                 "p_slower": clean(c.p_slower), "q_slower": clean(c.q_slower), "night_noise": clean(c.night_sd),
-                "noise_nights": c.noise_nights, "detectable_note": c.detectable_note,
+                "noise_nights": c.noise_nights, "device_shift": clean(c.shift), "detectable_note": c.detectable_note,
                 "detectable_ratio": clean(c.detectable) if not math.isinf(c.detectable) else None,
                 "repetitions_for_target": c.repetitions_for_target, "changes": list(c.changes),
                 "job_id": c.after_job_id, "baseline_job_id": c.before_job_id}  # fmt: skip
