@@ -154,8 +154,10 @@ def _by_series(results: Sequence[StoredResult]) -> dict[SeriesKey, StoredResult]
     return {series_key(s.job): s for s in results}
 
 
-def _flag(before: StoredResult, after: StoredResult, medians_after: list[float]) -> tuple[str, str] | None:
-    """A verdict that is not a comparison: not measured, fallen back, throttled, bimodal."""
+def _flag(before: StoredResult, after: StoredResult, medians_after: list[float], base_nights: list[float],
+          threshold: float) -> tuple[str, str] | None:  # fmt: skip
+    """A verdict that is not a comparison: not measured, fallen back, throttled, bimodal (unless both
+    groups moved past the threshold the same way against every baseline night: then the series is judged)."""
     if not after.result.measured:
         return "not comparable", f"tonight: {after.result.status} ({after.result.message or 'no message'})"
     if not before.result.measured:
@@ -169,11 +171,20 @@ def _flag(before: StoredResult, after: StoredResult, medians_after: list[float])
     if tonight is not None and tonight - before_cpu >= CONTENTION:
         return "environment", (f"other processes used {tonight:.0%} of the CPUs during tonight's timed windows"
                                f" (the baseline night: {before_cpu:.0%}): contention, not the model")  # fmt: skip
-    if rg.bimodal(medians_after):
+    if rg.bimodal(medians_after) and not _both_modes_moved(medians_after, base_nights, threshold):
         return "bimodal", "repetition medians fall in two groups: " + ", ".join(
             f"{m:.4g}" for m in sorted(medians_after)
         )
     return None
+
+
+def _both_modes_moved(medians_after: list[float], base_nights: list[float], threshold: float) -> bool:
+    """Tonight's faster group slower than every baseline night by the threshold, or its slower group
+    faster by it: whichever mode a repetition fell in, it moved (a burst on a few repetitions of a
+    series that got four times slower is still a slowdown)."""
+    if not base_nights:
+        return False
+    return min(medians_after) >= threshold * max(base_nights) or max(medians_after) * threshold <= min(base_nights)
 
 
 def _build_changed(a: StoredResult, b: StoredResult) -> bool:
@@ -253,7 +264,8 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         changes = what_changed(last, now)
         differs = definition_differs(last.job, now.job)
         flag = ("not comparable", "series defined differently: " + "; ".join(differs)) if differs else None
-        flag = flag or _flag(last, now, medians_after)
+        base_nights = [m for _, s in earlier if (m := _night_median(s))]
+        flag = flag or _flag(last, now, medians_after, base_nights, policy.threshold_for(key))
         if flag is not None:
             medians_before = [m for _, s in earlier if s.result.measured for m in repetition_medians(s.result)]
             done.append(Comparison(key, tuple(medians_before), tuple(medians_after), *flag, changes=tuple(changes),

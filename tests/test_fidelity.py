@@ -209,8 +209,9 @@ def test_fp32_agrees_and_int8_is_measured_below_it(zoo_path: Path, tmp_path: Pat
     zoo = Zoo(zoo_path)
     rng = np.random.default_rng([job.seed, 7919])
     xs = rng.uniform(job.checks.input_low, job.checks.input_high, size=(job.checks.fidelity_inputs, 1, 32, 32, 3))
-    r = litert_outputs(zoo.artifact("tiny", "tflite", "fp32").path, xs)  # type: ignore[union-attr]
-    c = litert_outputs(zoo.artifact("tiny", "tflite", "int8").path, xs)  # type: ignore[union-attr]
+    # litert:cpu runs LiteRT's own kernels: XNNPACK's int8 rounds differently on some CPUs (CI's did)
+    r = litert_outputs(zoo.artifact("tiny", "tflite", "fp32").path, xs, builtin=True)  # type: ignore[union-attr]
+    c = litert_outputs(zoo.artifact("tiny", "tflite", "int8").path, xs, builtin=True)  # type: ignore[union-attr]
     assert int8["fid_snr_db"] == pytest.approx(10 * np.log10(np.sum(r**2) / np.sum((c - r) ** 2)), abs=0.01)
     # the report says it: a fidelity cell per row and the precision view
     cell = markdown_row(swept.report_md, "host", "tiny", "int8", "litert", "cpu")["fidelity vs fp32 CPU"]
@@ -318,7 +319,7 @@ def test_accuracy_on_the_device_matches_the_runtime(digits: Path, tmp_path: Path
     with np.load(digits / "eval.npz") as data:
         x, y = data["x"], data["y"]
     for precision, name in (("fp32", "digits.tflite"), ("int8", "digits_int8.tflite")):
-        correct = int(np.sum(np.argmax(litert_outputs(digits / name, x), axis=1) == y))
+        correct = int(np.sum(np.argmax(litert_outputs(digits / name, x, builtin=True), axis=1) == y))
         row = _row(swept.rows, precision=precision)
         assert row["acc_n"] == len(y) and row["acc_top1"] == pytest.approx(correct / len(y), abs=1e-12)
         assert row["acc_ci_low"] < row["acc_top1"] < row["acc_ci_high"]
@@ -361,7 +362,9 @@ def test_accuracy_per_joule_budget_and_pareto_front(digits: Path, tmp_path: Path
         assert r.pareto == (not any(_dominated(p, q) for q in points if q is not p))
         assert r.within_budget == (r.median_ms <= budget)
     fast = table[table.within_budget]
-    assert len(fast) == 2 and table.loc[fast.acc_top1.idxmax(), "best_within_budget"]
+    # the most accurate within the budget and, of equally accurate ones (fp32 on cpu and xnnpack), the fastest
+    best = fast[fast.acc_top1 == fast.acc_top1.max()].median_ms.idxmin()
+    assert len(fast) == 2 and table.loc[best, "best_within_budget"]
     assert int(table["best_within_budget"].sum()) == 1 and table["pareto"].any()
     rep = embench("report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "rep"),
                   "--latency-budget", f"{budget:.6f}", cwd=tmp_path)  # fmt: skip

@@ -223,6 +223,13 @@ def test_compare_verdicts_and_flags() -> None:
     assert fast.verdict == "faster"
     [two] = compare([base], [_stored([1.0, 1.01, 1.0, 1.01, 1.0, 1.3, 1.31, 1.3, 1.31, 1.3])])
     assert two.verdict == "bimodal"
+    # a burst on two repetitions of a series that got four times slower: both groups moved, it is slower
+    [burst] = compare([base], [_stored([4.0, 4.02, 4.01, 4.0, 4.01, 5.3, 5.31], model_sha="bb")])
+    assert burst.verdict == "slower", burst.why
+    [quick] = compare([base], [_stored([0.25, 0.251, 0.25, 0.252, 0.25, 0.33, 0.331])])
+    assert quick.verdict == "faster", quick.why
+    [straddles] = compare([base], [_stored([1.0, 1.01, 1.0, 1.01, 1.0, 4.0, 4.01])])  # one group where it was
+    assert straddles.verdict == "bimodal"
     [one] = compare([base], [_stored([1.3])])
     assert one.verdict == "inconclusive" and "repetitions" in one.why
     failed = _stored([], status="crashed")

@@ -321,8 +321,9 @@ def score_table(frame: pd.DataFrame, budget_ms: float) -> pd.DataFrame:
         front = pareto_front(group[cols].to_numpy().tolist(), [True, False, *([False] if with_energy else [])])
         table.loc[idx, "pareto"] = front
         fast = group[group.within_budget]
-        if not fast.empty:
-            table.at[fast.acc_top1.idxmax(), "best_within_budget"] = True
+        if not fast.empty:  # the most accurate within the budget; of equally accurate ones, the fastest
+            best = fast.sort_values(["acc_top1", "median_ms"], ascending=[False, True], kind="stable").index[0]
+            table.at[best, "best_within_budget"] = True
     return table.sort_values(["device", "acc_data", "acc_top1", "median_ms"], ascending=[True, True, False, True],
                              kind="stable").reset_index(drop=True)  # fmt: skip
 
