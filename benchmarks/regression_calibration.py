@@ -13,12 +13,18 @@
    - real: chain 21×256 tonight judged against chain 20×256's nights (its true ratio printed too);
    - the minimum detectable slowdown the verdict achieves per series (median over nights);
    - between-repetition CV with fork against fresh processes, series by series.
-3. With `--overhead [fork|process]`: the default inventory swept with R = 10 in each isolation:
+3. With `--interleaved`: beside each night above, one night of `--repetitions` rounds of a sweep with
+   R = 1 (isolation process: every job once per round, so a burst of a few seconds hits one
+   repetition of several series rather than every repetition of one), each series' rounds joined
+   into one job of R repetitions and judged the same way: what running a device's repetitions in
+   rounds would buy.
+4. With `--overhead [fork|process]`: the default inventory swept with R = 10 in each isolation:
    sweep wall ÷ Σ timed windows (target ≤ 1.3); about 20 minutes each. `--nights 0 --overhead`
    measures only that.
 
 Run from the repository root after ./scripts/quickstart:
     python benchmarks/regression_calibration.py [--nights 20] [--process-nights 4] [--repetitions 10] [--keep DIR]
+    python benchmarks/regression_calibration.py --nights 12 --isolations process --interleaved
     python benchmarks/regression_calibration.py --analyse DIR          # the numbers again, from kept nights
     python benchmarks/regression_calibration.py --nights 0 --overhead process fork
 """
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import statistics
 import subprocess
 import sys
@@ -47,6 +54,7 @@ from embench.compare import Comparison, compare, repetition_medians, series_key,
 from embench.regression import HISTORY_NIGHTS, MIN_NIGHTS  # noqa: E402
 from embench.store import Store, StoredResult  # noqa: E402
 from embench.zoo import DEFAULT_MANIFEST, Zoo  # noqa: E402
+from embench_agent.protocol import Repetition  # noqa: E402
 
 RUN = {"warmup_runs": 3, "min_runs": 10, "min_seconds": 0.2, "max_seconds": 5.0, "timeout_seconds": 120,
        "idle_seconds": 0}  # fmt: skip
@@ -87,6 +95,30 @@ def night(folder: Path, zoo: Path, store: Path, repetitions: int, isolation: str
     if out.returncode not in (0, 3):
         raise SystemExit(f"sweep failed ({out.returncode}): {out.stderr.strip()[-800:]}")
     return time.perf_counter() - t0
+
+
+def joined(rounds: list[list[StoredResult]]) -> list[StoredResult]:
+    """Each series' rounds (one repetition each) as one job of len(rounds) repetitions, in round order;
+    a series that did not measure in every round is left out."""
+    by_series: dict[tuple[object, ...], list[StoredResult]] = defaultdict(list)
+    for results in rounds:
+        for s in results:
+            by_series[series_key(s.job)].append(s)
+    out = []
+    for parts in by_series.values():
+        if len(parts) != len(rounds) or not all(p.result.measured for p in parts):
+            continue
+        first = parts[0]
+        others = [p.result.other_cpu for p in parts if p.result.other_cpu is not None]
+        result = dataclasses.replace(
+            first.result,
+            samples_ns=tuple(ns for p in parts for ns in p.result.samples_ns),
+            repetitions=tuple(Repetition(i, len(p.result.samples_ns)) for i, p in enumerate(parts)),
+            other_cpu=statistics.median(others) if others else None,
+        )
+        job = dataclasses.replace(first.job, run=dataclasses.replace(first.job.run, repetitions=len(parts)))
+        out.append(StoredResult(job, result))
+    return out
 
 
 def measured(results: list[StoredResult]) -> list[StoredResult]:
@@ -225,6 +257,11 @@ def main() -> None:
         metavar="ISOLATION",
         help="sweep the default inventory with R = 10 (with each isolation named; default both)",
     )
+    ap.add_argument(
+        "--interleaved",
+        action="store_true",
+        help="beside each night, one of --repetitions rounds of R = 1 (isolation process)",
+    )
     ap.add_argument("--keep", type=Path, help="collect into this folder and keep it (default: a temporary one)")
     ap.add_argument("--analyse", type=Path, help="analyse the nights a --keep run collected; collect nothing")
     args = ap.parse_args()
@@ -242,12 +279,18 @@ def main() -> None:
         zoo = zoo_manifest(folder)
         fork_store, proc_store = folder / "fork.sqlite", folder / "process.sqlite"
         walls: dict[str, list[float]] = {"fork": [], "process": []}
-        for i in range(args.nights):  # alternating, so that both see the same machine
+        if args.interleaved:
+            (folder / "interleaved.json").write_text(json.dumps({"rounds": args.repetitions}))
+        for i in range(args.nights):  # alternating, so that all see the same machine
             for isolation, store in (("process", proc_store), ("fork", fork_store)):
                 if isolation not in args.isolations:
                     continue
                 walls[isolation].append(night(folder, zoo, store, args.repetitions, isolation))
                 print(f"night {i + 1}/{args.nights} ({isolation}): {walls[isolation][-1]:.1f} s", file=sys.stderr)
+            if args.interleaved:
+                rounds = folder / "interleaved.sqlite"
+                wall = sum(night(folder, zoo, rounds, 1, "process") for _ in range(args.repetitions))
+                print(f"night {i + 1}/{args.nights} (interleaved): {wall:.1f} s", file=sys.stderr)
         report(folder, walls)
         if args.overhead is not None:
             for isolation in args.overhead or ["process", "fork"]:
@@ -265,16 +308,27 @@ def report(folder: Path, walls: dict[str, list[float]]) -> None:
         print(f"\n=== isolation: {isolation} ===")
         analyse(nights)
         spreads[isolation] = spread(nights)
-    fork, process = spreads.get("fork", {}), spreads.get("process", {})
-    if not (fork and process):
-        return
-    print("\nbetween-repetition CV (median over nights), fork vs fresh process:")
-    for label in sorted(fork):
-        if label in process:
-            print(f"  {label:48s} fork {fork[label]:5.2f}%   process {process[label]:5.2f}%"
-                  f"   ratio {fork[label] / process[label]:.2f}")  # fmt: skip
-    ratio = [fork[k] / process[k] for k in fork if k in process and process[k] > 0]
-    print(f"  median fork ÷ process CV ratio: {statistics.median(ratio):.2f}")
+    interleaved = folder / "interleaved.sqlite"
+    if interleaved.exists():
+        rounds = json.loads((folder / "interleaved.json").read_text())["rounds"]
+        store = Store(interleaved)
+        runs = [measured(store.results(r.run_id)) for r in store.runs()]
+        nights = [joined(runs[i : i + rounds]) for i in range(0, len(runs) - rounds + 1, rounds)]
+        print(f"\n=== interleaved: {rounds} rounds of R = 1 (isolation process) a night ===")
+        analyse(nights)
+        spreads["interleaved"] = spread(nights)
+    process = spreads.get("process", {})
+    for other in ("fork", "interleaved"):
+        cv = spreads.get(other, {})
+        if not (cv and process):
+            continue
+        print(f"\nbetween-repetition CV (median over nights), {other} vs fresh process one after another:")
+        for label in sorted(cv):
+            if label in process:
+                print(f"  {label:48s} {other} {cv[label]:5.2f}%   process {process[label]:5.2f}%"
+                      f"   ratio {cv[label] / process[label]:.2f}")  # fmt: skip
+        ratio = [cv[k] / process[k] for k in cv if k in process and process[k] > 0]
+        print(f"  median {other} ÷ process CV ratio: {statistics.median(ratio):.2f}")
     if walls["fork"] and walls["process"]:
         wall = statistics.median(walls["fork"]) / statistics.median(walls["process"])
         print(f"  night wall fork ÷ process: {wall:.2f}")
