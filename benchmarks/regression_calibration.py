@@ -24,7 +24,7 @@
 
 Run from the repository root after ./scripts/quickstart:
     python benchmarks/regression_calibration.py [--nights 20] [--process-nights 4] [--repetitions 10] [--keep DIR]
-    python benchmarks/regression_calibration.py --nights 12 --isolations process --interleaved
+    python benchmarks/regression_calibration.py --nights 10 --isolations process --interleaved
     python benchmarks/regression_calibration.py --analyse DIR          # the numbers again, from kept nights
     python benchmarks/regression_calibration.py --nights 0 --overhead process fork
 """
@@ -54,7 +54,7 @@ from embench.compare import Comparison, compare, repetition_medians, series_key,
 from embench.regression import HISTORY_NIGHTS, MIN_NIGHTS  # noqa: E402
 from embench.store import Store, StoredResult  # noqa: E402
 from embench.zoo import DEFAULT_MANIFEST, Zoo  # noqa: E402
-from embench_agent.protocol import Repetition  # noqa: E402
+from embench_agent.repeat import stitched  # noqa: E402
 
 RUN = {"warmup_runs": 3, "min_runs": 10, "min_seconds": 0.2, "max_seconds": 5.0, "timeout_seconds": 120,
        "idle_seconds": 0}  # fmt: skip
@@ -109,15 +109,9 @@ def joined(rounds: list[list[StoredResult]]) -> list[StoredResult]:
         if len(parts) != len(rounds) or not all(p.result.measured for p in parts):
             continue
         first = parts[0]
-        others = [p.result.other_cpu for p in parts if p.result.other_cpu is not None]
-        result = dataclasses.replace(
-            first.result,
-            samples_ns=tuple(ns for p in parts for ns in p.result.samples_ns),
-            repetitions=tuple(Repetition(i, len(p.result.samples_ns)) for i, p in enumerate(parts)),
-            other_cpu=statistics.median(others) if others else None,
-        )
+        fields = stitched([p.result for p in parts], [None] * len(parts), None)  # as the agent joins repetitions
         job = dataclasses.replace(first.job, run=dataclasses.replace(first.job.run, repetitions=len(parts)))
-        out.append(StoredResult(job, result))
+        out.append(StoredResult(job, dataclasses.replace(first.result, **fields)))
     return out
 
 

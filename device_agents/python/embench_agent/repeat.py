@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .errors import JobProblem, Unsupported
 from .facts import peak_rss_kb
@@ -179,10 +179,14 @@ def run_repetitions(job: Job, sampler: Optional[Sampler]) -> Tuple[Dict[str, Any
                                  message=f"the checks did not finish ({_death(status)})")  # fmt: skip
     if sampler is not None and timings and timings[0].telemetry is not None:
         sampler.edges.update(timings[0].telemetry.edges)  # energy: over the first repetition's window
-    return _stitched(timings, pids, problem), checks_line
+    return stitched(timings, pids, problem), checks_line
 
 
-def _stitched(timings: List[Result], pids: List[int], problem: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+def stitched(
+    timings: Sequence[Result], pids: Sequence[Optional[int]], problem: Optional[Dict[str, Any]]
+) -> Dict[str, Any]:
+    """The Result fields of one job whose repetitions are `timings` (each one repetition's Result, in
+    order; `pids` the processes that ran them, None where unknown), `problem` what stopped it."""
     if not timings:
         return problem or dict(status="failed", message="no repetition ran")
     first = timings[0]
