@@ -1,39 +1,35 @@
 #!/usr/bin/env python3
 """How trustworthy is a nightly verdict on this machine? Measured on real repetition data.
 
-1. Collects `--nights` real nights: each a separate `embench sweep` process (R = `--repetitions`,
-   isolation fork), of eight series: three chain models (tests/chainmodel.py: 8×128, 20×256 and
-   21×256 MatMul layers; the last is the 20-layer one with one layer more: a real ~5% slowdown) on
-   ONNX Runtime at 1 and 2 threads, and the zoo's mobilenet_v3_small on LiteRT (XNNPACK fp32 and int8).
-   Then `--process-nights` more with isolation `process`, to compare the spread each gives.
+1. Collects `--nights` real nights of each `--kinds` (alternating, so that all see the same machine):
+   each night a separate `embench sweep` process with R = `--repetitions`, of eight series: three
+   chain models (tests/chainmodel.py: 8×128, 20×256 and 21×256 MatMul layers; the last is the
+   20-layer one with one layer more: a real ~5% slowdown) on ONNX Runtime at 1 and 2 threads, and the
+   zoo's mobilenet_v3_small on LiteRT (XNNPACK fp32 and int8). The kinds:
+   - `interleaved` (the default order): the device's repetitions in rounds (rounds.py), isolation process;
+   - `process`: each job's repetitions back to back, each a fresh interpreter;
+   - `fork`: back to back, each a child forked from one agent.
 2. Judges every night from the 4th on against the 3 before it (what `embench nightly` does), with
-   embench.compare itself, and prints:
+   embench.compare itself, and prints per kind:
    - A/A: the share of series-nights called `slower` (the false regression rate; target ≤ 1%);
-   - injected: the same, with tonight's samples scaled by 1.05 (target: detected in ≥ 95%);
+   - injected: the same, with tonight's samples of one series scaled by 1.05 (target: found in ≥ 95%);
    - real: chain 21×256 tonight judged against chain 20×256's nights (its true ratio printed too);
    - the minimum detectable slowdown the verdict achieves per series (median over nights);
-   - between-repetition CV with fork against fresh processes, series by series.
-3. With `--interleaved`: beside each night above, one night of `--repetitions` rounds of a sweep with
-   R = 1 (isolation process: every job once per round, so a burst of a few seconds hits one
-   repetition of several series rather than every repetition of one), each series' rounds joined
-   into one job of R repetitions and judged the same way: what running a device's repetitions in
-   rounds would buy.
-4. With `--overhead [fork|process]`: the default inventory swept with R = 10 in each isolation:
-   sweep wall ÷ Σ timed windows (target ≤ 1.3); about 20 minutes each. `--nights 0 --overhead`
-   measures only that.
+   - between-repetition CV of each kind against `process`, series by series.
+3. With `--overhead KIND…`: the default inventory (`--overhead-models` to sweep fewer of its models)
+   swept with R = 10 in each kind named: sweep wall ÷ Σ timed windows (target ≤ 1.3); about 20 minutes
+   each with every model. `--nights 0 --overhead` measures only that.
 
 Run from the repository root after ./scripts/quickstart:
-    python benchmarks/regression_calibration.py [--nights 20] [--process-nights 4] [--repetitions 10] [--keep DIR]
-    python benchmarks/regression_calibration.py --nights 10 --isolations process --interleaved
+    python benchmarks/regression_calibration.py [--nights 12] [--kinds interleaved process] [--keep DIR]
     python benchmarks/regression_calibration.py --analyse DIR          # the numbers again, from kept nights
-    python benchmarks/regression_calibration.py --nights 0 --overhead process fork
+    python benchmarks/regression_calibration.py --nights 0 --overhead interleaved process --overhead-models mobilenet_v3_small
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import statistics
 import subprocess
 import sys
@@ -54,11 +50,13 @@ from embench.compare import Comparison, compare, repetition_medians, series_key,
 from embench.regression import HISTORY_NIGHTS, MIN_NIGHTS  # noqa: E402
 from embench.store import Store, StoredResult  # noqa: E402
 from embench.zoo import DEFAULT_MANIFEST, Zoo  # noqa: E402
-from embench_agent.repeat import stitched  # noqa: E402
 
 RUN = {"warmup_runs": 3, "min_runs": 10, "min_seconds": 0.2, "max_seconds": 5.0, "timeout_seconds": 120,
        "idle_seconds": 0}  # fmt: skip
 BASELINE_NIGHTS = 3
+KINDS = {"interleaved": {"order": "interleaved", "isolation": "process"},  # sweep.run of each kind of night
+         "process": {"order": "back-to-back", "isolation": "process"},
+         "fork": {"order": "back-to-back", "isolation": "fork"}}  # fmt: skip
 
 
 def zoo_manifest(folder: Path) -> Path:
@@ -80,12 +78,12 @@ def zoo_manifest(folder: Path) -> Path:
     return path
 
 
-def night(folder: Path, zoo: Path, store: Path, repetitions: int, isolation: str) -> float:
+def night(folder: Path, zoo: Path, store: Path, repetitions: int, kind: str) -> float:
     sweep = {"models": ["chain8x128", "chain20", "chain21", "mnv3s"], "precisions": ["fp32", "int8"],
              "runtimes": ["onnxruntime", "litert"],
              "delegates": {"onnxruntime": ["CPUExecutionProvider"], "litert": ["xnnpack"]},
              "threads": [1, 2], "fidelity": {"inputs": 0},
-             "run": {**RUN, "repetitions": repetitions, "isolation": isolation}}  # fmt: skip
+             "run": {**RUN, "repetitions": repetitions, **KINDS[kind]}}  # fmt: skip
     inventory = folder / "night.yaml"
     inventory.write_text(yaml.safe_dump({"schema": 1, "zoo": str(zoo), "sweep": sweep,
                                          "devices": [{"name": "host", "transport": "local"}]}))  # fmt: skip
@@ -95,24 +93,6 @@ def night(folder: Path, zoo: Path, store: Path, repetitions: int, isolation: str
     if out.returncode not in (0, 3):
         raise SystemExit(f"sweep failed ({out.returncode}): {out.stderr.strip()[-800:]}")
     return time.perf_counter() - t0
-
-
-def joined(rounds: list[list[StoredResult]]) -> list[StoredResult]:
-    """Each series' rounds (one repetition each) as one job of len(rounds) repetitions, in round order;
-    a series that did not measure in every round is left out."""
-    by_series: dict[tuple[object, ...], list[StoredResult]] = defaultdict(list)
-    for results in rounds:
-        for s in results:
-            by_series[series_key(s.job)].append(s)
-    out = []
-    for parts in by_series.values():
-        if len(parts) != len(rounds) or not all(p.result.measured for p in parts):
-            continue
-        first = parts[0]
-        fields = stitched([p.result for p in parts], [None] * len(parts), None)  # as the agent joins repetitions
-        job = dataclasses.replace(first.job, run=dataclasses.replace(first.job.run, repetitions=len(parts)))
-        out.append(StoredResult(job, dataclasses.replace(first.result, **fields)))
-    return out
 
 
 def measured(results: list[StoredResult]) -> list[StoredResult]:
@@ -211,14 +191,15 @@ def spread(nights: list[list[StoredResult]]) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in out.items()}
 
 
-def overhead(folder: Path, repetitions: int, isolation: str) -> None:
+def overhead(folder: Path, repetitions: int, kind: str, models: list[str] | None) -> None:
     doc = yaml.safe_load((REPO / "inventory.yaml").read_text())
     doc["zoo"] = str(DEFAULT_MANIFEST)
-    doc["sweep"]["run"]["repetitions"] = repetitions
-    doc["sweep"]["run"]["isolation"] = isolation
+    doc["sweep"]["run"].update(repetitions=repetitions, **KINDS[kind])
+    if models:
+        doc["sweep"]["models"] = models
     inventory = folder / "default-r.yaml"
     inventory.write_text(yaml.safe_dump(doc))
-    store = folder / "overhead.sqlite"
+    store = folder / f"overhead-{kind}.sqlite"
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "embench", "sweep", str(inventory), "--store", str(store), "-q"],
                          capture_output=True, text=True, check=False)  # fmt: skip
@@ -229,103 +210,70 @@ def overhead(folder: Path, repetitions: int, isolation: str) -> None:
     results = s.results(s.find_run(None).run_id)
     windows = sum((r.result.window_ns or 0) for r in results) / 1e9
     jobs = sum(1 for r in results if r.result.measured)
-    print(f"\ndefault inventory, R = {repetitions}, isolation {isolation}: {jobs} measured jobs, sweep wall {wall:.0f} s, Σ timed windows"
-          f" {windows:.0f} s: wall ÷ windows = {wall / windows:.2f}   (target ≤ 1.3)")  # fmt: skip
+    which = f"models {', '.join(models)}" if models else "every model"
+    print(f"\ndefault inventory ({which}), R = {repetitions}, {kind}: {jobs} measured jobs, sweep wall {wall:.0f} s,"
+          f" Σ timed windows {windows:.0f} s: wall ÷ windows = {wall / windows:.2f}   (target ≤ 1.3)")  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--nights", type=int, default=14, help="nights of each isolation, alternating")
+    ap.add_argument("--nights", type=int, default=12, help="nights of each kind, alternating")
     ap.add_argument("--repetitions", type=int, default=10)
-    ap.add_argument(
-        "--isolations",
-        nargs="+",
-        choices=["process", "fork"],
-        default=["process", "fork"],
-        help="the isolations whose nights are collected (default both, alternating)",
-    )
-    ap.add_argument(
-        "--overhead",
-        nargs="*",
-        choices=["fork", "process"],
-        metavar="ISOLATION",
-        help="sweep the default inventory with R = 10 (with each isolation named; default both)",
-    )
-    ap.add_argument(
-        "--interleaved",
-        action="store_true",
-        help="beside each night, one of --repetitions rounds of R = 1 (isolation process)",
-    )
+    ap.add_argument("--kinds", nargs="+", choices=list(KINDS), default=["interleaved", "process"],
+                    help="the kinds of night collected, alternating (default: interleaved process)")  # fmt: skip
+    ap.add_argument("--overhead", nargs="*", choices=list(KINDS), metavar="KIND",
+                    help="sweep the default inventory with R = 10 in each kind named (default: interleaved)")  # fmt: skip
+    ap.add_argument("--overhead-models", nargs="+", help="the default inventory's models the overhead sweep runs")
     ap.add_argument("--keep", type=Path, help="collect into this folder and keep it (default: a temporary one)")
     ap.add_argument("--analyse", type=Path, help="analyse the nights a --keep run collected; collect nothing")
     args = ap.parse_args()
     if args.analyse:
-        report(args.analyse, {"fork": [], "process": []})
+        report(args.analyse, {})
         return
-    if args.overhead is not None and args.nights == 0:
-        with tempfile.TemporaryDirectory(prefix="embench-overhead-") as tmp:
-            for isolation in args.overhead or ["process", "fork"]:
-                overhead(Path(tmp), 10, isolation)
-        return
+    overheads = (args.overhead or ["interleaved"]) if args.overhead is not None else []
     with tempfile.TemporaryDirectory(prefix="embench-calib-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        zoo = zoo_manifest(folder)
-        fork_store, proc_store = folder / "fork.sqlite", folder / "process.sqlite"
-        walls: dict[str, list[float]] = {"fork": [], "process": []}
-        if args.interleaved:
-            (folder / "interleaved.json").write_text(json.dumps({"rounds": args.repetitions}))
+        walls: dict[str, list[float]] = defaultdict(list)
+        if args.nights:
+            zoo = zoo_manifest(folder)
         for i in range(args.nights):  # alternating, so that all see the same machine
-            for isolation, store in (("process", proc_store), ("fork", fork_store)):
-                if isolation not in args.isolations:
-                    continue
-                walls[isolation].append(night(folder, zoo, store, args.repetitions, isolation))
-                print(f"night {i + 1}/{args.nights} ({isolation}): {walls[isolation][-1]:.1f} s", file=sys.stderr)
-            if args.interleaved:
-                rounds = folder / "interleaved.sqlite"
-                wall = sum(night(folder, zoo, rounds, 1, "process") for _ in range(args.repetitions))
-                print(f"night {i + 1}/{args.nights} (interleaved): {wall:.1f} s", file=sys.stderr)
-        report(folder, walls)
-        if args.overhead is not None:
-            for isolation in args.overhead or ["process", "fork"]:
-                overhead(folder, 10, isolation)
+            for kind in args.kinds:
+                walls[kind].append(night(folder, zoo, folder / f"{kind}.sqlite", args.repetitions, kind))
+                print(f"night {i + 1}/{args.nights} ({kind}): {walls[kind][-1]:.1f} s", file=sys.stderr)
+        if args.nights:
+            report(folder, walls)
+        for kind in overheads:
+            overhead(folder, 10, kind, args.overhead_models)
 
 
 def report(folder: Path, walls: dict[str, list[float]]) -> None:
-    fork_store, proc_store = folder / "fork.sqlite", folder / "process.sqlite"
     spreads = {}
-    for isolation, path in (("process", proc_store), ("fork", fork_store)):
+    for kind, run in KINDS.items():
+        path = folder / f"{kind}.sqlite"
         if not path.exists():
             continue
         store = Store(path)
         nights = [measured(store.results(r.run_id)) for r in store.runs()]
-        print(f"\n=== isolation: {isolation} ===")
+        print(f"\n=== {kind}: {', '.join(f'{k} {v}' for k, v in run.items())} ===")
         analyse(nights)
-        spreads[isolation] = spread(nights)
-    interleaved = folder / "interleaved.sqlite"
-    if interleaved.exists():
-        rounds = json.loads((folder / "interleaved.json").read_text())["rounds"]
-        store = Store(interleaved)
-        runs = [measured(store.results(r.run_id)) for r in store.runs()]
-        nights = [joined(runs[i : i + rounds]) for i in range(0, len(runs) - rounds + 1, rounds)]
-        print(f"\n=== interleaved: {rounds} rounds of R = 1 (isolation process) a night ===")
-        analyse(nights)
-        spreads["interleaved"] = spread(nights)
+        spreads[kind] = spread(nights)
     process = spreads.get("process", {})
     for other in ("fork", "interleaved"):
         cv = spreads.get(other, {})
         if not (cv and process):
             continue
-        print(f"\nbetween-repetition CV (median over nights), {other} vs fresh process one after another:")
+        print(f"\nbetween-repetition CV (median over nights), {other} vs process (back to back):")
         for label in sorted(cv):
             if label in process:
                 print(f"  {label:48s} {other} {cv[label]:5.2f}%   process {process[label]:5.2f}%"
                       f"   ratio {cv[label] / process[label]:.2f}")  # fmt: skip
         ratio = [cv[k] / process[k] for k in cv if k in process and process[k] > 0]
         print(f"  median {other} ÷ process CV ratio: {statistics.median(ratio):.2f}")
-    if walls["fork"] and walls["process"]:
-        wall = statistics.median(walls["fork"]) / statistics.median(walls["process"])
-        print(f"  night wall fork ÷ process: {wall:.2f}")
+        if walls.get(other) and walls.get("process"):
+            print(
+                f"  night wall {other} ÷ process: {statistics.median(walls[other]) / statistics.median(walls['process']):.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -83,6 +83,8 @@ def what_changed(before: StoredResult, after: StoredResult) -> list[str]:
         out.append(f"runtime version {vb} → {va}")
     if rb.agent_version != ra.agent_version:
         out.append(f"agent version {rb.agent_version} → {ra.agent_version}")
+    if jb.run.repetitions > 1 and ja.run.repetitions > 1 and jb.run.order != ja.run.order:
+        out.append(f"repetition order {jb.run.order} → {ja.run.order}")
     pb, pa = _placement(rb), _placement(ra)
     if pb != pa:
         out.append(f"placement {pb} → {pa}")

@@ -27,12 +27,17 @@ class SweepListener:
     def planned(self, total: int, already_done: int) -> None:
         """The run has `total` jobs, `already_done` of them stored by an earlier sweep (--resume)."""
 
-    def started(self, planned: PlannedJob) -> None:
-        """A device began a job."""
+    def started(self, planned: PlannedJob, repetition: int | None = None) -> None:
+        """A device began a job (or, for an interleaved job, its repetition `repetition`: rounds.py)."""
 
     def finished(self, planned: PlannedJob, job: Job, result: Result, measured_on: str | None = None) -> None:
         """A job ended with a result (stored before the display hears of it); `measured_on`: the lab host whose
         worker drove the device (None: this host)."""
+
+    def repetition_finished(self, planned: PlannedJob, job: Job, result: Result, repetition: int,
+                            measured_on: str | None = None) -> None:  # fmt: skip
+        """One repetition of an interleaved job ended (`result`: that repetition's alone). The sweep's
+        recorder stores it and, once the job's last repetition is in, reports the job through `finished`."""
 
     def device_failed(self, device: str, message: str, not_run: int) -> None:
         """A device cannot be used (or was lost); `not_run` of its jobs stay unrecorded for --resume."""

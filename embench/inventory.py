@@ -43,11 +43,14 @@ class RunPolicy:
     # Each repetition a fresh model load in a fresh process; timeout_seconds is per repetition.
     repetitions: int = bounded(1, min=1, max=1000)
     isolation: Literal["process", "fork"] = "process"
+    # interleaved: repetition 0 of every job of a device, then repetition 1, ... (each its own agent run);
+    # back-to-back: a job's repetitions one after another in one agent run (docs/nightly.md says why)
+    order: Literal["interleaved", "back-to-back"] = "interleaved"
 
     def spec(self) -> RunSpec:
         """What the agent needs of it (the rest is the runner's)."""
         return RunSpec(self.warmup_runs, self.min_runs, self.min_seconds, self.max_seconds, self.idle_seconds,
-                       self.op_profiling, self.repetitions, self.isolation)  # fmt: skip
+                       self.op_profiling, self.repetitions, self.isolation, self.order)  # fmt: skip
 
     @property
     def job_timeout_seconds(self) -> float:
@@ -386,3 +389,7 @@ def _check_run_policy(run: RunPolicy, where: Located) -> None:
         bad("max_seconds", f"≥ min_seconds ({run.min_seconds})")
     if run.timeout_seconds <= run.max_seconds:
         bad("timeout_seconds", f"> max_seconds ({run.max_seconds}), to leave time for start-up")
+    if run.isolation == "fork" and run.order == "interleaved" and run.repetitions > 1:
+        raise where.error("sweep.run.isolation", "fork forks a job's repetitions inside one agent run, and with"
+                          " order: interleaved (the default) each repetition is an agent run of its own",
+                          "set sweep.run.order: back-to-back beside isolation: fork, or drop isolation: fork")  # fmt: skip

@@ -1,7 +1,8 @@
 """A lab of many hosts: what runs inside each lab host's Dask worker (`embench worker`).
 
-The sweeping host (executors/dask.py) submits one task per job with that device's resource, a device's
-next job once the one before it is back: a device runs one job at a time, in its queue's order, on
+The sweeping host (executors/dask.py) submits one task per step of a device's queue (a job, or one
+repetition of an interleaved job: rounds.py) with that device's resource, a device's next step once
+the one before it is back: a device runs one step at a time, in its queue's order, on
 whichever worker offers it. Each worker keeps one open session per device and sweep
 (connection, probe, external meters, idle temperature), opened by the first job that lands there and
 closed after the device's last job, when the device is lost, or when the sweep is stopped. A task
@@ -22,6 +23,7 @@ from .evalsets import EvalSet
 from .events import SweepListener
 from .inventory import Device
 from .plan import PlannedJob
+from .rounds import Step
 from .runner import ArtifactKey, DeviceRunner
 from .text import printable
 from .zoo import Artifact
@@ -36,18 +38,23 @@ def device_resource(device: str) -> str:
 
 @dataclass(frozen=True)
 class LabTask:
-    """One job of a device's queue, with everything a worker needs to run it."""
+    """One step of a device's queue (a job, or one repetition of it), with everything a worker needs to run it."""
 
     sweep: str  # the sweep's own id (one per `embench sweep` process): a worker's sessions belong to one sweep
     device: Device  # as the sweeping host's inventory defines it
     planned: PlannedJob
     n: int  # its place in the device's queue (0: the first; every later one waits for its cooldown)
-    last: bool  # the device's last job of this sweep: the session closes after it
+    last: bool  # the device's last step of this sweep: the session closes after it
     libraries: dict[str, str]  # the delegate libraries the device's jobs load (checked at the probe)
     artifacts: dict[ArtifactKey, Artifact] = field(default_factory=dict)
     unavailable: dict[ArtifactKey, str] = field(default_factory=dict)
     checks: dict[str, CheckSpec] = field(default_factory=dict)
     eval_sets: dict[str, EvalSet] = field(default_factory=dict)
+    repetition: int | None = None  # the repetition of an interleaved job this step runs (None: the whole job)
+
+    @property
+    def step(self) -> Step:
+        return Step(self.planned, self.repetition)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class LabOutcome:
     result: Result | None = None
     lost: str | None = None  # the device failed or was lost: the queue stops here (left for --resume)
     warnings: tuple[str, ...] = ()
+    repetition: int | None = None  # `result` is this repetition's alone (an interleaved job: rounds.py)
 
 
 class _Collected(SweepListener):
@@ -71,6 +79,10 @@ class _Collected(SweepListener):
         self.warnings: list[str] = []
 
     def finished(self, planned: PlannedJob, job: Job, result: Result, measured_on: str | None = None) -> None:
+        self.job, self.result = job, result
+
+    def repetition_finished(self, planned: PlannedJob, job: Job, result: Result, repetition: int,
+                            measured_on: str | None = None) -> None:  # fmt: skip
         self.job, self.result = job, result
 
     def device_failed(self, device: str, message: str, not_run: int) -> None:
@@ -127,19 +139,36 @@ def run_task(task: LabTask) -> LabOutcome:
         runner.warn_repetitions()
     with _LOCK:
         _RUNNING.add(key)
-    _log(f"embench worker {name}: {task.planned.label}: started")
+    _log(f"embench worker {name}: {task.step.label}: started")
     try:
-        kept = runner.step(task.n, task.planned, not_run=0)
+        kept = runner.step(task.n, task.step, not_run=0)
     finally:
         with _LOCK:
             _RUNNING.discard(key)
     status = collected.result.status if collected.result is not None else "not run"
-    _log(f"embench worker {name}: {task.planned.label}: {status}" + (f"; {collected.lost}" if collected.lost else ""))
+    _log(f"embench worker {name}: {task.step.label}: {status}" + (f"; {collected.lost}" if collected.lost else ""))
     if not kept or task.last or runner.stop.is_set():
-        with _LOCK:
-            _SESSIONS.pop(key, None)
+        close_session(task.sweep, task.device.name)
+    return LabOutcome(name, collected.job, collected.result, collected.lost, tuple(collected.warnings),
+                      task.repetition)  # fmt: skip
+
+
+def close_session(sweep: str, device: str) -> None:
+    """Close this worker's session of a device for a sweep (after its last step)."""
+    with _LOCK:
+        runner = _SESSIONS.pop((sweep, device), None)
+    if runner is not None:
         runner.close()
-    return LabOutcome(name, collected.job, collected.result, collected.lost, tuple(collected.warnings))
+
+
+def end_sweep(sweep: str) -> int:
+    """Close this worker's sessions of a finished sweep that are still open (a queue whose last steps
+    were left out: an interleaved job a repetition ended). Runs in the worker through `Client.run`; how many."""
+    with _LOCK:
+        idle = [k for k in _SESSIONS if k[0] == sweep and k not in _RUNNING]
+    for key in idle:
+        close_session(*key)
+    return len(idle)
 
 
 def _unreadable_model(task: LabTask, worker: str) -> LabOutcome | None:
@@ -150,8 +179,8 @@ def _unreadable_model(task: LabTask, worker: str) -> LabOutcome | None:
     job = DeviceRunner(task.device, [task.planned], task.artifacts, SweepListener()).job_spec(task.planned)
     message = (f"lab worker {worker} cannot read the model file {artifact.path}: share the zoo's build folder at"
                " the same path on every lab host (docs/lab.md)")  # fmt: skip
-    _log(f"embench worker {worker}: {task.planned.label}: failed; {message}")
-    return LabOutcome(worker, job, host_result(job, "failed", message))
+    _log(f"embench worker {worker}: {task.step.label}: failed; {message}")
+    return LabOutcome(worker, job, host_result(job, "failed", message), repetition=task.repetition)
 
 
 def _log(line: str) -> None:

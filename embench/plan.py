@@ -11,7 +11,8 @@ from .inventory import Device, Inventory, RunPolicy
 from .runtimes import runtime
 from .zoo import Zoo, artifact_name
 
-ADDED_RUN_FIELDS = {"repetitions": 1, "isolation": "process"}  # RunPolicy fields newer than the first job ids
+# RunPolicy fields newer than the first job ids, with their defaults
+ADDED_RUN_FIELDS = {"repetitions": 1, "isolation": "process", "order": "interleaved"}
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,8 @@ class ProgressReporter(SweepListener):
         )
         self._lock = threading.Lock()
         self._running: dict[str, str] = {}
+        self._advanced: dict[str, float] = {}  # job id → the share of it already on the bar (its repetitions)
+        self._finished = 0  # jobs (the bar counts repetitions too, in shares)
         self._sweep: Any = None
         self._build: Any = None
 
@@ -93,25 +95,43 @@ class ProgressReporter(SweepListener):
 
     def planned(self, total: int, already_done: int) -> None:
         self._sweep = self.progress.add_task("sweep", total=total, completed=already_done, now="")
+        self._finished = already_done
 
-    def started(self, planned: PlannedJob) -> None:
+    def started(self, planned: PlannedJob, repetition: int | None = None) -> None:
         p = planned
+        rep = f" r{repetition + 1}/{p.run.repetitions}" if repetition is not None else ""
         with self._lock:
             self._running[p.device] = _safe(
-                f"{p.device}: {p.model} {p.precision} {p.runtime}:{p.delegate} t{p.threads}"
+                f"{p.device}: {p.model} {p.precision} {p.runtime}:{p.delegate} t{p.threads}{rep}"
             )
             self.progress.update(self._sweep, now=" | ".join(self._running.values()))
+
+    def repetition_finished(self, planned: PlannedJob, job: Job, result: Result, repetition: int,
+                            measured_on: str | None = None) -> None:  # fmt: skip
+        """A share of the job on the bar; on a log, a line per repetition (a round can take a while)."""
+        share = 1 / planned.run.repetitions
+        with self._lock:
+            self._running.pop(planned.device, None)
+            self._advanced[planned.job_id] = self._advanced.get(planned.job_id, 0.0) + share
+            self.progress.update(self._sweep, advance=share, now=" | ".join(self._running.values()))
+            if not self.console.is_terminal:
+                summary = summarize(result.samples_ns)
+                median = f" median {summary.median:.3f} ms" if summary else ""
+                self._line(f"[repetition {repetition + 1}/{planned.run.repetitions}] {planned.label}:"
+                           f" {result.status}{median}")  # fmt: skip
 
     def finished(self, planned: PlannedJob, job: Job, result: Result, measured_on: str | None = None) -> None:
         with self._lock:
             self._running.pop(planned.device, None)
-            self.progress.update(self._sweep, advance=1, now=" | ".join(self._running.values()))
+            advance = 1 - self._advanced.pop(planned.job_id, 0.0)
+            self.progress.update(self._sweep, advance=advance, now=" | ".join(self._running.values()))
             task = self.progress.tasks[self._sweep]
+            self._finished += 1
             if not self.console.is_terminal:
                 # A log file gets one plain line per job instead of a live bar.
                 summary = summarize(result.samples_ns)
                 median = f" median {summary.median:.3f} ms" if summary else ""
-                self._line(f"[{task.completed:.0f}/{task.total:.0f}] {planned.label}: {result.status}{median}")
+                self._line(f"[{self._finished}/{task.total:.0f}] {planned.label}: {result.status}{median}")
             elif not result.succeeded:
                 self.progress.console.print(
                     f"[red]{escape(planned.label)}: {result.status}[/]: {_safe(result.message)}"

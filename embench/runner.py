@@ -27,6 +27,7 @@ from .evalsets import EvalSet
 from .events import SweepListener
 from .inventory import Device, RunPolicy
 from .plan import PlannedJob
+from .rounds import Step, ends_job, jobs_left, round_job, steps
 from .runtimes import runtime
 from .telemetry import external
 from .telemetry.external import ExternalMeter, MeterError
@@ -52,18 +53,28 @@ class DeviceRunner:
     eval_sets: dict[str, EvalSet] = field(default_factory=dict)  # model → its labelled evaluation set
     agent: Agent | None = None
     libraries: dict[str, str] | None = None  # the delegate libraries to check at the probe (None: from `jobs`)
+    done_repetitions: dict[str, set[int]] = field(default_factory=dict)  # job id → repetitions stored (--resume)
+    ended: set[str] = field(default_factory=set)  # interleaved jobs a repetition ended (rounds.ends_job)
     _unplugged: bool = False
     _thermal: list[SourceSpec] = field(default_factory=list)
     _idle_c: float | None = None
 
+    def steps(self) -> list[Step]:
+        """The device's queue: its jobs, an interleaved job's repetitions in rounds (rounds.py)."""
+        return steps(self.jobs, self.device.agent_kind, self.done_repetitions)
+
     def run(self) -> None:
-        """Probe the device, then run every job in order; stops between jobs once `stop` is set."""
+        """Probe the device, then run every step of its queue in order; stops between steps once `stop` is set."""
         try:
             if not self.open(len(self.jobs)):
                 return
             self.warn_repetitions()
-            for n, planned in enumerate(self.jobs):
-                if self.stop.is_set() or not self.step(n, planned, not_run=len(self.jobs) - n - 1):
+            queue = self.steps()
+            for n, step in enumerate(queue):
+                if step.planned.job_id in self.ended:
+                    continue
+                not_run = jobs_left(queue[n + 1 :], self.ended | {step.planned.job_id})
+                if self.stop.is_set() or not self.step(n, step, not_run=not_run):
                     return
         finally:
             self.close()
@@ -102,26 +113,37 @@ class DeviceRunner:
                                 " applies to devices with the Python agent (adb.agent: python), and a nightly verdict"
                                 " on this device's series stays inconclusive")  # fmt: skip
 
-    def step(self, n: int, planned: PlannedJob, not_run: int) -> bool:
-        """Run one job of the opened device (after a cooldown unless it is the queue's first, n = 0) and
-        hand its result to `events`; False when the device was lost (said, with `not_run` jobs left)."""
+    def step(self, n: int, step: Step, not_run: int) -> bool:
+        """Run one step of the opened device's queue (after a cooldown unless it is the queue's first,
+        n = 0) and hand its result to `events`; False when the device was lost (said, with `not_run`
+        jobs left)."""
         assert self.agent is not None
+        planned = step.planned
         cooldown: Cooldown | None = None
         if n:
             cooldown = self.cool_down(self.agent, planned.run, self._thermal, self._idle_c)
-        self.events.started(planned)
+        self.events.started(planned, step.repetition)
         job = self.job_spec(planned)
         try:
-            job, result = self.run_one(self.agent, planned, job)
+            job, result = self.run_one(self.agent, step, job)
         except TransportError as exc:
             lost = host_result(job, "failed", str(exc), attempts=planned.run.retries + 1, error=DEVICE_LOST)
-            self.events.finished(planned, job, lost)
+            self.deliver(step, job, lost)
             self.events.device_failed(self.device.name, str(exc), not_run)
             return False
         if self.stop.is_set() and result.status in RETRYABLE:
             return True  # killed by the interrupt: not a result; --resume runs it again
-        self.events.finished(planned, job, dataclasses.replace(result, cooldown=cooldown))
+        self.deliver(step, job, dataclasses.replace(result, cooldown=cooldown))
         return True
+
+    def deliver(self, step: Step, job: Job, result: Result, measured_on: str | None = None) -> None:
+        """A step's result to `events`: a whole job's, or one repetition's (which may end its job)."""
+        if step.repetition is None:
+            self.events.finished(step.planned, job, result, measured_on)
+            return
+        if ends_job(result):
+            self.ended.add(step.planned.job_id)
+        self.events.repetition_finished(step.planned, job, result, step.repetition, measured_on)
 
     def _start_meters(self) -> list[ExternalMeter]:
         """The device's external meters, reading on the host for its whole queue; one that cannot
@@ -221,9 +243,10 @@ class DeviceRunner:
         return dataclasses.replace(job, checks=dataclasses.replace(job.checks, eval_path=path,
                                                                    eval_sha256=eval_set.sha256))  # fmt: skip
 
-    def run_one(self, agent: Agent, planned: PlannedJob, job: Job) -> tuple[Job, Result]:
-        """Run one job (with retries): the job as sent (its model placed on the device) and its Result;
-        raises TransportError once the device is lost for good."""
+    def run_one(self, agent: Agent, step: Step, job: Job) -> tuple[Job, Result]:
+        """Run one step (with retries): the job (its model placed on the device) and the step's Result (one
+        repetition's, for a step of one); raises TransportError once the device is lost for good."""
+        planned = step.planned
         why_not = self.cannot_run(planned)
         if why_not:
             probed = self.probe.runtimes.get(planned.runtime)
@@ -239,8 +262,9 @@ class DeviceRunner:
                 path = self.transport.ensure_file(artifact.path, artifact.sha256)
                 placed = dataclasses.replace(job, model=dataclasses.replace(job.model, path=path))
                 placed = self._place_eval_set(placed)
+                sent = placed if step.repetition is None else round_job(placed, step.repetition)
                 host_start = time.time()
-                result = agent.run(placed, timeout=policy.job_timeout_seconds, model_file=artifact.path)
+                result = agent.run(sent, timeout=step.timeout, model_file=artifact.path)
                 if self.meters:
                     result = external.attach(result, self.meters, self.transport, host_start, time.time())
             except DeviceUnreachable:

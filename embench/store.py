@@ -450,11 +450,47 @@ class Store:
                 if stored.first() is None:
                     continue  # already recorded: the first record stands, its samples with it
                 added += 1
+                if result.error != DEVICE_LOST:  # an interleaved job's repetitions are in its result now
+                    reps = schema.repetitions
+                    conn.execute(reps.delete().where(reps.c.run_id == run_id, reps.c.job_id == job.job_id))
                 if samples:
                     rows = [(run_id, job.job_id, i, int(ns), rep)
                             for i, (ns, rep) in enumerate(zip(samples, repetition_of_each(result)))]  # fmt: skip
                     _insert_samples(conn, rows)
         return added
+
+    def add_repetition(self, run_id: str, job_id: str, index: int, result: Result,
+                       measured_on: str | None = None) -> bool:  # fmt: skip
+        """Keep one repetition of an interleaved job (its Result, samples included) until the job's result
+        is recorded (add_results deletes it then); False when the run holds it already (a lab task that
+        ran twice): kept as it was."""
+        row = dict(run_id=run_id, job_id=job_id, repetition=index, result_json=result.to_json(),
+                   measured_on=measured_on or socket.gethostname())  # fmt: skip
+        with self._writing() as conn:
+            stored = conn.execute(_insert_ignoring_duplicates(self.dialect)(schema.repetitions).values(**row)
+                                  .returning(schema.repetitions.c.job_id))  # fmt: skip
+            return stored.first() is not None
+
+    def repetitions_of(self, run_id: str, job_id: str) -> list[tuple[int, Result]]:
+        """The repetitions of a job kept so far (index, Result), in index order."""
+        rows = self._read("SELECT repetition, result_json FROM repetitions WHERE run_id=? AND job_id=?"
+                          " ORDER BY repetition", (run_id, job_id))  # fmt: skip
+        try:
+            return [(int(i), Result.from_json(body)) for i, body in rows]
+        except ProtocolError as exc:
+            raise StoreError(
+                f"{self.where}: run {run_id}, job {job_id}: unreadable stored repetition ({exc})"
+            ) from None
+
+    def pending_repetitions(self, run_id: str) -> dict[str, set[int]]:
+        """job id → the indices of its repetitions kept, for the run's jobs with no result yet (an
+        interrupted or a lost device's interleaved jobs: --resume runs only the rest)."""
+        rows = self._read("SELECT p.job_id, p.repetition FROM repetitions p WHERE p.run_id=? AND NOT EXISTS"
+                          " (SELECT 1 FROM results r WHERE r.run_id = p.run_id AND r.job_id = p.job_id)", (run_id,))  # fmt: skip
+        out: dict[str, set[int]] = {}
+        for job_id, index in rows:
+            out.setdefault(job_id, set()).add(int(index))
+        return out
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sa.Connection]:
@@ -482,7 +518,7 @@ class Store:
     def delete_run(self, run_id: str) -> None:
         """A run and everything stored of it, in one transaction (retention: nightly.keep)."""
         with self._writing() as conn:
-            for table in (schema.samples, schema.results, schema.runs):
+            for table in (schema.samples, schema.repetitions, schema.results, schema.runs):
                 conn.execute(table.delete().where(table.c.run_id == run_id))
 
     def status_counts(self, run_id: str) -> dict[str, int]:

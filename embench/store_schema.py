@@ -1,4 +1,4 @@
-"""The store's tables as they are now (store schema 3), for SQLite and PostgreSQL alike.
+"""The store's tables as they are now (store schema 4), for SQLite and PostgreSQL alike.
 
 How a store of an older schema reaches these tables is in `migrations/` (Alembic); a test checks that
 the migrations, run from nothing, give exactly these tables."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-STORE_SCHEMA_VERSION = 3  # the tables; the Job/Result JSON has its own (embench_agent.protocol)
+STORE_SCHEMA_VERSION = 4  # the tables; the Job/Result JSON has its own (embench_agent.protocol)
 # The Alembic revision of each schema version (revision ids are the versions, zero-padded).
 REVISIONS = {v: f"{v:04d}" for v in range(1, STORE_SCHEMA_VERSION + 1)}
 
@@ -75,4 +75,17 @@ samples = sa.Table(
     # which fresh process timed it (sweep.run.repetitions; schema 2)
     sa.Column("repetition", sa.Integer, nullable=False, server_default="0"),
     sqlite_with_rowid=False,
+)
+
+# Each repetition of an interleaved job (sweep.run.order, embench/rounds.py) as it arrives, until the
+# job's one result is recorded from them (then they are deleted in the same transaction; a result of a
+# lost device keeps them for --resume). Schema 4.
+repetitions = sa.Table(
+    "repetitions",
+    metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("job_id", sa.Text, primary_key=True),
+    sa.Column("repetition", sa.Integer, primary_key=True),
+    sa.Column("result_json", sa.Text, nullable=False),  # that repetition's Result, its samples with it
+    sa.Column("measured_on", sa.Text),
 )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from embench_agent.protocol import MODEL_LOAD, RUNTIME_MISSING, SUCCESS, Job, Result
+from embench_agent.protocol import DEVICE_LOST, MODEL_LOAD, RUNTIME_MISSING, SUCCESS, Job, Result
 
 from . import __version__
 from .entry import exit_code
@@ -21,6 +21,7 @@ from .events import SweepListener
 from .executors import EXECUTORS, Executor
 from .inventory import Inventory
 from .plan import Plan, PlannedJob, make_plan
+from .rounds import complete, joined
 from .runner import ArtifactKey, DeviceRunner
 from .store import Store
 from .zoo import EDGETPU_COMPILER, Artifact, Zoo, artifact_name
@@ -138,8 +139,23 @@ class Recorder(SweepListener):
         self.first_unsupported: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def started(self, planned: PlannedJob) -> None:
-        self.display.started(planned)
+    def started(self, planned: PlannedJob, repetition: int | None = None) -> None:
+        self.display.started(planned, repetition)
+
+    def repetition_finished(self, planned: PlannedJob, job: Job, result: Result, repetition: int,
+                            measured_on: str | None = None) -> None:  # fmt: skip
+        """Keep the repetition; once the job's last is in (or one ended it), record the job's one Result. A
+        lost device's repetition is no measurement: it ends the job as lost, and --resume runs it again."""
+        lost = result.error == DEVICE_LOST
+        if not lost and not self.store.add_repetition(self.outcome.run_id, job.job_id, repetition, result, measured_on):
+            return  # the run holds this repetition already (a lab task run twice): counted once
+        parts = self.store.repetitions_of(self.outcome.run_id, job.job_id)
+        if lost:
+            parts = [p for p in parts if p[0] < repetition] + [(repetition, result)]
+        if complete(job, parts):
+            self.finished(planned, job, joined(job, parts), measured_on)
+        else:
+            self.display.repetition_finished(planned, job, result, repetition, measured_on)
 
     def finished(self, planned: PlannedJob, job: Job, result: Result, measured_on: str | None = None) -> None:
         if not self.store.add_result(self.outcome.run_id, job, result, measured_on):
@@ -202,10 +218,14 @@ def run_sweep(
     artifacts, unavailable = ensure_artifacts(zoo, plan, build, display.building)
     runs_queues = EXECUTORS[executor](**(executor_options or {})) if isinstance(executor, str) else executor
     run_id, done, lost = _open_run(inventory, store, plan, resume, label)
+    kept = store.pending_repetitions(run_id) if resume is not None else {}
     todo = [j for j in plan.jobs if j.job_id not in done]
     outcome = SweepOutcome(run_id, len(plan.jobs), len(plan.jobs) - len(todo))
     if lost:
         outcome.notes.append(f"measuring again {lost} job(s) that failed because their device was unreachable")
+    if kept:
+        outcome.notes.append(f"{len(kept)} interleaved job(s) go on from the {sum(map(len, kept.values()))}"
+                             " repetition(s) kept of them")  # fmt: skip
     display.planned(len(plan.jobs), outcome.skipped_done)
     recorder = Recorder(store, zoo, outcome, display, resume_command.format(run=run_id))
     stop = threading.Event()
@@ -216,7 +236,7 @@ def run_sweep(
     checks = {model: fid.spec(zoo.entry(model).input_range) for model in inventory.sweep.models}
     runners = [
         DeviceRunner(inventory.device(name), jobs, artifacts, recorder, stop, unavailable=unavailable,
-                     checks=checks, eval_sets=eval_sets)
+                     checks=checks, eval_sets=eval_sets, done_repetitions=kept)
         for name, jobs in by_device.items()
     ]  # fmt: skip
     try:

@@ -191,7 +191,7 @@ def test_a_database_of_another_program_is_refused_untouched(tmp_path: Path, zoo_
                      "CREATE TABLE runs (x); CREATE TABLE results (x); CREATE TABLE samples (x);")  # fmt: skip
     db.close()
     line = one_line_error(embench("sweep", str(inv), "--store", str(newer), cwd=tmp_path))
-    assert "has store schema version 9; this embench reads 3" in line
+    assert "has store schema version 9; this embench reads 4" in line
     assert _tables(newer) == {"meta", "runs", "results", "samples"}
     junk = tmp_path / "notes.txt"
     junk.write_text("not a database at all, but long enough to look like a header" * 20)

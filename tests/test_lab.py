@@ -154,6 +154,37 @@ def test_a_worker_killed_mid_job_has_the_job_run_again_and_recorded_once(
     assert all(r["status"] in ("ok", "fallback") for r in rows)
 
 
+@pytest.mark.slow
+def test_interleaved_repetitions_on_lab_workers_are_each_recorded_once(
+    tmp_path: Path, zoo_path: Path, scheduler: Scheduler, workers: list[Process]
+) -> None:
+    """Rounds through the cluster: one task per repetition, round by round, on whichever lab host drives the
+    device. The worker running the second step dies mid-repetition: Dask runs that repetition again on the
+    other, and each job is recorded once with each of its repetitions once, in rounds."""
+    inv = write_inventory(
+        tmp_path, zoo_path, {**SWEEP, "run": fast_run(repetitions=3, min_seconds=1.0, max_seconds=2.0)}
+    )
+    workers.append(start_worker(inv, scheduler, "lab-a", ["host"], tmp_path))
+    workers.append(start_worker(inv, scheduler, "lab-b", ["host"], tmp_path))
+    sweep_proc = start_embench("sweep", str(inv), "--cluster", scheduler.address, "--store", "s.sqlite", "-q",
+                               cwd=tmp_path)  # fmt: skip
+    names = {"lab-a": workers[0], "lab-b": workers[1]}
+    name, label = wait_for("a second step running on a worker", lambda: _running_second(names))
+    assert label.endswith("/t1 (repetition 1/3)")  # the second job's first repetition
+    names[name].kill()
+    survivor = "lab-b" if name == "lab-a" else "lab-a"
+    _, err = sweep_proc.communicate(timeout=300)
+    assert sweep_proc.returncode == 0, err
+    assert sum(line.endswith(f"{label}: started") for line in names[survivor].lines) == 1  # run again once
+    store = Store(tmp_path / "s.sqlite", create=False)
+    results = store.results(store.runs()[-1].run_id)
+    assert len(results) == 2 and all(r.result.measured and len(r.result.repetitions) == 3 for r in results)
+    ran = sorted((rep.window_start_unix or 0.0, rep.index) for r in results for rep in r.result.repetitions)
+    assert [index for _, index in ran] == [0, 0, 1, 1, 2, 2]
+    assert store.pending_repetitions(store.runs()[-1].run_id) == {}
+    assert set(store.measured_on(store.runs()[-1].run_id).values()) == {survivor}  # the last repetitions' host
+
+
 def _running_second(workers: dict[str, Process]) -> tuple[str, str] | None:
     """(worker, job label) once two jobs have started and the second is running on that worker."""
     started = [(n, line) for n, w in workers.items() for line in list(w.lines) if line.endswith(": started")]
@@ -317,7 +348,7 @@ def _v2_rows(engine: sa.Engine) -> None:
 def test_a_store_of_the_previous_schema_is_upgraded_in_place(
     tmp_path: Path, zoo_path: Path, postgres: Postgres, kind: str
 ) -> None:
-    """Store schema 2 → 3 with no data lost: a shared PostgreSQL store by `embench store upgrade` (a sweep
+    """Store schema 2 → 4 with no data lost: a shared PostgreSQL store by `embench store upgrade` (a sweep
     refuses it until then, readers still read it); an SQLite file by the first sweep that opens it."""
     target = postgres.create_database(f"old_{tmp_path.name[-20:].lower()}") if kind == "postgresql" else str(
         tmp_path / "old.sqlite")  # fmt: skip
@@ -327,18 +358,18 @@ def test_a_store_of_the_previous_schema_is_upgraded_in_place(
     assert listed.returncode == 0 and "r1" in listed.stdout, listed.stderr
     if kind == "postgresql":  # (an SQLite file is upgraded by whatever opens it, `store version` aside)
         said = embench("store", "version", "--store", target, cwd=tmp_path)
-        assert said.returncode == 0 and "store schema 2; this embench writes 3" in said.stdout, said.stderr
+        assert said.returncode == 0 and "store schema 2; this embench writes 4" in said.stdout, said.stderr
     if kind == "postgresql":
         refused = embench("sweep", str(inv), "--store", target, cwd=tmp_path)
         assert refused.returncode == 1
-        assert "has store schema version 2; this embench writes 3: upgrade it in place first with `embench store" \
+        assert "has store schema version 2; this embench writes 4: upgrade it in place first with `embench store" \
                " upgrade --store" in refused.stderr  # fmt: skip
         upgraded = embench("store", "upgrade", "--store", target, cwd=tmp_path)
-        assert upgraded.returncode == 0 and "upgraded from store schema 2 to 3, every run kept" in upgraded.stdout
+        assert upgraded.returncode == 0 and "upgraded from store schema 2 to 4, every run kept" in upgraded.stdout
     swept = embench("sweep", str(inv), "--store", target, "-q", cwd=tmp_path)
     assert swept.returncode == 0, swept.stderr
     again = embench("store", "upgrade", "--store", target, cwd=tmp_path)
-    assert "already at store schema 3; nothing to do" in again.stdout
+    assert "already at store schema 4; nothing to do" in again.stdout
     store = Store(target, create=False)
     first = store.runs()[0]
     assert first.run_id == "r1" and first.label == "nightly"
@@ -364,8 +395,8 @@ def test_the_migrations_build_exactly_the_tables_embench_uses(tmp_path: Path, po
         store.close()
     sqlite = sqlite3.connect(tmp_path / "new.sqlite")
     assert sqlite.execute("PRAGMA application_id").fetchone()[0] == 0x656D6265
-    assert sqlite.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003"
-    assert sqlite.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "3"
+    assert sqlite.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0004"
+    assert sqlite.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "4"
 
 
 def test_nightly_through_the_cluster_into_postgresql_and_its_lock(

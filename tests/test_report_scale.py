@@ -84,7 +84,7 @@ def test_lab_report_files_and_overview(lab: tuple[Path, str, Path]) -> None:
     assert len(pages) == DEVICES == 5 and "pixel7-00.html" in pages
     md = (out / "report.md").read_text()
     assert "**runtimes**: litert 1.4.0" in md and "**timed as**: 5 warm-up runs" in md
-    assert "3 repetitions (process)" in md
+    assert "3 repetitions (interleaved, process)" in md
 
 
 def test_lab_study_and_op_files_at_scale(lab: tuple[Path, str, Path], tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -296,6 +297,55 @@ def test_board_lost_mid_sweep_keeps_results_and_resume_completes(
     final = results(store)
     assert len(final) == 12 and sum(r["device"] == "pi-a" for r in final) == 6
     assert all(r["status"] in ("ok", "fallback") for r in final)
+
+
+@pytest.mark.slow
+def test_board_lost_mid_round_keeps_its_repetitions_for_resume(
+    lab: dict[str, Any], zoo_path: Path, tmp_path: Path
+) -> None:
+    """Interleaved repetitions on a board that drops off the network after the first round: the repetition
+    cut by the loss is no measurement, every repetition measured before it is kept, and `--resume` runs
+    only the rest."""
+    a, _ = lab["boards"]
+    sweep = {**SWEEP, "models": ["tiny"], "precisions": ["fp32", "int8"], "runtimes": ["litert"],
+             "run": fast_run(min_seconds=0.8, max_seconds=1.0, repetitions=3)}  # fmt: skip
+    inv = write_inventory(tmp_path, zoo_path, sweep, [ssh_device(a, lab)])
+    store = tmp_path / "s.sqlite"
+    proc = start_embench("sweep", str(inv), "--store", str(store), "-q", cwd=tmp_path)
+    try:
+        wait_for("the first round kept", lambda: proc.poll() is not None or len(_kept(store)) >= 2)
+        assert a.proc is not None
+        wait_for("the next agent on pi-a", lambda: proc.poll() is not None or agent_pids(a.proc.pid))
+        assert proc.poll() is None, proc.communicate()[1]
+        a.kill()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if a.proc is None:
+            a.start()
+    assert proc.returncode == 3, err
+    kept = _kept(store)
+    lost = [r for r in results(store) if r["status"] == "failed"]
+    assert len(lost) == 1 and "pi-a" in lost[0]["message"] and "repetition" in lost[0]["message"]
+    assert 2 <= len(kept) < 6 and "  device pi-a: " in err and "--resume" in err
+    again = embench("sweep", str(inv), "--store", str(store), "--resume", "-q", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "measuring again 1 job(s) that failed because their device was unreachable" in again.stderr
+    assert f"2 interleaved job(s) go on from the {len(kept)} repetition(s) kept of them" in again.stderr
+    final = results(store)
+    assert len(final) == 2 and all(r["status"] in ("ok", "fallback") and len(r["repetitions"]) == 3 for r in final)
+    starts = {(r["job_id"], rep["index"]): rep["window_start_unix"] for r in final for rep in r["repetitions"]}
+    assert all(starts[key] == start for key, start in kept.items())  # measured once, before the loss
+    assert _kept(store) == {}
+
+
+def _kept(store: Path) -> dict[tuple[str, int], float]:
+    """(job id, repetition) → its window's start, for the repetitions kept of jobs with no result yet."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT job_id, repetition, result_json FROM repetitions").fetchall()
+    except sqlite3.Error:
+        return {}
+    return {(j, i): json.loads(body)["window_start_unix"] for j, i, body in rows}
 
 
 def _sweep_until_a_result_of(inv: Path, store: Path, board: Board) -> subprocess.Popen[str]:

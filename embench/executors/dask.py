@@ -7,9 +7,9 @@ Built around what Dask does by design (docs/lab.md):
   `--resume`; a lab host lost mid-sweep is the same for its devices once the wait runs out;
 - a task can run twice (its worker died mid-job and Dask ran it again elsewhere, up to
   `distributed.scheduler.allowed-failures` times): a job's result is recorded once (store.add_results);
-- a device runs one job at a time, in its queue's order: its next job is submitted when the one before
-  it is back (never as a dependency: Dask would run a chain's finished jobs again to rebuild results
-  lost with a worker).
+- a device runs one step at a time (a job, or one repetition of an interleaved job: rounds.py), in its
+  queue's order: its next step is submitted when the one before it is back (never as a dependency: Dask
+  would run a chain's finished steps again to rebuild results lost with a worker).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import EmbenchError
-from ..lab import LabOutcome, LabTask, device_resource, run_task, stop_sweep
+from ..lab import LabOutcome, LabTask, device_resource, end_sweep, run_task, stop_sweep
+from ..rounds import Step, jobs_left
 from ..runner import DeviceRunner
 
 CONNECT_SECONDS = 15.0
@@ -36,13 +37,14 @@ class ClusterError(EmbenchError):
 
 @dataclass
 class _Queue:
-    """One device's jobs as submitted: their futures in order, and where the results have got to."""
+    """One device's queue as submitted: its steps in order, and where the results have got to."""
 
     runner: DeviceRunner
     sweep: str
+    steps: list[Step] = field(default_factory=list)
     libraries: dict[str, str] = field(default_factory=dict)  # the delegate libraries its jobs load, once
-    current: Any = None  # the future of the job running or waiting now
-    done: int = 0
+    current: Any = None  # the future of the step running or waiting now
+    done: int = 0  # steps taken back or left out (an interleaved job a repetition ended: runner.ended)
     closed: bool = False  # lost, failed, or no worker: the rest is left for --resume
     waiting_since: float | None = None  # since when no worker offers the device
     seen_worker: bool = False
@@ -83,9 +85,10 @@ class DaskExecutor:
         give up on a device no worker offers within `worker_wait`; on KeyboardInterrupt stop the
         workers' agents and re-raise."""
         sweep = uuid.uuid4().hex[:12]
-        queues = {runner.device.name: _Queue(runner, sweep, runner.delegate_libraries()) for runner in runners}
+        queues = {r.device.name: _Queue(r, sweep, r.steps(), r.delegate_libraries()) for r in runners}
         try:
             self._collect(queues, stop)
+            self.client.run(end_sweep, sweep, wait=True)
         except BaseException:
             stop.set()
             self._stop(sweep, queues)
@@ -94,31 +97,34 @@ class DaskExecutor:
             self.close()
 
     def _submit(self, queue: _Queue) -> None:
-        """Submit the device's next job (queue.done is its index)."""
+        """Submit the device's next step (queue.done is its index)."""
         runner, n = queue.runner, queue.done
-        planned = runner.jobs[n]
+        step = queue.steps[n]
+        planned = step.planned
         key = planned.artifact_key
         task = LabTask(
-            sweep=queue.sweep, device=runner.device, planned=planned, n=n, last=n == len(runner.jobs) - 1,
-            libraries=queue.libraries,
+            sweep=queue.sweep, device=runner.device, planned=planned, n=n,
+            last=not jobs_left(queue.steps[n + 1 :], runner.ended), libraries=queue.libraries,
             artifacts={key: runner.artifacts[key]} if key in runner.artifacts else {},
             unavailable={key: runner.unavailable[key]} if key in runner.unavailable else {},
             checks={planned.model: runner.checks[planned.model]} if planned.model in runner.checks else {},
             eval_sets={planned.model: runner.eval_sets[planned.model]} if planned.model in runner.eval_sets else {},
+            repetition=step.repetition,
         )  # fmt: skip
+        rep = f"-r{step.repetition}" if step.repetition is not None else ""
         queue.current = self.client.submit(
-            run_task, task, key=f"embench-{queue.sweep}-{planned.job_id}", pure=False,
+            run_task, task, key=f"embench-{queue.sweep}-{planned.job_id}{rep}", pure=False,
             resources={device_resource(runner.device.name): 1},
         )  # fmt: skip
         queue.current.add_done_callback(lambda _: self._back.set())
-        runner.events.started(planned)
+        runner.events.started(planned, step.repetition)
 
     def _collect(self, queues: dict[str, _Queue], stop: threading.Event) -> None:
         for queue in queues.values():
-            if queue.runner.jobs:
+            if queue.steps:
                 self._submit(queue)
         while True:
-            running = [q for q in queues.values() if not q.closed and q.done < len(q.runner.jobs)]
+            running = [q for q in queues.values() if not q.closed and q.done < len(q.steps)]
             if not running:
                 return
             self._back.wait(POLL_SECONDS)  # a job is back, or time to look at the workers again
@@ -129,12 +135,13 @@ class DaskExecutor:
             self._check_workers([q for q in running if not q.closed and not q.current.done()])
 
     def _take(self, queue: _Queue) -> None:
-        """The device's job that is back: stored (the runner's listener) and the next one submitted, or
+        """The device's step that is back: stored (the runner's listener) and the next one submitted, or
         the device given up."""
         runner, future = queue.runner, queue.current
-        planned = runner.jobs[queue.done]
+        step = queue.steps[queue.done]
+        planned = step.planned
         name = runner.device.name
-        left = len(runner.jobs) - queue.done
+        left = jobs_left(queue.steps[queue.done :], runner.ended)
         queue.done += 1
         if future.status == "error":
             exc = future.exception()
@@ -149,10 +156,14 @@ class DaskExecutor:
         for line in outcome.warnings:
             runner.events.warning(name, f"{line} (on lab worker {outcome.worker})")
         if outcome.job is not None and outcome.result is not None:
-            runner.events.finished(planned, outcome.job, outcome.result, measured_on=outcome.worker)
+            runner.deliver(step, outcome.job, outcome.result, measured_on=outcome.worker)
         if outcome.lost:
-            self._give_up(queue, outcome.lost, left - (1 if outcome.result is not None else 0))
-        elif queue.done < len(runner.jobs):
+            recorded = {planned.job_id} if outcome.result is not None else set()
+            self._give_up(queue, outcome.lost, jobs_left(queue.steps[queue.done - 1 :], runner.ended | recorded))
+            return
+        while queue.done < len(queue.steps) and queue.steps[queue.done].planned.job_id in runner.ended:
+            queue.done += 1  # the rest of an interleaved job a repetition ended
+        if queue.done < len(queue.steps):
             self._submit(queue)
 
     def _give_up(self, queue: _Queue, message: str, not_run: int) -> None:
@@ -179,7 +190,7 @@ class DaskExecutor:
                 self._give_up(queue, f"device {name}: no embench worker connected to {self.address} {what}; waited"
                                      f" {self.worker_wait:.0f} s; start `embench worker --scheduler {self.address}"
                                      f" INVENTORY --devices {name}` on the host it hangs off",
-                              len(queue.runner.jobs) - queue.done)  # fmt: skip
+                              jobs_left(queue.steps[queue.done :], queue.runner.ended))  # fmt: skip
 
     def _offered(self) -> dict[str, float]:
         """Every resource the connected workers offer, summed."""

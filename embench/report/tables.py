@@ -104,7 +104,7 @@ def _record(stored: StoredResult) -> dict[str, Any]:
 def _policy(job: Job) -> str:
     """How the job was timed, in one phrase (the report's header lists each distinct one)."""
     r = job.run
-    reps = f"; {r.repetitions} repetitions ({r.isolation})" if r.repetitions > 1 else ""
+    reps = f"; {r.repetitions} repetitions ({r.order}, {r.isolation})" if r.repetitions > 1 else ""
     return (f"{r.warmup_runs} warm-up runs, then ≥ {r.min_runs} runs and ≥ {r.min_seconds:g} s (≤ {r.max_seconds:g} s),"
             f" {r.idle_seconds:g} s idle before{reps}")  # fmt: skip
 

@@ -21,7 +21,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 # The version of the Job/Result JSON, and what each version changed. Readers accept every version
 # listed; older ones are brought up to date by _UPGRADES before they are checked.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA_HISTORY = {
     1: "Job and Result as plain JSON objects, unchecked (embench 0.1)",
     2: "typed and checked on both sides; benchmark_model memory as {kind, init_mb, overall_mb};"
@@ -30,8 +30,14 @@ SCHEMA_HISTORY = {
     4: "RunSpec.repetitions and isolation; Result.repetitions (each repetition's share of samples_ns);"
     " Result.other_cpu (contention during the window)",
     5: "Result.ops: each node as the runtime ran it (where, and its time per inference where profiled)",
+    6: "RunSpec.order: a job's repetitions interleaved with the device's other jobs (in rounds) or back to"
+    " back; a Job of an earlier version ran them back to back",
 }
 ISOLATIONS = ("fork", "process")  # how a repetition gets its fresh process (docs/nightly.md)
+# When a job's repetitions run (docs/nightly.md): in rounds across the device's jobs (the host sends each
+# repetition as a job of its own), or one after another in one agent run.
+INTERLEAVED, BACK_TO_BACK = "interleaved", "back-to-back"
+ORDERS = (INTERLEAVED, BACK_TO_BACK)
 
 # The one list of statuses (docs/architecture.md explains each).
 STATUSES = ("ok", "fallback", "unsupported", "failed", "crashed", "timeout")
@@ -322,6 +328,8 @@ class RunSpec(Message):
     # Each repetition loads the model afresh in a fresh process (1: today's single in-process run).
     repetitions: int = dataclasses.field(default=1, metadata=_bounds(min=1, max=1000))
     isolation: str = dataclasses.field(default="process", metadata=_bounds(choices=ISOLATIONS))
+    # The host's schedule, kept with the job (the agent runs what it is sent: repetitions 1 for a round).
+    order: str = dataclasses.field(default=INTERLEAVED, metadata=_bounds(choices=ORDERS))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -375,7 +383,8 @@ class Job(Message):
 
     @classmethod
     def from_dict(cls, value: Any) -> Job:
-        return _versioned(cls, value, {1: _job_from_v1, 2: _added_in_v3, 3: _added_in_v4, 4: _added_in_v5})
+        return _versioned(cls, value, {1: _job_from_v1, 2: _added_in_v3, 3: _added_in_v4, 4: _added_in_v5,
+                                       5: _job_from_v5})  # fmt: skip
 
 
 def _job_from_v1(value: Dict[str, Any]) -> Dict[str, Any]:
@@ -392,6 +401,17 @@ def _added_in_v4(value: Dict[str, Any]) -> Dict[str, Any]:
 
 def _added_in_v5(value: Dict[str, Any]) -> Dict[str, Any]:
     return dict(value, schema=5)  # new fields only, each with a default
+
+
+def _job_from_v5(value: Dict[str, Any]) -> Dict[str, Any]:
+    run = value.get("run")
+    if isinstance(run, dict):  # before order existed, an agent ran a job's repetitions one after another
+        value["run"] = dict(run, order=run.get("order", BACK_TO_BACK))
+    return dict(value, schema=6)
+
+
+def _added_in_v6(value: Dict[str, Any]) -> Dict[str, Any]:
+    return dict(value, schema=6)  # new fields only, each with a default
 
 
 # ---------------------------------------------------------------------------- Result
@@ -721,7 +741,8 @@ class Result(Message):
 
     @classmethod
     def from_dict(cls, value: Any) -> Result:
-        return _versioned(cls, value, {1: _result_from_v1, 2: _added_in_v3, 3: _added_in_v4, 4: _added_in_v5})
+        return _versioned(cls, value, {1: _result_from_v1, 2: _added_in_v3, 3: _added_in_v4, 4: _added_in_v5,
+                                       5: _added_in_v6})  # fmt: skip
 
     @property
     def measured(self) -> bool:

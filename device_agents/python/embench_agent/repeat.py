@@ -167,10 +167,7 @@ def run_repetitions(job: Job, sampler: Optional[Sampler]) -> Tuple[Dict[str, Any
             problem = dict(status="crashed" if os.WIFSIGNALED(status) else "failed", message=why)
             break
         if timing.status not in MEASURED:
-            problem = dict(status=timing.status, message=f"repetition {index + 1} of {count}: {timing.message}",
-                           error=timing.error, traceback=timing.traceback)  # fmt: skip
-            if not timings:
-                problem.update(runtime=timing.runtime, delegation=timing.delegation)
+            problem = stopped_by(timing, index, count, first=not timings)
             break
         timings.append(timing)
         pids.append(pid)
@@ -180,6 +177,16 @@ def run_repetitions(job: Job, sampler: Optional[Sampler]) -> Tuple[Dict[str, Any
     if sampler is not None and timings and timings[0].telemetry is not None:
         sampler.edges.update(timings[0].telemetry.edges)  # energy: over the first repetition's window
     return stitched(timings, pids, problem), checks_line
+
+
+def stopped_by(timing: Result, index: int, count: int, first: bool) -> Dict[str, Any]:
+    """The Result fields that say repetition `index` of `count` did not measure (`timing`, its Result)
+    and stopped the job there; the first one's runtime and delegation say what was tried."""
+    problem: Dict[str, Any] = dict(status=timing.status, message=f"repetition {index + 1} of {count}: {timing.message}",
+                                   error=timing.error, traceback=timing.traceback)  # fmt: skip
+    if first:
+        problem.update(runtime=timing.runtime, delegation=timing.delegation)
+    return problem
 
 
 def stitched(
