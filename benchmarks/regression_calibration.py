@@ -54,6 +54,7 @@ from embench.zoo import DEFAULT_MANIFEST, Zoo  # noqa: E402
 RUN = {"warmup_runs": 3, "min_runs": 10, "min_seconds": 0.2, "max_seconds": 5.0, "timeout_seconds": 120,
        "idle_seconds": 0}  # fmt: skip
 BASELINE_NIGHTS = 3
+LONG_HISTORY = 6  # earlier nights a series' noise is measured over, from which its t test has 5 degrees of freedom
 KINDS = {"interleaved": {"order": "interleaved", "isolation": "process"},  # sweep.run of each kind of night
          "process": {"order": "back-to-back", "isolation": "process"},
          "fork": {"order": "back-to-back", "isolation": "fork"}}  # fmt: skip
@@ -168,12 +169,18 @@ def analyse(nights: list[list[StoredResult]]) -> None:
     print(f"  injected ×1.05 detected (slower):           {pct(*rate(injected))}   (target ≥ 95%; all: {inj})")
     quiet = [c for c in injected if c.night_sd <= 0.0125]
     print(f"    of which series-nights with night-to-night noise ≤ 1.25%: {pct(*rate(quiet))}")
+    for threads in sorted({c.key[5] for c in injected}):
+        at = [c for c in injected if c.key[5] == threads]
+        known = [c for c in at if c.noise_nights >= LONG_HISTORY]
+        print(f"    {threads} thread(s): {pct(*rate(at))}; with ≥ {LONG_HISTORY} earlier nights known:"
+              f" {pct(*rate(known))}; A/A false: {pct(*rate([c for c in aa if c.key[5] == threads]))}")  # fmt: skip
     print(f"  real slowdown chain 20→21 layers (true ×{statistics.median(ratios):.3f}) detected: {pct(*rate(real))}"
           f"; as environment: {rate(real, 'environment')[0]}")  # fmt: skip
     print("  per series: night-to-night noise used, and the slowdown it can detect (medians over nights):")
     noise = defaultdict(list)
     for c in aa:
-        noise[c.label].append(c.night_sd)
+        if np.isfinite(c.night_sd):  # a flagged series-night (bimodal, throttled) has none
+            noise[c.label].append(c.night_sd)
     for label, values in sorted(mde.items()):
         print(f"    {label:58s} noise {100 * statistics.median(noise[label]):5.2f}%   detectable"
               f" {statistics.median(values) - 1:+.1%}")  # fmt: skip

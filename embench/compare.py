@@ -122,6 +122,7 @@ class Comparison:
     after_job_id: str = ""
     before_job_id: str = ""
     shift: float = math.nan  # the device's shift tonight (its other series' move, a ratio) divided out; NaN: none
+    device_moved: bool = False  # that shift is beyond what the device's moves did over the history
 
     @property
     def label(self) -> str:
@@ -197,9 +198,10 @@ def _build_changed(a: StoredResult, b: StoredResult) -> bool:
     return a.job.model.sha256 != b.job.model.sha256 or version[0] != version[1]
 
 
-def _night_median(stored: StoredResult) -> float | None:
+def _night_level(stored: StoredResult) -> float | None:
+    """The job's level that night (regression.night_level of its repetition medians), None: not measured."""
     medians = repetition_medians(stored.result) if stored.result.measured else []
-    return float(np.median(medians)) if medians else None
+    return rg.night_level(medians) if medians else None
 
 
 Night = dict[SeriesKey, StoredResult]
@@ -236,10 +238,12 @@ class _Pending:
     now: StoredResult
     before: list[float]  # the baseline nights' repetition medians, pooled
     after: list[float]
-    base_nights: list[float]  # each baseline night's median
+    base_nights: list[float]  # each baseline night's level
     noise: rg.NightNoise
     changes: list[str]
     shift: float = math.nan  # the device's shift tonight that was divided out (a ratio); NaN: none was
+    before_nights: list[list[float]] = field(default_factory=list)  # `before`, night by night (the rank test)
+    device_moved: bool = False  # the shift is beyond what the device's moves did over the history
 
 
 def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[StoredResult], policy: Policy | None = None,
@@ -266,7 +270,7 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         changes = what_changed(last, now)
         differs = definition_differs(last.job, now.job)
         flag = ("not comparable", "series defined differently: " + "; ".join(differs)) if differs else None
-        base_nights = [m for _, s in earlier if (m := _night_median(s))]
+        base_nights = [m for _, s in earlier if (m := _night_level(s))]
         flag = flag or _flag(last, now, medians_after, base_nights, policy.threshold_for(key))
         if flag is not None:
             medians_before = [m for _, s in earlier if s.result.measured for m in repetition_medians(s.result)]
@@ -293,6 +297,14 @@ class _Shift:
     baseline: dict[int, float]
     history: dict[int, float]
     tonight: float
+
+    @property
+    def unusual(self) -> bool:
+        """Tonight's move is beyond what the device's moves did over the history (3 SDs, never under the
+        noise floor; the cautious early noise while fewer than MIN_NIGHTS are known)."""
+        moves = list(self.history.values())
+        sd = float(np.std(moves, ddof=1)) if len(moves) >= rg.MIN_NIGHTS else rg.EARLY_NOISE
+        return abs(self.tonight) > 3 * max(sd, rg.NOISE_FLOOR)
 
 
 def _shifts(candidates: list[_Candidate]) -> dict[SeriesKey, _Shift]:
@@ -327,12 +339,12 @@ def _shifts(candidates: list[_Candidate]) -> dict[SeriesKey, _Shift]:
 def _moves(c: _Candidate) -> tuple[dict[int, float], dict[int, float], float | None]:
     """A control's log night median less its mean over the baseline nights of its build: on each
     baseline night, each history night, and tonight."""
-    base = {i: math.log(m) for i, s in c.baseline if not _build_changed(s, c.now) and (m := _night_median(s))}
+    base = {i: math.log(m) for i, s in c.baseline if not _build_changed(s, c.now) and (m := _night_level(s))}
     if not base:
         return {}, {}, None
     center = float(np.mean(list(base.values())))
-    hist = {j: math.log(m) - center for j, s in c.history if (m := _night_median(s))}
-    tonight = _night_median(c.now)
+    hist = {j: math.log(m) - center for j, s in c.history if (m := _night_level(s))}
+    tonight = _night_level(c.now)
     return {i: v - center for i, v in base.items()}, hist, (math.log(tonight) - center if tonight else None)
 
 
@@ -351,25 +363,32 @@ def _pending(c: _Candidate, policy: Policy, shift: _Shift | None = None) -> _Pen
         factor = math.exp(-by[night]) if by is not None else 1.0
         return [m * factor for m in repetition_medians(s.result)]
 
-    def night_median(medians: list[float]) -> list[float]:
-        return [float(np.median(medians))] if medians else []
+    def night_level(medians: list[float]) -> list[float]:
+        return [rg.night_level(medians)] if medians else []
 
     base_by, hist_by = (shift.baseline, shift.history) if shift else (None, None)
     baseline = [scale(i, s, base_by) for i, s in c.baseline]
-    known = [m for j, s in c.history for m in night_median(scale(j, s, hist_by))]
+    known = [m for j, s in c.history for m in night_level(scale(j, s, hist_by))]
     factor = math.exp(-shift.tonight) if shift else 1.0
     after = [m * factor for m in repetition_medians(c.now.result)]
     return _Pending(c.key, c.last, c.now, [m for b in baseline for m in b], after,
-                    [m for b in baseline for m in night_median(b)], rg.night_noise(known, policy.noise_floor),
-                    c.changes, math.exp(shift.tonight) if shift else math.nan)  # fmt: skip
+                    [m for b in baseline for m in night_level(b)], rg.night_noise(known, policy.noise_floor),
+                    c.changes, math.exp(shift.tonight) if shift else math.nan, [b for b in baseline if b],
+                    shift is not None and shift.unusual)  # fmt: skip
 
 
 def _merged(raw: Comparison, shifted: Comparison) -> Comparison:
-    """The verdict against the device's other series, where it had some: slower than them is slower
-    (whatever the device did tonight); slower as measured but not than them is the device's
-    `environment`; anything else is what the shifted numbers say. The medians shown stay as measured."""
+    """The verdict against the device's other series, where it had some and its nights track theirs:
+    slower than them is slower (whatever the device did tonight); slower as measured but not than them
+    is the device's `environment`; anything else is what the shifted numbers say. A series whose nights
+    wander less as measured than against its device's other series (their own noise would only be added
+    to its) is judged as measured, unless the device moved tonight beyond what its moves did before. The
+    medians shown stay as measured."""
     if not math.isfinite(shifted.shift):
         return raw
+    if shifted.night_sd > raw.night_sd and not shifted.device_moved:
+        return dataclasses.replace(raw, why=f"{raw.why} (as measured: its nights wander {100 * raw.night_sd:.1f}%,"
+                                   f" against its device's other series {100 * shifted.night_sd:.1f}%)")  # fmt: skip
     moved = f"the device's other series at {raw.key[5]} thread(s) moved ×{shifted.shift:.3f} tonight"
     shown = dataclasses.replace(shifted, before=raw.before, after=raw.after)
     if shifted.verdict == "slower":
@@ -386,7 +405,7 @@ def _shown(c: Comparison) -> str:
 
 
 def _judged(pending: list[_Pending], policy: Policy) -> list[Comparison]:
-    tests = [rg.test(p.before, p.after, p.base_nights, p.noise) for p in pending]
+    tests = [rg.test(p.before_nights, p.after, p.base_nights, p.noise, policy.alpha) for p in pending]
     q_slower = rg.bh_adjust([t.p_slower for t in tests])
     q_faster = rg.bh_adjust([t.p_faster for t in tests])
     out = []
@@ -405,7 +424,7 @@ def _judged(pending: list[_Pending], policy: Policy) -> list[Comparison]:
         out.append(Comparison(p.key, tuple(p.before), tuple(p.after), verdict, why, t.ratio.estimate, t.ratio.low,
                               t.ratio.high, t.p_slower, qs, p.noise.used, p.noise.nights, mde.ratio,
                               mde.repetitions_for_target, mde.note, tuple(p.changes), p.now.job.job_id,
-                              p.last.job.job_id, p.shift))  # fmt: skip
+                              p.last.job.job_id, p.shift, p.device_moved))  # fmt: skip
     return out
 
 

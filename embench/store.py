@@ -462,11 +462,15 @@ class Store:
     def add_repetition(self, run_id: str, job_id: str, index: int, result: Result,
                        measured_on: str | None = None) -> bool:  # fmt: skip
         """Keep one repetition of an interleaved job (its Result, samples included) until the job's result
-        is recorded (add_results deletes it then); False when the run holds it already (a lab task that
-        ran twice): kept as it was."""
+        is recorded (add_results deletes it then); False when the run holds it, or the job's result,
+        already (a lab task that ran twice): kept as it was."""
         row = dict(run_id=run_id, job_id=job_id, repetition=index, result_json=result.to_json(),
                    measured_on=measured_on or socket.gethostname())  # fmt: skip
+        results = schema.results
         with self._writing() as conn:
+            if conn.execute(sa.select(results.c.job_id).where(results.c.run_id == run_id,
+                                                              results.c.job_id == job_id)).first():  # fmt: skip
+                return False
             stored = conn.execute(_insert_ignoring_duplicates(self.dialect)(schema.repetitions).values(**row)
                                   .returning(schema.repetitions.c.job_id))  # fmt: skip
             return stored.first() is not None

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from embench_agent.protocol import DEVICE_LOST, MODEL_LOAD, RUNTIME_MISSING, SUCCESS, Job, Result
+from embench_agent.protocol import MODEL_LOAD, RUNTIME_MISSING, SUCCESS, Job, Result
 
 from . import __version__
 from .entry import exit_code
@@ -144,17 +144,15 @@ class Recorder(SweepListener):
 
     def repetition_finished(self, planned: PlannedJob, job: Job, result: Result, repetition: int,
                             measured_on: str | None = None) -> None:  # fmt: skip
-        """Keep the repetition; once the job's last is in (or one ended it), record the job's one Result. A
-        lost device's repetition is no measurement: it ends the job as lost, and --resume runs it again."""
-        lost = result.error == DEVICE_LOST
-        if not lost and not self.store.add_repetition(self.outcome.run_id, job.job_id, repetition, result, measured_on):
-            return  # the run holds this repetition already (a lab task run twice): counted once
-        parts = self.store.repetitions_of(self.outcome.run_id, job.job_id)
-        if lost:
-            parts = [p for p in parts if p[0] < repetition] + [(repetition, result)]
+        """Keep the repetition; with the job's last (or one that ended it), record the job's one Result
+        instead, in the transaction that deletes the kept ones (store.add_results): a job is never left
+        with all its repetitions kept and no result. A lost device's repetition ends the job as lost,
+        its kept repetitions stay, and --resume runs the rest."""
+        kept = self.store.repetitions_of(self.outcome.run_id, job.job_id)
+        parts = [p for p in kept if p[0] < repetition] + [(repetition, result)]
         if complete(job, parts):
             self.finished(planned, job, joined(job, parts), measured_on)
-        else:
+        elif self.store.add_repetition(self.outcome.run_id, job.job_id, repetition, result, measured_on):
             self.display.repetition_finished(planned, job, result, repetition, measured_on)
 
     def finished(self, planned: PlannedJob, job: Job, result: Result, measured_on: str | None = None) -> None:

@@ -220,3 +220,39 @@ def test_a_result_carries_its_order_through_the_store(tmp_path: Path) -> None:
     assert stored.job.run.order == BACK_TO_BACK
     tonight = dataclasses.replace(job, run=dataclasses.replace(job.run, order=INTERLEAVED))
     assert what_changed(stored, StoredResult(tonight, result)) == ["repetition order back-to-back → interleaved"]
+
+
+def test_a_job_is_recorded_once_from_its_repetitions_and_a_lost_one_keeps_them(zoo_path: Path, tmp_path: Path) -> None:
+    """What the sweep's recorder does with each repetition: kept until the last, which goes straight into
+    the job's result (never a job with every repetition kept and no result); a repetition that arrives
+    twice (a lab task run twice) counts once; a lost device's repetition ends the job as lost and keeps
+    what was measured for --resume."""
+    from embench.events import SweepListener  # noqa: PLC0415
+    from embench.sweep import Recorder, SweepOutcome  # noqa: PLC0415
+    from embench.zoo import Zoo  # noqa: PLC0415
+
+    store = Store(tmp_path / "s.sqlite")
+    run = store.begin_run("inv.yaml", [], "test")
+    outcome = SweepOutcome(run, 2, 0)
+    recorder = Recorder(store, Zoo(zoo_path), outcome, SweepListener(), "embench sweep inv.yaml --resume")
+    planned = _planned("a")
+    job = Job(planned.job_id, "host", ModelRef("a", "onnx", "fp32"), "onnxruntime", DelegateSpec("cpu"), 1,
+              run=RunSpec(repetitions=3))  # fmt: skip
+    for index in (0, 1, 1):
+        recorder.repetition_finished(planned, job, _part(index, (index + 1,)), index)
+    assert store.pending_repetitions(run) == {job.job_id: {0, 1}} and store.results(run) == []
+    recorder.repetition_finished(planned, job, _part(2, (3,)), 2)
+    recorder.repetition_finished(planned, job, _part(2, (3,)), 2)  # again: the job has its result
+    (whole,) = store.results(run)
+    assert whole.result.samples_ns == (1, 2, 3) and [r.index for r in whole.result.repetitions] == [0, 1, 2]
+    assert store.pending_repetitions(run) == {} and _kept(tmp_path / "s.sqlite") == {}
+    assert outcome.counts == {"ok": 1}
+
+    other = _planned("b")
+    job_b = dataclasses.replace(job, job_id=other.job_id, model=ModelRef("b", "onnx", "fp32"))
+    recorder.repetition_finished(other, job_b, _part(0, (7,)), 0)
+    lost = Result(job_id=job_b.job_id, status="failed", message="device host: gone", error="device_lost")
+    recorder.repetition_finished(other, job_b, lost, 1)
+    stored_b = next(s for s in store.results(run) if s.job.job_id == job_b.job_id)
+    assert stored_b.result.error == "device_lost" and stored_b.result.message == "repetition 2 of 3: device host: gone"
+    assert store.forget_lost(run) == 1 and store.pending_repetitions(run) == {job_b.job_id: {0}}
