@@ -236,20 +236,24 @@ class _Pending:
     key: SeriesKey
     last: StoredResult
     now: StoredResult
-    before: list[float]  # the baseline nights' repetition medians, pooled
+    before_nights: list[list[float]]  # each baseline night's repetition medians (a night measured)
     after: list[float]
     base_nights: list[float]  # each baseline night's level
     noise: rg.NightNoise
     changes: list[str]
     shift: float = math.nan  # the device's shift tonight that was divided out (a ratio); NaN: none was
-    before_nights: list[list[float]] = field(default_factory=list)  # `before`, night by night (the rank test)
     device_moved: bool = False  # the shift is beyond what the device's moves did over the history
+
+    @property
+    def before(self) -> list[float]:
+        """The baseline nights' repetition medians, pooled."""
+        return [m for night in self.before_nights for m in night]
 
 
 def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[StoredResult], policy: Policy | None = None,
             history: Sequence[Sequence[StoredResult]] | None = None) -> list[Comparison]:  # fmt: skip
     """Every series of tonight against the baseline: one or more earlier runs (their repetition medians
-    pooled for the rank test, their night medians for the ratio; what changed is said against the most
+    for the rank test, their night levels for the ratio; what changed is said against the most
     recent). `history` (default: the baseline) is the earlier nights each series' night-to-night noise
     is measured over. Each series is judged against its device's other series too: the night's shift
     of the device at that thread count is divided out first (`_shifts`). Benjamini-Hochberg runs over
@@ -309,7 +313,7 @@ class _Shift:
 
 def _shifts(candidates: list[_Candidate]) -> dict[SeriesKey, _Shift]:
     """How far each series' device (at its thread count) moved each night, measured on its *other* series
-    with nothing changed (the controls): the median of their log night medians, each less its own
+    with nothing changed (the controls): the median of their log night levels, each less its own
     mean over the baseline nights. A neighbour that slowed the whole device for a night, a warm room or
     a shared host moves the controls as much as the series, and cancels; a model of its own that got
     slower moves only itself. A series is given no shift where fewer than MIN_CONTROLS controls ran
@@ -337,7 +341,7 @@ def _shifts(candidates: list[_Candidate]) -> dict[SeriesKey, _Shift]:
 
 
 def _moves(c: _Candidate) -> tuple[dict[int, float], dict[int, float], float | None]:
-    """A control's log night median less its mean over the baseline nights of its build: on each
+    """A control's log night level less its mean over the baseline nights of its build: on each
     baseline night, each history night, and tonight."""
     base = {i: math.log(m) for i, s in c.baseline if not _build_changed(s, c.now) and (m := _night_level(s))}
     if not base:
@@ -371,10 +375,9 @@ def _pending(c: _Candidate, policy: Policy, shift: _Shift | None = None) -> _Pen
     known = [m for j, s in c.history for m in night_level(scale(j, s, hist_by))]
     factor = math.exp(-shift.tonight) if shift else 1.0
     after = [m * factor for m in repetition_medians(c.now.result)]
-    return _Pending(c.key, c.last, c.now, [m for b in baseline for m in b], after,
+    return _Pending(c.key, c.last, c.now, [b for b in baseline if b], after,
                     [m for b in baseline for m in night_level(b)], rg.night_noise(known, policy.noise_floor),
-                    c.changes, math.exp(shift.tonight) if shift else math.nan, [b for b in baseline if b],
-                    shift is not None and shift.unusual)  # fmt: skip
+                    c.changes, math.exp(shift.tonight) if shift else math.nan, shift is not None and shift.unusual)  # fmt: skip
 
 
 def _merged(raw: Comparison, shifted: Comparison) -> Comparison:

@@ -113,16 +113,16 @@ class NightNoise:
         return self.nights - 1 if self.nights >= MIN_NIGHTS else MIN_NIGHTS - 1
 
 
-def night_noise(night_medians: Sequence[float], floor: float = NOISE_FLOOR) -> NightNoise:
-    """From earlier nights' medians (each the median of that night's repetition medians)."""
-    x = np.log(np.asarray(night_medians, np.float64))
+def night_noise(night_levels: Sequence[float], floor: float = NOISE_FLOOR) -> NightNoise:
+    """From earlier nights' levels (each `night_level` of that night's repetition medians)."""
+    x = np.log(np.asarray(night_levels, np.float64))
     sd = float(np.std(x, ddof=1)) if len(x) >= 2 else math.nan
     return NightNoise(sd, len(x), floor)
 
 
 @dataclass(frozen=True)
 class NightRatio:
-    """Tonight's median ÷ the baseline nights' (geometric mean of their medians), with a CI that holds
+    """Tonight's level ÷ the baseline nights' (geometric mean of their levels), with a CI that holds
     night-to-night noise: a prediction interval with the noise's degrees of freedom."""
 
     estimate: float
@@ -131,11 +131,12 @@ class NightRatio:
     se: float
 
 
-def night_ratio(baseline_night_medians: Sequence[float], tonight: Sequence[float], noise: NightNoise,
+def night_ratio(baseline_night_levels: Sequence[float], tonight: Sequence[float], noise: NightNoise,
                 confidence: float = CONFIDENCE) -> NightRatio:  # fmt: skip
-    base = float(np.mean(np.log(baseline_night_medians)))
+    """`tonight`: its repetition medians (its level is taken here)."""
+    base = float(np.mean(np.log(baseline_night_levels)))
     d = float(np.log(night_level(tonight))) - base
-    se = noise.used * math.sqrt(1 + 1 / len(baseline_night_medians))
+    se = noise.used * math.sqrt(1 + 1 / len(baseline_night_levels))
     t = float(stats.t.ppf(0.5 + confidence / 2, noise.df))
     return NightRatio(math.exp(d), math.exp(d - t * se), math.exp(d + t * se), se)
 
