@@ -91,9 +91,9 @@ def ends_job(result: Result) -> bool:
     return not result.measured
 
 
-def complete(job: Job, parts: Sequence[tuple[int, Result]]) -> bool:
-    """Whether a job's repetitions so far (index, Result; in index order) make its whole Result."""
-    return bool(parts) and (len(parts) >= job.run.repetitions or ends_job(parts[-1][1]))
+def complete(job: Job, repetitions: int, last: Result) -> bool:
+    """Whether a job's `repetitions` so far, `last` the latest of them, make its whole Result."""
+    return repetitions >= job.run.repetitions or ends_job(last)
 
 
 def joined(job: Job, parts: Sequence[tuple[int, Result]]) -> Result:

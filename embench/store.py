@@ -475,6 +475,12 @@ class Store:
                                   .returning(schema.repetitions.c.job_id))  # fmt: skip
             return stored.first() is not None
 
+    def kept_repetitions(self, run_id: str, job_id: str) -> list[int]:
+        """The indices of a job's repetitions kept so far, in order (their Results are not read)."""
+        rows = self._read("SELECT repetition FROM repetitions WHERE run_id=? AND job_id=? ORDER BY repetition",
+                          (run_id, job_id))  # fmt: skip
+        return [int(i) for (i,) in rows]
+
     def repetitions_of(self, run_id: str, job_id: str) -> list[tuple[int, Result]]:
         """The repetitions of a job kept so far (index, Result), in index order."""
         rows = self._read("SELECT repetition, result_json FROM repetitions WHERE run_id=? AND job_id=?"

@@ -148,11 +148,12 @@ class Recorder(SweepListener):
         instead, in the transaction that deletes the kept ones (store.add_results): a job is never left
         with all its repetitions kept and no result. A lost device's repetition ends the job as lost,
         its kept repetitions stay, and --resume runs the rest."""
-        kept = self.store.repetitions_of(self.outcome.run_id, job.job_id)
-        parts = [p for p in kept if p[0] < repetition] + [(repetition, result)]
-        if complete(job, parts):
-            self.finished(planned, job, joined(job, parts), measured_on)
-        elif self.store.add_repetition(self.outcome.run_id, job.job_id, repetition, result, measured_on):
+        run = self.outcome.run_id
+        earlier = [i for i in self.store.kept_repetitions(run, job.job_id) if i < repetition]
+        if complete(job, len(earlier) + 1, result):  # only then are the kept ones read, samples and all
+            parts = [p for p in self.store.repetitions_of(run, job.job_id) if p[0] < repetition]
+            self.finished(planned, job, joined(job, [*parts, (repetition, result)]), measured_on)
+        elif self.store.add_repetition(run, job.job_id, repetition, result, measured_on):
             self.display.repetition_finished(planned, job, result, repetition, measured_on)
 
     def finished(self, planned: PlannedJob, job: Job, result: Result, measured_on: str | None = None) -> None:
