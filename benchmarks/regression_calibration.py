@@ -46,7 +46,14 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from chainmodel import chain_model  # noqa: E402
 
-from embench.compare import Comparison, compare, repetition_medians, series_key, series_label  # noqa: E402
+from embench.compare import (  # noqa: E402
+    Comparison,
+    compare,
+    repetition_levels,
+    repetition_medians,
+    series_key,
+    series_label,
+)
 from embench.regression import HISTORY_NIGHTS, MIN_NIGHTS  # noqa: E402
 from embench.store import Store, StoredResult  # noqa: E402
 from embench.zoo import DEFAULT_MANIFEST, Zoo  # noqa: E402
@@ -79,12 +86,12 @@ def zoo_manifest(folder: Path) -> Path:
     return path
 
 
-def night(folder: Path, zoo: Path, store: Path, repetitions: int, kind: str) -> float:
+def night(folder: Path, zoo: Path, store: Path, repetitions: int, kind: str, min_seconds: float) -> float:
     sweep = {"models": ["chain8x128", "chain20", "chain21", "mnv3s"], "precisions": ["fp32", "int8"],
              "runtimes": ["onnxruntime", "litert"],
              "delegates": {"onnxruntime": ["CPUExecutionProvider"], "litert": ["xnnpack"]},
              "threads": [1, 2], "fidelity": {"inputs": 0},
-             "run": {**RUN, "repetitions": repetitions, **KINDS[kind]}}  # fmt: skip
+             "run": {**RUN, "repetitions": repetitions, "min_seconds": min_seconds, **KINDS[kind]}}  # fmt: skip
     inventory = folder / "night.yaml"
     inventory.write_text(yaml.safe_dump({"schema": 1, "zoo": str(zoo), "sweep": sweep,
                                          "devices": [{"name": "host", "transport": "local"}]}))  # fmt: skip
@@ -152,9 +159,9 @@ def analyse(nights: list[list[StoredResult]]) -> None:
         real += [c for c in judged if c.key[1] == "chain20"]
         for t in (1, 2):
             a = [m for n in base for s in n if series_key(s.job)[1:] == ("chain20", "fp32", "onnxruntime",
-                 "CPUExecutionProvider", t) for m in repetition_medians(s.result)]  # fmt: skip
+                 "CPUExecutionProvider", t) for m in repetition_levels(s.result)]  # fmt: skip
             b = [m for s in tonight if series_key(s.job)[1:] == ("chain21", "fp32", "onnxruntime",
-                 "CPUExecutionProvider", t) for m in repetition_medians(s.result)]  # fmt: skip
+                 "CPUExecutionProvider", t) for m in repetition_levels(s.result)]  # fmt: skip
             ratios.append(float(np.median(b) / np.median(a)))
     series = len({c.label for c in aa})
     print(f"\nverdicts over {len(nights) - start} nights × {series} series, each night judged against the"
@@ -165,15 +172,7 @@ def analyse(nights: list[list[StoredResult]]) -> None:
     for c in aa:
         if c.verdict == "slower":
             print(f"    false alarm: {c.label}: {c.why} (night noise used {100 * c.night_sd:.1f}%)")
-    inj = ", ".join(f"{v} {n}" for v, n in Counter(c.verdict for c in injected).most_common())
-    print(f"  injected ×1.05 detected (slower):           {pct(*rate(injected))}   (target ≥ 95%; all: {inj})")
-    quiet = [c for c in injected if c.night_sd <= 0.0125]
-    print(f"    of which series-nights with night-to-night noise ≤ 1.25%: {pct(*rate(quiet))}")
-    for threads in sorted({c.key[5] for c in injected}):
-        at = [c for c in injected if c.key[5] == threads]
-        known = [c for c in at if c.noise_nights >= LONG_HISTORY]
-        print(f"    {threads} thread(s): {pct(*rate(at))}; with ≥ {LONG_HISTORY} earlier nights known:"
-              f" {pct(*rate(known))}; A/A false: {pct(*rate([c for c in aa if c.key[5] == threads]))}")  # fmt: skip
+    detection(injected, aa)
     print(f"  real slowdown chain 20→21 layers (true ×{statistics.median(ratios):.3f}) detected: {pct(*rate(real))}"
           f"; as environment: {rate(real, 'environment')[0]}")  # fmt: skip
     print("  per series: night-to-night noise used, and the slowdown it can detect (medians over nights):")
@@ -184,6 +183,25 @@ def analyse(nights: list[list[StoredResult]]) -> None:
     for label, values in sorted(mde.items()):
         print(f"    {label:58s} noise {100 * statistics.median(noise[label]):5.2f}%   detectable"
               f" {statistics.median(values) - 1:+.1%}")  # fmt: skip
+
+
+def detection(injected: list[Comparison], aa: list[Comparison]) -> None:
+    """The injected slowdowns found: overall, where a series says it can find 5%, series by series (one
+    mark a night: S slower, i inconclusive, e environment, s same, b bimodal), by thread count."""
+    inj = ", ".join(f"{v} {n}" for v, n in Counter(c.verdict for c in injected).most_common())
+    print(f"  injected ×1.05 detected (slower):           {pct(*rate(injected))}   (target ≥ 95%; all: {inj})")
+    able = [c for c in injected if c.detectable <= 1.05]
+    print(f"    where the series' own row says it can detect 5% (80% power): {pct(*rate(able))}")
+    found: dict[str, list[str]] = defaultdict(list)
+    for c in injected:
+        found[c.label].append("S" if c.verdict == "slower" else c.verdict[0])
+    for label, marks in sorted(found.items()):
+        print(f"      {label:58s} {''.join(marks)}")
+    for threads in sorted({c.key[5] for c in injected}):
+        at = [c for c in injected if c.key[5] == threads]
+        known = [c for c in at if c.noise_nights >= LONG_HISTORY]
+        print(f"    {threads} thread(s): {pct(*rate(at))}; with ≥ {LONG_HISTORY} earlier nights known:"
+              f" {pct(*rate(known))}; A/A false: {pct(*rate([c for c in aa if c.key[5] == threads]))}")  # fmt: skip
 
 
 def spread(nights: list[list[StoredResult]]) -> dict[str, float]:
@@ -226,6 +244,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nights", type=int, default=12, help="nights of each kind, alternating")
     ap.add_argument("--repetitions", type=int, default=10)
+    ap.add_argument("--min-seconds", type=float, default=RUN["min_seconds"],
+                    help=f"each repetition's timed window at least (default {RUN['min_seconds']})")  # fmt: skip
     ap.add_argument("--kinds", nargs="+", choices=list(KINDS), default=["interleaved", "process"],
                     help="the kinds of night collected, alternating (default: interleaved process)")  # fmt: skip
     ap.add_argument("--overhead", nargs="*", choices=list(KINDS), metavar="KIND",
@@ -246,7 +266,9 @@ def main() -> None:
             zoo = zoo_manifest(folder)
         for i in range(args.nights):  # alternating, so that all see the same machine
             for kind in args.kinds:
-                walls[kind].append(night(folder, zoo, folder / f"{kind}.sqlite", args.repetitions, kind))
+                walls[kind].append(
+                    night(folder, zoo, folder / f"{kind}.sqlite", args.repetitions, kind, args.min_seconds)
+                )
                 print(f"night {i + 1}/{args.nights} ({kind}): {walls[kind][-1]:.1f} s", file=sys.stderr)
         if args.nights:
             report(folder, walls)

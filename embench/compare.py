@@ -1,4 +1,4 @@
-"""Two runs (or a baseline of several nights and tonight), series by series: repetition medians, the
+"""Two runs (or a baseline of several nights and tonight), series by series: repetition levels, the
 rank test and ratio CI of embench.regression, a verdict, and what changed between them. Computes
 only; embench/report/nightly.py renders."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,19 +30,29 @@ def series_label(key: SeriesKey) -> str:
     return f"{device}/{model}/{precision}/{runtime}:{delegate}/t{threads}"
 
 
-def repetition_medians(result: Result) -> list[float]:
-    """Each repetition's median latency (ms); a job of one repetition gives one."""
+def _per_repetition(result: Result, statistic: Callable[[np.ndarray], float]) -> list[float]:
     samples = np.asarray(result.samples_ns, np.float64) / 1e6
     if not len(samples):
         return []
     if not result.repetitions:
-        return [float(np.median(samples))]
+        return [statistic(samples)]
     out, start = [], 0
     for rep in result.repetitions:
         if rep.samples:
-            out.append(float(np.median(samples[start : start + rep.samples])))
+            out.append(statistic(samples[start : start + rep.samples]))
         start += rep.samples
     return out
+
+
+def repetition_medians(result: Result) -> list[float]:
+    """Each repetition's median latency (ms); a job of one repetition gives one."""
+    return _per_repetition(result, lambda x: float(np.median(x)))
+
+
+def repetition_levels(result: Result) -> list[float]:
+    """Each repetition's level (ms), what verdicts and history compare: the fast end of its invokes
+    (regression.repetition_level); a job of one repetition gives one."""
+    return _per_repetition(result, rg.repetition_level)
 
 
 def _definition(job: Job) -> dict[str, object]:
@@ -101,7 +111,7 @@ def what_changed(before: StoredResult, after: StoredResult) -> list[str]:
 
 @dataclass(frozen=True)
 class Comparison:
-    """One series: the two sides' repetition medians, the statistics, the verdict and why."""
+    """One series: the two sides' repetition levels (ms), the statistics, the verdict and why."""
 
     key: SeriesKey
     before: tuple[float, ...]
@@ -157,10 +167,22 @@ def _by_series(results: Sequence[StoredResult]) -> dict[SeriesKey, StoredResult]
     return {series_key(s.job): s for s in results}
 
 
-def _flag(before: StoredResult, after: StoredResult, medians_after: list[float], base_nights: list[float],
-          threshold: float) -> tuple[str, str] | None:  # fmt: skip
-    """A verdict that is not a comparison: not measured, fallen back, throttled, bimodal (unless both
-    groups moved past the threshold the same way against every baseline night: then the series is judged)."""
+def _quietest(results: Iterable[StoredResult]) -> float:
+    """The least share of the CPUs other processes took during these jobs' windows (0 where none was measured)."""
+    return min((s.result.other_cpu for s in results if s.result.measured and s.result.other_cpu is not None),
+               default=0.0)  # fmt: skip
+
+
+def _contended(stored: StoredResult, quiet: float) -> bool:
+    """Other processes took CONTENTION more of the CPUs during this job's windows than on the series' quietest night."""
+    return stored.result.other_cpu is not None and stored.result.other_cpu - quiet >= CONTENTION
+
+
+def _flag(before: StoredResult, after: StoredResult, levels_after: list[float], base_nights: list[float],
+          threshold: float, quiet: float) -> tuple[str, str] | None:  # fmt: skip
+    """A verdict that is not a comparison: not measured, fallen back, throttled, contended (against the
+    series' quietest earlier night: `quiet`), bimodal (unless both groups moved past the threshold the
+    same way against every baseline night: then the series is judged)."""
     if not after.result.measured:
         return "not comparable", f"tonight: {after.result.status} ({after.result.message or 'no message'})"
     if not before.result.measured:
@@ -170,24 +192,22 @@ def _flag(before: StoredResult, after: StoredResult, medians_after: list[float],
     evidence = throttle_flags(after.result)
     if evidence:
         return "throttled", "; ".join(evidence)
-    tonight, before_cpu = after.result.other_cpu, before.result.other_cpu or 0.0
-    if tonight is not None and tonight - before_cpu >= CONTENTION:
+    tonight = after.result.other_cpu
+    if tonight is not None and tonight - quiet >= CONTENTION:
         return "environment", (f"other processes used {tonight:.0%} of the CPUs during tonight's timed windows"
-                               f" (the baseline night: {before_cpu:.0%}): contention, not the model")  # fmt: skip
-    if rg.bimodal(medians_after) and not _both_modes_moved(medians_after, base_nights, threshold):
-        return "bimodal", "repetition medians fall in two groups: " + ", ".join(
-            f"{m:.4g}" for m in sorted(medians_after)
-        )
+                               f" (its quietest earlier night: {quiet:.0%}): contention, not the model")  # fmt: skip
+    if rg.bimodal(levels_after) and not _both_modes_moved(levels_after, base_nights, threshold):
+        return "bimodal", "repetition levels fall in two groups: " + ", ".join(f"{m:.4g}" for m in sorted(levels_after))
     return None
 
 
-def _both_modes_moved(medians_after: list[float], base_nights: list[float], threshold: float) -> bool:
+def _both_modes_moved(levels_after: list[float], base_nights: list[float], threshold: float) -> bool:
     """Tonight's faster group slower than every baseline night by the threshold, or its slower group
     faster by it: whichever mode a repetition fell in, it moved (a burst on a few repetitions of a
     series that got four times slower is still a slowdown)."""
     if not base_nights:
         return False
-    return min(medians_after) >= threshold * max(base_nights) or max(medians_after) * threshold <= min(base_nights)
+    return min(levels_after) >= threshold * max(base_nights) or max(levels_after) * threshold <= min(base_nights)
 
 
 def _build_changed(a: StoredResult, b: StoredResult) -> bool:
@@ -199,9 +219,9 @@ def _build_changed(a: StoredResult, b: StoredResult) -> bool:
 
 
 def _night_level(stored: StoredResult) -> float | None:
-    """The job's level that night (regression.night_level of its repetition medians), None: not measured."""
-    medians = repetition_medians(stored.result) if stored.result.measured else []
-    return rg.night_level(medians) if medians else None
+    """The job's level that night (regression.night_level of its repetition levels), None: not measured."""
+    levels = repetition_levels(stored.result) if stored.result.measured else []
+    return rg.night_level(levels) if levels else None
 
 
 Night = dict[SeriesKey, StoredResult]
@@ -236,7 +256,7 @@ class _Pending:
     key: SeriesKey
     last: StoredResult
     now: StoredResult
-    before_nights: list[list[float]]  # each baseline night's repetition medians (a night measured)
+    before_nights: list[list[float]]  # each baseline night's repetition levels (a night measured)
     after: list[float]
     base_nights: list[float]  # each baseline night's level
     noise: rg.NightNoise
@@ -246,13 +266,13 @@ class _Pending:
 
     @property
     def before(self) -> list[float]:
-        """The baseline nights' repetition medians, pooled."""
+        """The baseline nights' repetition levels, pooled."""
         return [m for night in self.before_nights for m in night]
 
 
 def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[StoredResult], policy: Policy | None = None,
             history: Sequence[Sequence[StoredResult]] | None = None) -> list[Comparison]:  # fmt: skip
-    """Every series of tonight against the baseline: one or more earlier runs (their repetition medians
+    """Every series of tonight against the baseline: one or more earlier runs (their repetition levels
     for the rank test, their night levels for the ratio; what changed is said against the most
     recent). `history` (default: the baseline) is the earlier nights each series' night-to-night noise
     is measured over. Each series is judged against its device's other series too: the night's shift
@@ -265,9 +285,13 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
     done: list[Comparison] = []
     for key, now in sorted(_by_series(tonight).items(), key=lambda kv: series_label(kv[0])):
         earlier = [(i, night[key]) for i, night in enumerate(nights) if key in night]
-        medians_after = repetition_medians(now.result) if now.result.measured else []
+        known = [(j, n[key]) for j, n in enumerate(noise_nights) if key in n]
+        quiet = _quietest(s for _, s in earlier + known)
+        # a night whose windows other processes crowded measured them, not the series: not a baseline, not noise
+        earlier = [(i, s) for i, s in earlier if not _contended(s, quiet)] or earlier
+        levels_after = repetition_levels(now.result) if now.result.measured else []
         if not earlier:
-            done.append(Comparison(key, (), tuple(medians_after), "not comparable", "new series: no baseline",
+            done.append(Comparison(key, (), tuple(levels_after), "not comparable", "new series: no baseline",
                                    after_job_id=now.job.job_id))  # fmt: skip
             continue
         last = earlier[-1][1]
@@ -275,14 +299,14 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         differs = definition_differs(last.job, now.job)
         flag = ("not comparable", "series defined differently: " + "; ".join(differs)) if differs else None
         base_nights = [m for _, s in earlier if (m := _night_level(s))]
-        flag = flag or _flag(last, now, medians_after, base_nights, policy.threshold_for(key))
+        flag = flag or _flag(last, now, levels_after, base_nights, policy.threshold_for(key), quiet)
         if flag is not None:
-            medians_before = [m for _, s in earlier if s.result.measured for m in repetition_medians(s.result)]
-            done.append(Comparison(key, tuple(medians_before), tuple(medians_after), *flag, changes=tuple(changes),
+            levels_before = [m for _, s in earlier if s.result.measured for m in repetition_levels(s.result)]
+            done.append(Comparison(key, tuple(levels_before), tuple(levels_after), *flag, changes=tuple(changes),
                                    after_job_id=now.job.job_id, before_job_id=last.job.job_id))  # fmt: skip
             continue
         # the noise of this build: nights that ran another model file or runtime version measured something else
-        same_build = [(j, n[key]) for j, n in enumerate(noise_nights) if key in n and not _build_changed(n[key], last)]
+        same_build = [(j, s) for j, s in known if not _build_changed(s, last) and not _contended(s, quiet)]
         candidates.append(_Candidate(key, last, now, earlier, same_build, changes))
     raw = _judged([_pending(c, policy) for c in candidates], policy)
     shifts = _shifts(candidates)
@@ -358,23 +382,23 @@ def _median_of(values: Iterable[float | None]) -> float | None:
 
 
 def _pending(c: _Candidate, policy: Policy, shift: _Shift | None = None) -> _Pending:
-    """The series' numbers, each night's repetition medians divided by that night's device shift
+    """The series' numbers, each night's repetition levels divided by that night's device shift
     (none given: as measured). A night with no shift known is left out."""
 
     def scale(night: int, s: StoredResult, by: dict[int, float] | None) -> list[float]:
         if not s.result.measured or (by is not None and night not in by):
             return []
         factor = math.exp(-by[night]) if by is not None else 1.0
-        return [m * factor for m in repetition_medians(s.result)]
+        return [m * factor for m in repetition_levels(s.result)]
 
-    def night_level(medians: list[float]) -> list[float]:
-        return [rg.night_level(medians)] if medians else []
+    def night_level(levels: list[float]) -> list[float]:
+        return [rg.night_level(levels)] if levels else []
 
     base_by, hist_by = (shift.baseline, shift.history) if shift else (None, None)
     baseline = [scale(i, s, base_by) for i, s in c.baseline]
     known = [m for j, s in c.history for m in night_level(scale(j, s, hist_by))]
     factor = math.exp(-shift.tonight) if shift else 1.0
-    after = [m * factor for m in repetition_medians(c.now.result)]
+    after = [m * factor for m in repetition_levels(c.now.result)]
     return _Pending(c.key, c.last, c.now, [b for b in baseline if b], after,
                     [m for b in baseline for m in night_level(b)], rg.night_noise(known, policy.noise_floor),
                     c.changes, math.exp(shift.tonight) if shift else math.nan, shift is not None and shift.unusual)  # fmt: skip
@@ -386,7 +410,7 @@ def _merged(raw: Comparison, shifted: Comparison) -> Comparison:
     is the device's `environment`; anything else is what the shifted numbers say. A series whose nights
     wander less as measured than against its device's other series (their own noise would only be added
     to its) is judged as measured, unless the device moved tonight beyond what its moves did before. The
-    medians shown stay as measured."""
+    levels shown stay as measured."""
     if not math.isfinite(shifted.shift):
         return raw
     if shifted.night_sd > raw.night_sd and not shifted.device_moved:
@@ -415,7 +439,7 @@ def _judged(pending: list[_Pending], policy: Policy) -> list[Comparison]:
     for p, t, qs, qf in zip(pending, tests, q_slower, q_faster):
         threshold = policy.threshold_for(p.key)
         if len(p.before) < 2 or len(p.after) < 2:
-            verdict, why = "inconclusive", (f"{len(p.before)} and {len(p.after)} repetition medians: set"
+            verdict, why = "inconclusive", (f"{len(p.before)} and {len(p.after)} repetition levels: set"
                                             f" sweep.run.repetitions to {rg.MIN_REPETITIONS} or more")  # fmt: skip
         else:
             verdict, why = rg.verdict(t, qs, qf, threshold, policy.alpha, policy.fdr_q)
@@ -432,7 +456,7 @@ def _judged(pending: list[_Pending], policy: Policy) -> list[Comparison]:
 
 
 ENVIRONMENT_SHARE = 0.5  # of a device's series at one thread count
-CONTENTION = 0.15  # more of the CPUs taken by other processes than on the baseline night: not a verdict
+CONTENTION = 0.15  # more of the CPUs taken by other processes than on the series' quietest earlier night: not a verdict
 
 
 def _environment(done: list[Comparison]) -> list[Comparison]:

@@ -1,6 +1,6 @@
-"""A series over the nights: each run's median of repetition medians with its CI, and the change
-points in that history (ruptures' PELT on the log medians), so that slow drift and steps that no
-single night-to-night comparison calls are found too. Computes only."""
+"""A series over the nights: each run's median of repetition levels (regression.repetition_level)
+with its CI, and the change points in that history (ruptures' PELT on the log medians), so that slow
+drift and steps that no single night-to-night comparison calls are found too. Computes only."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .compare import SeriesKey, repetition_medians, series_key, series_label
+from .compare import SeriesKey, repetition_levels, series_key, series_label
 from .stats import median_ci
 from .store import RunInfo, Store
 
@@ -55,8 +55,8 @@ def nightly_runs(store: Store, before: str | None = None, label: str | None = "n
     return out
 
 
-def point(run: RunInfo, medians: Sequence[float]) -> Point:
-    x = np.sort(np.asarray(medians, np.float64))
+def point(run: RunInfo, levels: Sequence[float]) -> Point:
+    x = np.sort(np.asarray(levels, np.float64))
     low, high = median_ci(x) if len(x) >= 6 else (float(x[0]), float(x[-1]))
     return Point(run.run_id, run.started_unix, float(np.median(x)), low, high, len(x))
 
@@ -68,9 +68,9 @@ def histories(store: Store, pattern: str, runs: Sequence[RunInfo]) -> dict[Serie
             key = series_key(stored.job)
             if not matches(key, pattern) or not stored.result.measured:
                 continue
-            medians = repetition_medians(stored.result)
-            if medians:
-                out.setdefault(key, []).append(point(run, medians))
+            levels = repetition_levels(stored.result)
+            if levels:
+                out.setdefault(key, []).append(point(run, levels))
     return dict(sorted(out.items(), key=lambda kv: series_label(kv[0])))
 
 

@@ -82,7 +82,8 @@ def markdown(night: Night) -> str:
         lines.append(f"| {c.label} | {c.verdict}{': ' + note if note else ''} | {_num(c.median_before, '.4g')} |"
                      f" {_num(c.median_after, '.4g')} | {ratio} | {_num(c.p_slower, '.2g')} | {_num(c.q_slower, '.2g')} |"
                      f" {_noise(c)} | {_mde(c)} | {changed} |")  # fmt: skip
-    lines += ["", "Medians are of repetition medians (each repetition a fresh process). Ratios are against the"
+    lines += ["", "Medians are of repetition levels (each repetition a fresh process; its level the 10th percentile"
+              " of its invokes, the fast end that interference leaves alone). Ratios are against the"
               " device's other series with nothing changed at the same thread count (their move tonight divided"
               " out), where it has two or more. A series is *slower*"
               " when tonight is significantly above its baseline nights given its own night-to-night noise (p ≤ α,"
@@ -152,7 +153,7 @@ def history_png(label: str, points: Sequence[Point], steps: Sequence[Step]) -> b
     med = [p.median_ms for p in points]
     err = [[p.median_ms - p.low_ms for p in points], [p.high_ms - p.median_ms for p in points]]
     ax.errorbar(x, med, yerr=err, fmt="o-", color="#1f77b4", ecolor="#999", capsize=3,
-                label="median of repetition medians (95% CI)")  # fmt: skip
+                label="median of repetition levels (95% CI)")  # fmt: skip
     for step in steps:
         ax.axvline(step.index - 0.5, color="#d62728", linestyle="--", label=f"step ×{step.ratio:.3f}")
     ax.set_xticks(x, [p.run_id[:15] for p in points], rotation=30, ha="right", fontsize=7)
