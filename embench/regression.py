@@ -84,7 +84,7 @@ def bimodal(values: Sequence[float]) -> bool:
     return bool(gaps[cut - 1] > 0.03 * float(np.median(x)) and gaps[cut - 1] > 3 * spread)
 
 
-def repetition_level(samples: Sequence[float]) -> float:
+def repetition_level(samples: Sequence[float] | np.ndarray) -> float:
     """One repetition's level from its invokes' latencies: their REPETITION_QUANTILE quantile (NaN for none)."""
     return float(np.quantile(samples, REPETITION_QUANTILE)) if len(samples) else math.nan
 
