@@ -3,8 +3,10 @@ from P(t) = 3 + sin(2πt/1.3) W on the system-wide monotonic clock, a thermal zo
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -36,8 +38,9 @@ def put(path: Path, value: object) -> None:
 
 
 @contextmanager
-def power_tree(root: Path) -> Iterator[Path]:
-    """Lay out the tree under root and keep feeding it until the block ends."""
+def power_tree(root: Path, rapl_jumps: queue.SimpleQueue[int] | None = None) -> Iterator[Path]:
+    """Lay out the tree under root and keep feeding it until the block ends. A value put on
+    rapl_jumps sets the RAPL counter to it (µJ) from then on, as if the board had run that far."""
     hw = root / "sys/class/hwmon"
     put(hw / "hwmon0/name", "k10temp")  # not a power monitor: must be skipped
     put(hw / "hwmon1/name", "ina226")
@@ -58,6 +61,9 @@ def power_tree(root: Path) -> Iterator[Path]:
         while not stop.is_set():
             now = time.monotonic()
             counter = (counter + energy(last, now) * 1e6) % RAPL_RANGE_UJ
+            with contextlib.suppress(queue.Empty):
+                if rapl_jumps is not None:
+                    counter = float(rapl_jumps.get_nowait())
             last = now
             put(hw / "hwmon1/power1_input", int(power(now) * 1e6))
             put(rapl / "energy_uj", int(counter))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import queue
+import random
 import sqlite3
 import sys
 import threading
@@ -96,27 +98,35 @@ def test_energy_matches_the_known_power_curve(zoo_path: Path, tmp_path: Path, bo
     assert float(cell) == pytest.approx(s.joules_per_inference * 1e3, rel=0.01, abs=1e-3)  # as computed from samples
 
 
-def test_rapl_counter_with_wraparound(zoo_path: Path, tmp_path: Path, board_tree: Path) -> None:
-    """The counter's range (8 J) is just above a window's energy (~6 J), so a window wraps it about
-    three times in four; runs repeat until one did (six runs all missing it: p < 0.001)."""
+def test_rapl_counter_with_wraparound(zoo_path: Path, tmp_path: Path) -> None:
+    """The counter's range (8 J) is just above a window's energy (5.6–7.1 J). Before each run the
+    counter jumps to a uniformly random value, so wherever the window falls in time the counter at its
+    start is uniform on the range and the window wraps it with probability energy / range (≥ 0.7),
+    independently run to run; runs repeat until one did (eight runs all missing it: p < 1e-4).
+    Without the jumps the counter's phase at the window follows the machine's timing, which can
+    line up run after run (it once missed six times in a row)."""
+    jumps: queue.SimpleQueue[int] = queue.SimpleQueue()
+    rng = random.Random()  # unseeded on purpose: the bound above needs phases independent of timing
     wrapped = 0
-    for attempt in range(6):
-        folder = tmp_path / f"run{attempt}"
-        folder.mkdir()
-        result, n = _run(zoo_path, folder, [{"source": "rapl", "root": str(board_tree)}])
-        assert result.telemetry is not None
-        edges = result.telemetry.edges
-        t0, t1 = edges["window_start"].t, edges["window_end"].t
-        start, end = edges["window_start"].counters["rapl"], edges["window_end"].counters["rapl"]
-        assert start is not None and end is not None
-        assert energy(t0, t1) * 1e6 < RAPL_RANGE_UJ
-        s = summarize_telemetry(result, n)
-        # read at the two edges, wrapped or not (end < start), the delta is the window's energy: within 3%
-        assert s.joules == pytest.approx(energy(t0, t1), rel=0.03)
-        assert s.power_source == "rapl:package-0" and s.per_inference_basis == "gross"
-        if end < start:
-            wrapped += 1
-            break
+    with power_tree(tmp_path / "root", rapl_jumps=jumps) as board:
+        for attempt in range(8):
+            folder = tmp_path / f"run{attempt}"
+            folder.mkdir()
+            jumps.put(rng.randrange(RAPL_RANGE_UJ))
+            result, n = _run(zoo_path, folder, [{"source": "rapl", "root": str(board)}])
+            assert result.telemetry is not None
+            edges = result.telemetry.edges
+            t0, t1 = edges["window_start"].t, edges["window_end"].t
+            start, end = edges["window_start"].counters["rapl"], edges["window_end"].counters["rapl"]
+            assert start is not None and end is not None
+            assert energy(t0, t1) * 1e6 < RAPL_RANGE_UJ
+            s = summarize_telemetry(result, n)
+            # read at the two edges, wrapped or not (end < start), the delta is the window's energy: within 3%
+            assert s.joules == pytest.approx(energy(t0, t1), rel=0.03)
+            assert s.power_source == "rapl:package-0" and s.per_inference_basis == "gross"
+            if end < start:
+                wrapped += 1
+                break
     assert wrapped, "the counter never wrapped inside a window: the wrap path was not exercised"
 
 
