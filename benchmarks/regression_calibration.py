@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import statistics
 import subprocess
 import sys
@@ -54,7 +55,7 @@ from embench.compare import (  # noqa: E402
     series_key,
     series_label,
 )
-from embench.regression import HISTORY_NIGHTS, MIN_NIGHTS  # noqa: E402
+from embench.regression import HISTORY_NIGHTS, MIN_NIGHTS, level_sampling_sd  # noqa: E402
 from embench.store import Store, StoredResult  # noqa: E402
 from embench.zoo import DEFAULT_MANIFEST, Zoo  # noqa: E402
 
@@ -140,7 +141,7 @@ def pct(hit: int, n: int) -> str:
 
 
 def analyse(nights: list[list[StoredResult]]) -> None:
-    aa, injected, real, mde = [], [], [], defaultdict(list)
+    aa, injected, real, mde, need = [], [], [], defaultdict(list), defaultdict(list)
     ratios, start = [], max(BASELINE_NIGHTS, MIN_NIGHTS)
     for j in range(start, len(nights)):
         base, history, tonight = nights[j - BASELINE_NIGHTS : j], nights[max(0, j - HISTORY_NIGHTS) : j], nights[j]
@@ -149,6 +150,7 @@ def analyse(nights: list[list[StoredResult]]) -> None:
         for c in same:
             if np.isfinite(c.detectable):
                 mde[c.label].append(c.detectable)
+                need[c.label].append(c.repetitions_for_target or math.inf)
         for c in same:  # one series at a time: a slowdown of one model, the others unchanged
             if c.verdict == "not comparable":
                 continue
@@ -175,14 +177,16 @@ def analyse(nights: list[list[StoredResult]]) -> None:
     detection(injected, aa)
     print(f"  real slowdown chain 20→21 layers (true ×{statistics.median(ratios):.3f}) detected: {pct(*rate(real))}"
           f"; as environment: {rate(real, 'environment')[0]}")  # fmt: skip
-    print("  per series: night-to-night noise used, and the slowdown it can detect (medians over nights):")
+    print("  per series: night-to-night noise used, the slowdown it can detect, and the R its row says would detect"
+          " 5% (medians over nights; ∞: more repetitions cannot):")  # fmt: skip
     noise = defaultdict(list)
     for c in aa:
         if np.isfinite(c.night_sd):  # a flagged series-night (bimodal, throttled) has none
             noise[c.label].append(c.night_sd)
     for label, values in sorted(mde.items()):
+        r = statistics.median(need[label])
         print(f"    {label:58s} noise {100 * statistics.median(noise[label]):5.2f}%   detectable"
-              f" {statistics.median(values) - 1:+.1%}")  # fmt: skip
+              f" {statistics.median(values) - 1:+.1%}   R for 5% {'∞' if math.isinf(r) else f'{r:.0f}'}")  # fmt: skip
 
 
 def detection(injected: list[Comparison], aa: list[Comparison]) -> None:
@@ -202,6 +206,38 @@ def detection(injected: list[Comparison], aa: list[Comparison]) -> None:
         known = [c for c in at if c.noise_nights >= LONG_HISTORY]
         print(f"    {threads} thread(s): {pct(*rate(at))}; with ≥ {LONG_HISTORY} earlier nights known:"
               f" {pct(*rate(known))}; A/A false: {pct(*rate([c for c in aa if c.key[5] == threads]))}")  # fmt: skip
+
+
+DRAW = 10  # repetitions in each group draw_check splits a night into
+
+
+def draw_check(nights: list[list[StoredResult]]) -> None:
+    """How much a night's level (its fastest repetition) wanders with which repetitions the night drew,
+    measured and as the verdict's minimum detectable effect says it: nights of R ≥ 2 × DRAW repetitions
+    split into R // DRAW interleaved groups of DRAW; the measured SD of the groups' fastest levels inside
+    each night (pooled over nights) against regression.level_sampling_sd from each group alone, and the
+    SD of a mean of DRAW (the rule before 2026-12-06)."""
+    by: dict[str, list[np.ndarray]] = defaultdict(list)
+    for results in nights:
+        for s in results:
+            levels = np.log(repetition_levels(s.result))
+            if len(levels) >= 2 * DRAW:
+                by[series_label(series_key(s.job))].append(levels)
+    if not by:
+        return
+    print(f"\n  the draw's part of a night's level at R = {DRAW}: measured (groups of {DRAW} inside each night) against"
+          " what the verdict says (regression.level_sampling_sd), and a mean's SE (the earlier rule); then the"
+          f" night-to-night SD of the fastest of each night's first {DRAW} repetitions and of all of them")  # fmt: skip
+    for label, series_nights in sorted(by.items()):
+        groups = [[night[k :: len(night) // DRAW][:DRAW] for k in range(len(night) // DRAW)] for night in series_nights]
+        measured = math.sqrt(np.mean([np.var([g.min() for g in gs], ddof=1) for gs in groups]))
+        said = math.sqrt(np.mean([level_sampling_sd([np.exp(g)], DRAW) ** 2 for gs in groups for g in gs]))
+        mean_se = math.sqrt(np.mean([(1.4826 * np.median(np.abs(g - np.median(g)))) ** 2 / DRAW
+                                     for gs in groups for g in gs]))  # fmt: skip
+        first = np.std([night[:DRAW].min() for night in series_nights], ddof=1)
+        every = np.std([night.min() for night in series_nights], ddof=1)
+        print(f"    {label:58s} measured {100 * measured:5.2f}%   said {100 * said:5.2f}%   mean's SE"
+              f" {100 * mean_se:5.2f}%   night-to-night: first {DRAW} {100 * first:5.2f}%, all {100 * every:5.2f}%")  # fmt: skip
 
 
 def spread(nights: list[list[StoredResult]]) -> dict[str, float]:
@@ -286,6 +322,7 @@ def report(folder: Path, walls: dict[str, list[float]]) -> None:
         nights = [measured(store.results(r.run_id)) for r in store.runs()]
         print(f"\n=== {kind}: {', '.join(f'{k} {v}' for k, v in run.items())} ===")
         analyse(nights)
+        draw_check(nights)
         spreads[kind] = spread(nights)
     process = spreads.get("process", {})
     for other in ("fork", "interleaved"):

@@ -218,10 +218,25 @@ def _build_changed(a: StoredResult, b: StoredResult) -> bool:
     return a.job.model.sha256 != b.job.model.sha256 or version[0] != version[1]
 
 
-def _night_level(stored: StoredResult) -> float | None:
-    """The job's level that night (regression.night_level of its repetition levels), None: not measured."""
-    levels = repetition_levels(stored.result) if stored.result.measured else []
-    return rg.night_level(levels) if levels else None
+class _Levels:
+    """Each stored job's repetition levels, computed once per `compare` (a night's jobs are looked at
+    as baseline, as noise history and as a control for the device's other series)."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[StoredResult, list[float]]] = {}  # the job is held, so its id stays its own
+
+    def of(self, stored: StoredResult) -> list[float]:
+        """Its repetition levels ([] where it did not measure)."""
+        hit = self._by_id.get(id(stored))
+        if hit is None:
+            hit = stored, repetition_levels(stored.result) if stored.result.measured else []
+            self._by_id[id(stored)] = hit
+        return hit[1]
+
+    def night(self, stored: StoredResult) -> float | None:
+        """The job's level that night (regression.night_level of its repetition levels), None: not measured."""
+        levels = self.of(stored)
+        return rg.night_level(levels) if levels else None
 
 
 Night = dict[SeriesKey, StoredResult]
@@ -279,6 +294,7 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
     of the device at that thread count is divided out first (`_shifts`). Benjamini-Hochberg runs over
     every series tested."""
     policy = policy or Policy()
+    lv = _Levels()
     nights = [_by_series(run) for run in baseline]
     noise_nights = [_by_series(run) for run in (history if history is not None else baseline)]
     candidates: list[_Candidate] = []
@@ -289,7 +305,7 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         quiet = _quietest(s for _, s in earlier + known)
         # a night whose windows other processes crowded measured them, not the series: not a baseline, not noise
         earlier = [(i, s) for i, s in earlier if not _contended(s, quiet)] or earlier
-        levels_after = repetition_levels(now.result) if now.result.measured else []
+        levels_after = lv.of(now)
         if not earlier:
             done.append(Comparison(key, (), tuple(levels_after), "not comparable", "new series: no baseline",
                                    after_job_id=now.job.job_id))  # fmt: skip
@@ -298,19 +314,19 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         changes = what_changed(last, now)
         differs = definition_differs(last.job, now.job)
         flag = ("not comparable", "series defined differently: " + "; ".join(differs)) if differs else None
-        base_nights = [m for _, s in earlier if (m := _night_level(s))]
+        base_nights = [m for _, s in earlier if (m := lv.night(s))]
         flag = flag or _flag(last, now, levels_after, base_nights, policy.threshold_for(key), quiet)
         if flag is not None:
-            levels_before = [m for _, s in earlier if s.result.measured for m in repetition_levels(s.result)]
+            levels_before = [m for _, s in earlier for m in lv.of(s)]
             done.append(Comparison(key, tuple(levels_before), tuple(levels_after), *flag, changes=tuple(changes),
                                    after_job_id=now.job.job_id, before_job_id=last.job.job_id))  # fmt: skip
             continue
         # the noise of this build: nights that ran another model file or runtime version measured something else
         same_build = [(j, s) for j, s in known if not _build_changed(s, last) and not _contended(s, quiet)]
         candidates.append(_Candidate(key, last, now, earlier, same_build, changes))
-    raw = _judged([_pending(c, policy) for c in candidates], policy)
-    shifts = _shifts(candidates)
-    shifted = _judged([_pending(c, policy, shifts.get(c.key)) for c in candidates], policy)
+    raw = _judged([_pending(c, policy, lv) for c in candidates], policy)
+    shifts = _shifts(candidates, lv)
+    shifted = _judged([_pending(c, policy, lv, shifts.get(c.key)) for c in candidates], policy)
     done += [_merged(r, s) for r, s in zip(raw, shifted)]
     return sorted(_environment(done), key=lambda c: (rg.VERDICTS.index(c.verdict), c.label))
 
@@ -335,7 +351,7 @@ class _Shift:
         return abs(self.tonight) > 3 * max(sd, rg.NOISE_FLOOR)
 
 
-def _shifts(candidates: list[_Candidate]) -> dict[SeriesKey, _Shift]:
+def _shifts(candidates: list[_Candidate], lv: _Levels) -> dict[SeriesKey, _Shift]:
     """How far each series' device (at its thread count) moved each night, measured on its *other* series
     with nothing changed (the controls): the median of their log night levels, each less its own
     mean over the baseline nights. A neighbour that slowed the whole device for a night, a warm room or
@@ -348,7 +364,7 @@ def _shifts(candidates: list[_Candidate]) -> dict[SeriesKey, _Shift]:
             groups.setdefault(_group(c.key), []).append(c)
     out = {}
     for group_controls in groups.values():
-        moves = [_moves(c) for c in group_controls]
+        moves = [_moves(c, lv) for c in group_controls]
         for c in candidates:
             if _group(c.key) != _group(group_controls[0].key):
                 continue
@@ -364,15 +380,15 @@ def _shifts(candidates: list[_Candidate]) -> dict[SeriesKey, _Shift]:
     return out
 
 
-def _moves(c: _Candidate) -> tuple[dict[int, float], dict[int, float], float | None]:
+def _moves(c: _Candidate, lv: _Levels) -> tuple[dict[int, float], dict[int, float], float | None]:
     """A control's log night level less its mean over the baseline nights of its build: on each
     baseline night, each history night, and tonight."""
-    base = {i: math.log(m) for i, s in c.baseline if not _build_changed(s, c.now) and (m := _night_level(s))}
+    base = {i: math.log(m) for i, s in c.baseline if not _build_changed(s, c.now) and (m := lv.night(s))}
     if not base:
         return {}, {}, None
     center = float(np.mean(list(base.values())))
-    hist = {j: math.log(m) - center for j, s in c.history if (m := _night_level(s))}
-    tonight = _night_level(c.now)
+    hist = {j: math.log(m) - center for j, s in c.history if (m := lv.night(s))}
+    tonight = lv.night(c.now)
     return {i: v - center for i, v in base.items()}, hist, (math.log(tonight) - center if tonight else None)
 
 
@@ -381,15 +397,15 @@ def _median_of(values: Iterable[float | None]) -> float | None:
     return float(np.median(known)) if len(known) >= MIN_CONTROLS else None
 
 
-def _pending(c: _Candidate, policy: Policy, shift: _Shift | None = None) -> _Pending:
+def _pending(c: _Candidate, policy: Policy, lv: _Levels, shift: _Shift | None = None) -> _Pending:
     """The series' numbers, each night's repetition levels divided by that night's device shift
     (none given: as measured). A night with no shift known is left out."""
 
     def scale(night: int, s: StoredResult, by: dict[int, float] | None) -> list[float]:
-        if not s.result.measured or (by is not None and night not in by):
+        if by is not None and night not in by:
             return []
         factor = math.exp(-by[night]) if by is not None else 1.0
-        return [m * factor for m in repetition_levels(s.result)]
+        return [m * factor for m in lv.of(s)]
 
     def night_level(levels: list[float]) -> list[float]:
         return [rg.night_level(levels)] if levels else []
@@ -398,7 +414,7 @@ def _pending(c: _Candidate, policy: Policy, shift: _Shift | None = None) -> _Pen
     baseline = [scale(i, s, base_by) for i, s in c.baseline]
     known = [m for j, s in c.history for m in night_level(scale(j, s, hist_by))]
     factor = math.exp(-shift.tonight) if shift else 1.0
-    after = [m * factor for m in repetition_levels(c.now.result)]
+    after = [m * factor for m in lv.of(c.now)]
     return _Pending(c.key, c.last, c.now, [b for b in baseline if b], after,
                     [m for b in baseline for m in night_level(b)], rg.night_noise(known, policy.noise_floor),
                     c.changes, math.exp(shift.tonight) if shift else math.nan, shift is not None and shift.unusual)  # fmt: skip
@@ -446,7 +462,7 @@ def _judged(pending: list[_Pending], policy: Policy) -> list[Comparison]:
         if not p.noise.known:
             why += (f" (night-to-night noise assumed {p.noise.used:.0%} until {rg.MIN_NIGHTS} earlier nights of this"
                     " series are known)")  # fmt: skip
-        mde = rg.minimum_detectable(p.noise, rg.log_spread(p.after), len(p.after), len(p.base_nights),
+        mde = rg.minimum_detectable(p.noise, [*p.before_nights, p.after], len(p.after), len(p.base_nights),
                                     policy.target, threshold, policy.alpha)  # fmt: skip
         out.append(Comparison(p.key, tuple(p.before), tuple(p.after), verdict, why, t.ratio.estimate, t.ratio.low,
                               t.ratio.high, t.p_slower, qs, p.noise.used, p.noise.nights, mde.ratio,

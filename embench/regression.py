@@ -94,14 +94,6 @@ def night_level(values: Sequence[float]) -> float:
     return float(np.quantile(values, NIGHT_QUANTILE)) if len(values) else math.nan
 
 
-def log_spread(values: Sequence[float]) -> float:
-    """The between-repetition spread: a robust SD of the log repetition levels (1.4826 × MAD)."""
-    x = np.log(np.asarray(values, np.float64))
-    if len(x) < 3:
-        return math.nan
-    return float(1.4826 * np.median(np.abs(x - np.median(x))))
-
-
 @dataclass(frozen=True)
 class NightNoise:
     """How much a series' night level wanders from night to night (log scale), and on how many nights
@@ -173,12 +165,48 @@ def _smallest(se: float, df: int, threshold: float, alpha: float, power: float) 
     return max(significant, large)
 
 
-def minimum_detectable(noise: NightNoise, between_rep_sd: float, repetitions: int, baseline_nights: int,
+def _fastest_var(log_levels: np.ndarray, m: int) -> float:
+    """Variance of the smallest of m draws (with replacement) from these values, exactly: the i-th
+    smallest of n is the smallest drawn with probability ((n−i)/n)^m − ((n−i−1)/n)^m."""
+    x = np.sort(log_levels)
+    n = len(x)
+    above = ((n - np.arange(n + 1)) / n) ** m  # P(every draw is at or above the i-th smallest)
+    p = above[:-1] - above[1:]
+    mean = float(p @ x)
+    return max(float(p @ (x - mean) ** 2), 0.0)
+
+
+def level_sampling_sd(nights: Sequence[Sequence[float]], repetitions: int) -> float:
+    """How much a night's level (the fastest of `repetitions` repetition levels: NIGHT_QUANTILE 0) wanders
+    with which repetitions the night happened to draw, the night itself unchanged: the SD (log) of the
+    smallest of `repetitions` draws from one night's repetition levels, averaged (as a variance) over
+    `nights`. Each night is its own sample, so nothing between nights enters. Beyond the repetitions a
+    night has (R), the variance is carried on as the power of m it falls with from R/2 to R (at most
+    1/m², an edge the levels pile up against; checked against simulated and real nights: tests,
+    docs/nightly.md). NaN where no night has 4 or more levels."""
+    have = [np.log(np.asarray(night, np.float64)) for night in nights if len(night) >= 4]
+    if not have or repetitions < 1:
+        return math.nan
+    r = min(len(x) for x in have)
+
+    def var(m: int) -> float:
+        return float(np.mean([_fastest_var(x, m) for x in have]))
+
+    if repetitions <= r:
+        return math.sqrt(var(repetitions))
+    at_r, at_half = var(r), var(r // 2)
+    power = min(max(math.log(at_half / at_r) / math.log(r / (r // 2)), 0.0), 2.0) if at_r > 0 else 2.0
+    return math.sqrt(at_r * (r / repetitions) ** power)
+
+
+def minimum_detectable(noise: NightNoise, nights: Sequence[Sequence[float]], repetitions: int, baseline_nights: int,
                        target: float = 1.05, threshold: float = THRESHOLD, alpha: float = ALPHA,
                        power: float = POWER) -> Detectable:  # fmt: skip
-    """From the night-to-night noise, tonight's repetitions and the baseline nights. Splitting the night
-    noise into what repetitions average away (between_rep_sd² / R) and what they cannot gives the R
-    that would bring the detectable slowdown down to `target`, or says that none can."""
+    """From the night-to-night noise, tonight's repetitions and the baseline nights. `nights`: repetition
+    levels of nights of the series (tonight's and its baseline's), from which `level_sampling_sd` says how
+    much of the night noise is which repetitions a night drew (more repetitions shrink it) and how much
+    is the nights themselves (they cannot): the R that would bring the detectable slowdown down to
+    `target`, or that none can."""
     if min_p(repetitions, repetitions * baseline_nights) > alpha:
         return Detectable(
             math.inf, None, f"{repetitions} repetitions cannot reach p ≤ {alpha:g} (use {MIN_REPETITIONS}+)"
@@ -187,20 +215,23 @@ def minimum_detectable(noise: NightNoise, between_rep_sd: float, repetitions: in
     ratio = _smallest(noise.used * inflate, noise.df, threshold, alpha, power)
     if ratio <= target:
         return Detectable(ratio, repetitions)
-    rep_var = between_rep_sd**2 / repetitions if math.isfinite(between_rep_sd) else 0.0
-    night_only = max(noise.used**2 - rep_var, noise.floor**2)
-    if not math.isfinite(between_rep_sd) or _smallest(math.sqrt(night_only) * inflate, noise.df, threshold, alpha,
-                                                       power) > target:  # fmt: skip
+    sampling = level_sampling_sd(nights, repetitions)
+    night_only = max(noise.used**2 - (sampling**2 if math.isfinite(sampling) else 0.0), noise.floor**2)
+
+    def reaches(r: int) -> bool:
+        sd = math.sqrt(night_only + level_sampling_sd(nights, r) ** 2)
+        return _smallest(sd * inflate, noise.df, threshold, alpha, power) <= target
+
+    if not math.isfinite(sampling) or not reaches(10_000):
         why = (f"night-to-night noise {100 * math.sqrt(night_only):.1f}% alone keeps the detectable slowdown above"
                f" {target - 1:.0%}: more repetitions cannot help")  # fmt: skip
         return Detectable(ratio, None, why)
     need = repetitions
-    while need < 10_000:  # the R whose night noise (night part + between_rep_sd² / R) reaches the target
+    while need < 10_000 and not reaches(need):
         need = math.ceil(need * 1.25)
-        sd = math.sqrt(night_only + between_rep_sd**2 / need)
-        if _smallest(sd * inflate, noise.df, threshold, alpha, power) <= target:
-            return Detectable(ratio, need)
-    return Detectable(ratio, None, "no practical number of repetitions reaches the target")
+    if need >= 10_000:
+        return Detectable(ratio, None, "no practical number of repetitions reaches the target")
+    return Detectable(ratio, need)
 
 
 @dataclass(frozen=True)
