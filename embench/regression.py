@@ -215,6 +215,9 @@ def minimum_detectable(noise: NightNoise, nights: Sequence[Sequence[float]], rep
     ratio = _smallest(noise.used * inflate, noise.df, threshold, alpha, power)
     if ratio <= target:
         return Detectable(ratio, repetitions)
+    if not noise.known:  # an assumed noise cannot be split into what repetitions buy and what they do not
+        return Detectable(ratio, None, f"night-to-night noise assumed {noise.used:.0%} until {MIN_NIGHTS} earlier"
+                                       " nights are known: what repetitions would buy is said then")  # fmt: skip
     sampling = level_sampling_sd(nights, repetitions)
     night_only = max(noise.used**2 - (sampling**2 if math.isfinite(sampling) else 0.0), noise.floor**2)
 
@@ -222,6 +225,10 @@ def minimum_detectable(noise: NightNoise, nights: Sequence[Sequence[float]], rep
         sd = math.sqrt(night_only + level_sampling_sd(nights, r) ** 2)
         return _smallest(sd * inflate, noise.df, threshold, alpha, power) <= target
 
+    if _smallest(noise.floor * inflate, noise.df, threshold, alpha, power) > target:
+        why = (f"with {noise.nights} earlier nights known the night test cannot find {target - 1:.0%} at any noise:"
+               " more nights of history will, more repetitions cannot")  # fmt: skip
+        return Detectable(ratio, None, why)
     if not math.isfinite(sampling) or not reaches(10_000):
         why = (f"night-to-night noise {100 * math.sqrt(night_only):.1f}% alone keeps the detectable slowdown above"
                f" {target - 1:.0%}: more repetitions cannot help")  # fmt: skip

@@ -251,6 +251,12 @@ def test_what_repetitions_can_and_cannot_buy() -> None:
     assert rg.minimum_detectable(rg.NightNoise(measured.sd, noise.nights), at_need[:4], need, 3,
                                  target=1.05).ratio <= 1.05 * 1.01  # fmt: skip
     assert math.isinf(rg.minimum_detectable(noise, history, 2, 1).ratio)  # a rank test on 2 + 2 cannot reach α
+    # too few nights known: an assumed noise is not split, and no R is named for it
+    early = rg.minimum_detectable(rg.night_noise([rg.night_level(n) for n in history[:2]]), history[:2], 10, 2)
+    assert early.repetitions_for_target is None and "assumed 3% until 3 earlier nights" in early.note
+    # 3 nights known (t with 2 degrees of freedom): even at the noise floor 4% is out of reach; nights, not R, help
+    tight = rg.minimum_detectable(rg.NightNoise(0.004, 3), history[:4], 10, 3, target=1.04)
+    assert tight.repetitions_for_target is None and "more nights of history will" in tight.note
 
 
 def test_bimodal() -> None:
