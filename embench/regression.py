@@ -9,7 +9,7 @@ not (they share its memory layout, delegate set-up and thread placement)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -176,27 +176,36 @@ def _fastest_var(log_levels: np.ndarray, m: int) -> float:
     return max(float(p @ (x - mean) ** 2), 0.0)
 
 
-def level_sampling_sd(nights: Sequence[Sequence[float]], repetitions: int) -> float:
-    """How much a night's level (the fastest of `repetitions` repetition levels: NIGHT_QUANTILE 0) wanders
-    with which repetitions the night happened to draw, the night itself unchanged: the SD (log) of the
-    smallest of `repetitions` draws from one night's repetition levels, averaged (as a variance) over
+def level_sampling(nights: Sequence[Sequence[float]]) -> Callable[[int], float]:
+    """How much a night's level (the fastest of R repetition levels: NIGHT_QUANTILE 0) wanders with which
+    repetitions the night happened to draw, the night itself unchanged, as a function of R: the SD (log)
+    of the smallest of R draws from one night's repetition levels, averaged (as a variance) over
     `nights`. Each night is its own sample, so nothing between nights enters. Beyond the repetitions a
-    night has (R), the variance is carried on as the power of m it falls with from R/2 to R (at most
-    1/m², an edge the levels pile up against; checked against simulated and real nights: tests,
+    night has (r), the variance is carried on as the power of R it falls with from r/2 to r (at most
+    1/R², an edge the levels pile up against; checked against simulated and real nights: tests,
     docs/nightly.md). NaN where no night has 4 or more levels."""
     have = [np.log(np.asarray(night, np.float64)) for night in nights if len(night) >= 4]
-    if not have or repetitions < 1:
-        return math.nan
+    if not have:
+        return lambda repetitions: math.nan
     r = min(len(x) for x in have)
 
     def var(m: int) -> float:
         return float(np.mean([_fastest_var(x, m) for x in have]))
 
-    if repetitions <= r:
-        return math.sqrt(var(repetitions))
     at_r, at_half = var(r), var(r // 2)
     power = min(max(math.log(at_half / at_r) / math.log(r / (r // 2)), 0.0), 2.0) if at_r > 0 else 2.0
-    return math.sqrt(at_r * (r / repetitions) ** power)
+
+    def sd(repetitions: int) -> float:
+        if repetitions < 1:
+            return math.nan
+        return math.sqrt(var(repetitions) if repetitions <= r else at_r * (r / repetitions) ** power)
+
+    return sd
+
+
+def level_sampling_sd(nights: Sequence[Sequence[float]], repetitions: int) -> float:
+    """`level_sampling(nights)` at `repetitions`."""
+    return level_sampling(nights)(repetitions)
 
 
 def minimum_detectable(noise: NightNoise, nights: Sequence[Sequence[float]], repetitions: int, baseline_nights: int,
@@ -218,17 +227,18 @@ def minimum_detectable(noise: NightNoise, nights: Sequence[Sequence[float]], rep
     if not noise.known:  # an assumed noise cannot be split into what repetitions buy and what they do not
         return Detectable(ratio, None, f"night-to-night noise assumed {noise.used:.0%} until {MIN_NIGHTS} earlier"
                                        " nights are known: what repetitions would buy is said then")  # fmt: skip
-    sampling = level_sampling_sd(nights, repetitions)
-    night_only = max(noise.used**2 - (sampling**2 if math.isfinite(sampling) else 0.0), noise.floor**2)
-
-    def reaches(r: int) -> bool:
-        sd = math.sqrt(night_only + level_sampling_sd(nights, r) ** 2)
-        return _smallest(sd * inflate, noise.df, threshold, alpha, power) <= target
-
     if _smallest(noise.floor * inflate, noise.df, threshold, alpha, power) > target:
         why = (f"with {noise.nights} earlier nights known the night test cannot find {target - 1:.0%} at any noise:"
                " more nights of history will, more repetitions cannot")  # fmt: skip
         return Detectable(ratio, None, why)
+    draw = level_sampling(nights)
+    sampling = draw(repetitions)
+    night_only = max(noise.used**2 - (sampling**2 if math.isfinite(sampling) else 0.0), noise.floor**2)
+
+    def reaches(r: int) -> bool:
+        sd = math.sqrt(night_only + draw(r) ** 2)
+        return _smallest(sd * inflate, noise.df, threshold, alpha, power) <= target
+
     if not math.isfinite(sampling) or not reaches(10_000):
         why = (f"night-to-night noise {100 * math.sqrt(night_only):.1f}% alone keeps the detectable slowdown above"
                f" {target - 1:.0%}: more repetitions cannot help")  # fmt: skip

@@ -61,8 +61,8 @@ def power_tree(root: Path, rapl_jumps: queue.SimpleQueue[int] | None = None) -> 
         while not stop.is_set():
             now = time.monotonic()
             counter = (counter + energy(last, now) * 1e6) % RAPL_RANGE_UJ
-            with contextlib.suppress(queue.Empty):
-                if rapl_jumps is not None:
+            if rapl_jumps is not None:
+                with contextlib.suppress(queue.Empty):
                     counter = float(rapl_jumps.get_nowait())
             last = now
             put(hw / "hwmon1/power1_input", int(power(now) * 1e6))
