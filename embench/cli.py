@@ -287,7 +287,9 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         result = judge(store, tonight, folder, nights, _policy(args, inventory))
         pruned = prune_nights(store, inventory.nightly.keep) if inventory.nightly.keep else []
     counts = ", ".join(f"{n} {v}" for v, n in result.night.counts.most_common()) or "no series"
-    say(f"nightly {result.night.run_id}: {counts}; judged against {result.night.baseline}")
+    able, judged = result.night.coverage
+    can = f"; {able}/{judged} series can find {result.night.target - 1:.0%}" if judged else ""
+    say(f"nightly {result.night.run_id}: {counts}{can}; judged against {result.night.baseline}")
     for c in result.night.regressed:
         say(f"  REGRESSED {c.label}: {c.why}" + (f"; changed: {'; '.join(c.changes)}" if c.changes else ""))
     for kind, path in result.paths.items():

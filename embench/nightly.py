@@ -92,7 +92,8 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
     comparisons = compare([loaded[r.run_id] for r in baseline], results, policy,
                           history=[loaded[r.run_id] for r in noise_runs])  # fmt: skip
     failed = sum(1 for s in results if not s.result.succeeded)
-    night = verdicts.Night(tonight, words, comparisons, failed, _regressed_histories(store, comparisons, tonight))
+    night = verdicts.Night(tonight, words, comparisons, failed, _regressed_histories(store, comparisons, tonight),
+                           (policy or Policy()).target)  # fmt: skip
     try:
         paths = verdicts.write(night, folder)
     except OSError as exc:

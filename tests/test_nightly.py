@@ -4,6 +4,7 @@ Runtime on the host, each job in fresh forked processes, nights in one store."""
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import xml.etree.ElementTree as ET
@@ -15,7 +16,9 @@ import yaml
 from chainmodel import chain_model
 from conftest import REPO, embench, fast_run, interrupt, start_embench, wait_for_results
 
+from embench.compare import Comparison
 from embench.nightly import nightly_lock
+from embench.report import verdicts
 from embench.store import Store
 
 JUNIT_XSD = Path(__file__).parent / "fixtures" / "junit" / "junit-10.xsd"
@@ -81,6 +84,15 @@ def _compare_and_history(tmp_path: Path, first: str, second: str, third: str) ->
     assert none.returncode == 1 and "no series matches 'nosuch'" in none.stderr
 
 
+def _no_series_can_find_5_percent(verdicts_json: Path, first_out: str, second_out: str) -> None:
+    """What a quiet night vouches for: at a lab threshold of ×2 no series can find 5% (a series flagged
+    tonight, e.g. bimodal, has no detectable slowdown and is not counted); the first night judges none."""
+    coverage = json.loads(verdicts_json.read_text())["coverage"]
+    assert coverage["target"] == 1.05 and coverage["can_find"] == 0 and coverage["judged"] <= 2
+    said = f"0/{coverage['judged']} series can find 5%" in second_out if coverage["judged"] else True
+    assert "series can find" not in first_out and said, second_out
+
+
 @pytest.mark.slow
 def test_nightlies_find_the_regressed_series_and_what_changed(lab: Path, tmp_path: Path) -> None:
     """Four nights of a lab whose threshold is what its device allows: on a shared CI machine a burst of
@@ -109,6 +121,7 @@ def test_nightlies_find_the_regressed_series_and_what_changed(lab: Path, tmp_pat
     second = _run_id(second_out)
     assert "REGRESSED" not in second_out and f"the last 1 good night(s): {first}" in second_out
     assert all(v["verdict"] != "slower" for v in _verdicts(out, second).values())
+    _no_series_can_find_5_percent(out / second / "verdicts.json", first_out, second_out)
 
     _night_files(lab, tmp_path, chain_file="chain24.onnx", **lab_threshold)  # tonight's `chain` does 4× the work
     code, third_out, err = nightly()
@@ -145,6 +158,30 @@ def test_nightlies_find_the_regressed_series_and_what_changed(lab: Path, tmp_pat
     assert "none" in shown.stdout
     runs = embench("runs", "--store", store, cwd=tmp_path)
     assert runs.stdout.count("[nightly]") == 4
+
+
+def test_the_summary_says_how_many_series_can_find_the_target(tmp_path: Path) -> None:
+    """A quiet night vouches for a 5% slowdown only on the series that could have found one: the summary,
+    the JSON, the page and the console line count them (not-comparable and flagged series have no
+    detectable slowdown and are not counted)."""
+
+    def key(model: str) -> tuple[str, str, str, str, str, int]:
+        return ("host", model, "fp32", "onnxruntime", "CPUExecutionProvider", 1)
+
+    reps = (1.0, 1.01, 1.02, 1.0, 1.01)
+    night = verdicts.Night("run2", "the last 1 good night(s): run1", [
+        Comparison(key("a"), reps, reps, "same", "×1.000", detectable=1.04),
+        Comparison(key("b"), reps, reps, "inconclusive", "×1.000", detectable=math.inf, detectable_note="too few"),
+        Comparison(key("c"), (), reps, "not comparable", "new series: no baseline"),
+        Comparison(key("d"), reps, reps, "inconclusive", "×1.000", detectable=1.2)], target=1.05)  # fmt: skip
+    assert night.coverage == (1, 3)
+    paths = verdicts.write(night, tmp_path)
+    assert "1 of 3 judged series can find a 5% slowdown tonight" in paths["markdown"].read_text()
+    assert json.loads(paths["json"].read_text())["coverage"] == {"target": 1.05, "can_find": 1, "judged": 3}
+    page = paths["html"].read_text()
+    assert "1 of 3 judged series can find a 5% slowdown" in page and "*detectable*" not in page
+    first = verdicts.Night("run1", "nothing (no earlier good night)", [night.comparisons[2]])
+    assert first.coverage == (0, 0) and "series can find" not in verdicts.markdown(first)
 
 
 def test_two_nightlies_never_overlap(lab: Path, tmp_path: Path) -> None:

@@ -30,10 +30,28 @@ class Night:
     comparisons: Sequence[Comparison]
     failed_jobs: int = 0
     histories: dict[str, tuple[list[Point], list[Step]]] | None = None  # regressed series' label → history
+    target: float = 1.05  # the slowdown the lab wants found (nightly.target)
 
     @property
     def counts(self) -> Counter[str]:
         return Counter(c.verdict for c in self.comparisons)
+
+    @property
+    def coverage(self) -> tuple[int, int]:
+        """(series that can find a `target` slowdown tonight, series judged): what a quiet night vouches for.
+        Judged: a detectable slowdown was worked out (flagged and not comparable series have none)."""
+        judged = [c for c in self.comparisons if not math.isnan(c.detectable)]
+        return sum(1 for c in judged if c.detectable <= self.target), len(judged)
+
+    @property
+    def coverage_words(self) -> str:
+        able, judged = self.coverage
+        if not judged:
+            return ""
+        return (
+            f"{able} of {judged} judged series can find a {self.target - 1:.0%} slowdown tonight (80% power);"
+            " for the others a quiet night vouches only for their *detectable* slowdown."
+        )
 
     @property
     def regressed(self) -> list[Comparison]:
@@ -65,7 +83,8 @@ def markdown(night: Night) -> str:
     counts = ", ".join(f"{n} {v}" for v, n in night.counts.most_common())
     lines = [f"# embench nightly {night.run_id}", "",
              f"Judged against {night.baseline}. {counts or 'no series'}."
-             + (f" **{night.failed_jobs} job(s) failed.**" if night.failed_jobs else ""), ""]  # fmt: skip
+             + (f" **{night.failed_jobs} job(s) failed.**" if night.failed_jobs else "")
+             + (f" {night.coverage_words}" if night.coverage_words else ""), ""]  # fmt: skip
     if night.regressed:
         lines += ["## Regressions", ""]
         for c in night.regressed:
@@ -137,7 +156,9 @@ def as_json(night: Night) -> str:
                 "job_id": c.after_job_id, "baseline_job_id": c.before_job_id}  # fmt: skip
 
     body = {"run": night.run_id, "baseline": night.baseline, "failed_jobs": night.failed_jobs,
-            "counts": dict(night.counts), "series": [item(c) for c in night.comparisons]}  # fmt: skip
+            "counts": dict(night.counts),
+            "coverage": {"target": night.target, "can_find": night.coverage[0], "judged": night.coverage[1]},
+            "series": [item(c) for c in night.comparisons]}  # fmt: skip
     return json.dumps(body, indent=1) + "\n"
 
 
@@ -185,7 +206,7 @@ def page(night: Night) -> str:
     head = ("<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:13px}"
             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}tr.bad{background:#fdd}"
             "tr.good{background:#dfd}</style>")  # fmt: skip
-    summary = html.escape(markdown(night).split("\n")[2])
+    summary = html.escape(markdown(night).split("\n")[2].replace("*", ""))
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>embench nightly {night.run_id}</title>{head}"
             f"</head><body><h1>embench nightly {night.run_id}</h1><p>{summary}</p>"
             "<table><tr><th>series</th><th>verdict</th><th>before ms</th><th>tonight ms</th><th>ratio [95% CI]</th>"
