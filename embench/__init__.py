@@ -6,7 +6,9 @@ The Python API (docs/python-api.md): `embench.results`, `embench.samples`, `embe
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` takes milliseconds to import, before the command's Ctrl-C handler is in place
+    from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "ops", "report_data", "results", "runs", "samples"]

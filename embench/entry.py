@@ -8,9 +8,22 @@ marks the run interrupted and says how to resume; the exit code is 128 + the sig
 
 from __future__ import annotations
 
-import signal
-import sys
-from types import FrameType
+import _signal  # the C half of `signal`, loaded with the interpreter: a handler is in place before any import
+import os
+
+
+def _before_main(signum: int, frame: object) -> None:
+    """Until main() installs the real handlers nothing has started: say so in one line and exit 128 + N."""
+    os.write(2, b"embench: interrupted\n")
+    os._exit(128 + signum)
+
+
+for _sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
+    _signal.signal(_sig, _before_main)
+
+import signal  # noqa: E402 - after the handler: importing `signal` builds its enums, long enough to be interrupted
+import sys  # noqa: E402
+from types import FrameType  # noqa: E402
 
 
 class Terminated(KeyboardInterrupt):
