@@ -20,6 +20,7 @@ def _before_main(signum: int, frame: object) -> None:
 
 for _sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
     _signal.signal(_sig, _before_main)
+del _sig
 
 import signal  # noqa: E402 - after the handler: importing `signal` builds its enums, long enough to be interrupted
 import sys  # noqa: E402

@@ -308,4 +308,23 @@ def verdict(t: Test, q_slower: float, q_faster: float, threshold: float = THRESH
         return "same", f"{shown} within ±{threshold - 1:.0%}"
     if t.p_slower <= alpha and r.estimate < threshold:
         return "same", f"{shown}: significant, but under the {threshold - 1:.0%} threshold"
-    return "inconclusive", f"{shown}: not shown either way at this night-to-night noise"
+    return "inconclusive", f"{shown}: {_short_of(t, q_slower, q_faster, threshold, alpha, q)}"
+
+
+def _short_of(t: Test, q_slower: float, q_faster: float, threshold: float, alpha: float, q: float) -> str:
+    """Why an inconclusive series is not called: the first condition of `verdict` it misses, on the side
+    its ratio points to (a night test whose p and q pass but whose repetitions do not rank apart reads
+    differently from one the night-to-night noise hides)."""
+    slower = t.ratio.estimate >= 1
+    p, q_night, p_rep = (t.p_slower, q_slower, t.p_rep_slower) if slower else (t.p_faster, q_faster, t.p_rep_faster)
+    if p > alpha or not math.isfinite(p):
+        return "not shown either way at this night-to-night noise"
+    if q_night > q:
+        return (f"p={p:.2g} alone, but q={q_night:.2g} > {q:g} across the night's series (Benjamini-Hochberg):"
+                " one of many series tested")  # fmt: skip
+    if not p_rep <= alpha:
+        side = "above" if slower else "below"
+        return (f"the night test shows it (p={p:.2g}, q={q_night:.2g}), but tonight's repetitions do not rank"
+                f" {side} the baseline's (rank test p={p_rep:.2g} > {alpha:g}): one night's fastest repetition,"
+                " not its repetitions")  # fmt: skip
+    return f"faster by less than the {threshold - 1:.0%} threshold"  # slower by less is `same`, above

@@ -259,6 +259,26 @@ def test_what_repetitions_can_and_cannot_buy() -> None:
     assert tight.repetitions_for_target is None and "more nights of history will" in tight.note
 
 
+def test_an_inconclusive_verdict_names_the_condition_it_missed() -> None:
+    """Each condition of a `slower` verdict, missed alone, is what the why says (a night test that passes
+    but repetitions that do not rank apart is not 'not shown at this noise')."""
+    ratio = rg.NightRatio(1.049, 1.027, 1.071, 0.008)
+
+    def why(p: float, q: float, p_rep: float, r: rg.NightRatio = ratio) -> tuple[str, str]:
+        return rg.verdict(rg.Test(r, p, 1 - p, p_rep, 1 - p_rep), q, 1.0)
+
+    assert why(0.0003, 0.003, 0.001)[0] == "slower"
+    verdict, text = why(0.0003, 0.003, 0.04)
+    assert verdict == "inconclusive" and "do not rank above the baseline's (rank test p=0.04 > 0.01)" in text
+    verdict, text = why(0.004, 0.09, 0.001)
+    assert verdict == "inconclusive" and "p=0.004 alone, but q=0.09 > 0.05" in text
+    verdict, text = why(0.03, 0.09, 0.001)
+    assert verdict == "inconclusive" and text.endswith("not shown either way at this night-to-night noise")
+    faster = rg.NightRatio(1 / 1.049, 1 / 1.071, 1 / 1.027, 0.008)
+    verdict, text = why(0.9997, 1.0, 0.999, faster)  # p_faster 0.0003, its q (1.0 given) fails
+    assert verdict == "inconclusive" and "q=1 > 0.05" in text
+
+
 def test_bimodal() -> None:
     assert rg.bimodal([1.00, 1.01, 1.00, 1.02, 1.20, 1.21, 1.20, 1.19, 1.00, 1.01])
     assert not rg.bimodal(list(np.linspace(1.0, 1.2, 10)))  # spread out, not two groups

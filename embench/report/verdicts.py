@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ..compare import Comparison
@@ -36,7 +37,7 @@ class Night:
     def counts(self) -> Counter[str]:
         return Counter(c.verdict for c in self.comparisons)
 
-    @property
+    @cached_property
     def coverage(self) -> tuple[int, int]:
         """(series that can find a `target` slowdown tonight, series judged): what a quiet night vouches for.
         Judged: a detectable slowdown was worked out (flagged and not comparable series have none)."""
@@ -81,10 +82,11 @@ def _noise(c: Comparison) -> str:
 
 def markdown(night: Night) -> str:
     counts = ", ".join(f"{n} {v}" for v, n in night.counts.most_common())
+    coverage = night.coverage_words
     lines = [f"# embench nightly {night.run_id}", "",
              f"Judged against {night.baseline}. {counts or 'no series'}."
              + (f" **{night.failed_jobs} job(s) failed.**" if night.failed_jobs else "")
-             + (f" {night.coverage_words}" if night.coverage_words else ""), ""]  # fmt: skip
+             + (f" {coverage}" if coverage else ""), ""]  # fmt: skip
     if night.regressed:
         lines += ["## Regressions", ""]
         for c in night.regressed:
@@ -157,7 +159,7 @@ def as_json(night: Night) -> str:
 
     body = {"run": night.run_id, "baseline": night.baseline, "failed_jobs": night.failed_jobs,
             "counts": dict(night.counts),
-            "coverage": {"target": night.target, "can_find": night.coverage[0], "judged": night.coverage[1]},
+            "coverage": dict(zip(("target", "can_find", "judged"), (night.target, *night.coverage))),
             "series": [item(c) for c in night.comparisons]}  # fmt: skip
     return json.dumps(body, indent=1) + "\n"
 
