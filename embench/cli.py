@@ -261,6 +261,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if before is None:
         raise EmbenchError(f"no baseline is pinned in {store.where}; pin one with `embench baseline set RUN`")
     after = store.find_run(args.after)
+    if after.run_id == before.run_id:
+        raise EmbenchError(f"{args.before} and {args.after} are the same run ({after.run_id}) in {store.where};"
+                           " compare two runs, e.g. `embench compare baseline RUN` or the run before it")  # fmt: skip
     folder = Path(args.out or DEFAULT_REPORTS / "compare") / f"{before.run_id}_vs_{after.run_id}"
     result = judge(store, after.run_id, folder, policy=_policy(args), baseline=[before])
     if args.json:
@@ -272,10 +275,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
-    from .nightly import NIGHTLY, judge, nightly_lock, prune_nights  # noqa: PLC0415
+    from .nightly import NIGHTLY, check_writable, judge, nightly_lock, prune_nights  # noqa: PLC0415
+    from .regression import over  # noqa: PLC0415
 
     inventory = load_inventory(args.inventory)
     store = _store(args, inventory)
+    out = Path(args.out or DEFAULT_REPORTS / "nightly")
+    check_writable(out)
     with nightly_lock(store):
         args.label = NIGHTLY
         swept = cmd_sweep(args)
@@ -283,12 +289,12 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             return swept
         nights = args.nights if args.nights is not None else inventory.nightly.nights
         tonight = store.find_run(None).run_id
-        folder = Path(args.out or DEFAULT_REPORTS / "nightly") / tonight
+        folder = out / tonight
         result = judge(store, tonight, folder, nights, _policy(args, inventory))
         pruned = prune_nights(store, inventory.nightly.keep) if inventory.nightly.keep else []
     counts = ", ".join(f"{n} {v}" for v, n in result.night.counts.most_common()) or "no series"
     able, judged = result.night.coverage
-    can = f"; {able}/{judged} series can find {result.night.target - 1:.0%}" if judged else ""
+    can = f"; {able}/{judged} series can find {over(result.night.target)}" if judged else ""
     say(f"nightly {result.night.run_id}: {counts}{can}; judged against {result.night.baseline}")
     for c in result.night.regressed:
         say(f"  REGRESSED {c.label}: {c.why}" + (f"; changed: {'; '.join(c.changes)}" if c.changes else ""))

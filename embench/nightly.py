@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +99,21 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
         paths = verdicts.write(night, folder)
     except OSError as exc:
         raise EmbenchError(f"cannot write the verdict files under {folder}: {exc.strerror or exc}; pass --out a"
-                           " writable folder") from None  # fmt: skip
+                           f" writable folder (run {tonight} is stored: `embench nightly INVENTORY --resume"
+                           f" {tonight} --out DIR` judges it again)") from None  # fmt: skip
     return Judgement(night, paths)
+
+
+def check_writable(folder: Path) -> None:
+    """Before a night is swept: the folder its verdict files go under can be made and written to (a
+    night's measurements take minutes to hours; a typo in --out should not cost them)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".embench-probe-"):
+            pass
+    except OSError as exc:
+        raise EmbenchError(f"cannot write the verdict files under {folder}: {exc.strerror or exc}; pass --out a"
+                           " writable folder") from None  # fmt: skip
 
 
 def _regressed_histories(

@@ -41,6 +41,12 @@ NIGHT_QUANTILE = 0.0
 # (and the real ×1.05 model 58%, 73%, 96%), with no false alarm in 130 A/A series-nights for any.
 REPETITION_QUANTILE = 0.1
 
+
+def over(ratio: float) -> str:
+    """A ratio as the percentage it is above 1, to three significant digits: 1.05 → "5%", 1.0001 → "0.01%"."""
+    return f"{(ratio - 1) * 100:.3g}%"
+
+
 VERDICTS = ("slower", "environment", "faster", "same", "inconclusive", "bimodal", "throttled", "fallback",
             "not comparable")  # fmt: skip
 
@@ -228,7 +234,7 @@ def minimum_detectable(noise: NightNoise, nights: Sequence[Sequence[float]], rep
         return Detectable(ratio, None, f"night-to-night noise assumed {noise.used:.0%} until {MIN_NIGHTS} earlier"
                                        " nights are known: what repetitions would buy is said then")  # fmt: skip
     if _smallest(noise.floor * inflate, noise.df, threshold, alpha, power) > target:
-        why = (f"with {noise.nights} earlier nights known the night test cannot find {target - 1:.0%} at any noise:"
+        why = (f"with {noise.nights} earlier nights known the night test cannot find {over(target)} at any noise:"
                " more nights of history will, more repetitions cannot")  # fmt: skip
         return Detectable(ratio, None, why)
     draw = level_sampling(nights)
@@ -241,7 +247,7 @@ def minimum_detectable(noise: NightNoise, nights: Sequence[Sequence[float]], rep
 
     if not math.isfinite(sampling) or not reaches(10_000):
         why = (f"night-to-night noise {100 * math.sqrt(night_only):.1f}% alone keeps the detectable slowdown above"
-               f" {target - 1:.0%}: more repetitions cannot help")  # fmt: skip
+               f" {over(target)}: more repetitions cannot help")  # fmt: skip
         return Detectable(ratio, None, why)
     need = repetitions
     while need < 10_000 and not reaches(need):
@@ -305,9 +311,9 @@ def verdict(t: Test, q_slower: float, q_faster: float, threshold: float = THRESH
     if t.p_faster <= alpha and q_faster <= q and t.p_rep_faster <= alpha and r.estimate <= 1 / threshold:
         return "faster", f"{shown}, p={t.p_faster:.2g}, q={q_faster:.2g}"
     if 1 / threshold < r.low and r.high < threshold:
-        return "same", f"{shown} within ±{threshold - 1:.0%}"
+        return "same", f"{shown} within ±{over(threshold)}"
     if t.p_slower <= alpha and r.estimate < threshold:
-        return "same", f"{shown}: significant, but under the {threshold - 1:.0%} threshold"
+        return "same", f"{shown}: significant, but under the {over(threshold)} threshold"
     return "inconclusive", f"{shown}: {_short_of(t, q_slower, q_faster, threshold, alpha, q)}"
 
 
@@ -327,4 +333,4 @@ def _short_of(t: Test, q_slower: float, q_faster: float, threshold: float, alpha
         return (f"the night test shows it (p={p:.2g}, q={q_night:.2g}), but tonight's repetitions do not rank"
                 f" {side} the baseline's (rank test p={p_rep:.2g} > {alpha:g}): one night's fastest repetition,"
                 " not its repetitions")  # fmt: skip
-    return f"faster by less than the {threshold - 1:.0%} threshold"  # slower by less is `same`, above
+    return f"faster by less than the {over(threshold)} threshold"  # slower by less is `same`, above

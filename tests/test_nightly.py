@@ -80,6 +80,8 @@ def _compare_and_history(tmp_path: Path, first: str, second: str, third: str) ->
     assert hist.returncode == 0, hist.stderr
     assert all(run in hist.stdout for run in (first, second, third)) and "R=7" in hist.stdout
     assert len(list((tmp_path / "figs").glob("*.png"))) == 1
+    same = embench("compare", first, first, "--store", store, cwd=tmp_path)
+    assert same.returncode == 1 and f"are the same run ({first})" in same.stderr, same.stderr
     none = embench("history", "nosuch", "--store", store, cwd=tmp_path)
     assert none.returncode == 1 and "no series matches 'nosuch'" in none.stderr
 
@@ -182,6 +184,8 @@ def test_the_summary_says_how_many_series_can_find_the_target(tmp_path: Path) ->
     assert "1 of 3 judged series can find a 5% slowdown" in page and "*detectable*" not in page
     first = verdicts.Night("run1", "nothing (no earlier good night)", [night.comparisons[2]])
     assert first.coverage == (0, 0) and "series can find" not in verdicts.markdown(first)
+    finer = verdicts.Night("run2", "run1", night.comparisons, target=1.025)  # a target under 5% reads as set
+    assert "0 of 3 judged series can find a 2.5% slowdown" in verdicts.markdown(finer)
 
 
 def test_two_nightlies_never_overlap(lab: Path, tmp_path: Path) -> None:
@@ -224,6 +228,11 @@ def test_bad_nightly_settings_are_one_line(lab: Path, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "'0.5' is not a ratio of 1 or more" in bad.stderr
     nopin = embench("compare", "baseline", "--store", str(tmp_path / "lab.sqlite"), cwd=tmp_path)
     assert nopin.returncode == 1 and "embench: error:" in nopin.stderr
+    # --out that cannot hold the verdict files is refused before a night is measured, not after
+    inv = _night_files(lab, tmp_path)
+    out = embench("nightly", str(inv), "--out", str(inv), cwd=tmp_path)
+    assert out.returncode == 1 and "cannot write the verdict files under" in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and Store(tmp_path / "lab.sqlite").runs() == []
 
 
 def test_the_systemd_units_verify(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..compare import Comparison
 from ..history import Point, Step
+from ..regression import over
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Night:
         if not judged:
             return ""
         return (
-            f"{able} of {judged} judged series can find a {self.target - 1:.0%} slowdown tonight (80% power);"
+            f"{able} of {judged} judged series can find a {over(self.target)} slowdown tonight (80% power);"
             " for the others a quiet night vouches only for their *detectable* slowdown."
         )
 
