@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -224,8 +225,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         folder = Path(args.out) / data.run.run_id
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / "study.md").write_text(text, encoding="utf-8")
-            (folder / "study.html").write_text(study_page(data, study), encoding="utf-8")
+            (folder / "study.md").write_text(printable(text), encoding="utf-8")
+            (folder / "study.html").write_text(printable(study_page(data, study)), encoding="utf-8")
         except OSError as exc:
             raise EmbenchError(f"cannot write the study under {folder}: {exc.strerror or exc}; pass --out a"
                                " writable folder") from None  # fmt: skip
@@ -250,6 +251,18 @@ def _policy(args: argparse.Namespace, inventory: Inventory | None = None) -> Pol
     return Policy(threshold=args.threshold if args.threshold is not None else n.threshold,
                   alpha=args.alpha if args.alpha is not None else n.alpha, fdr_q=n.fdr_q,
                   thresholds=dict(n.thresholds), target=n.target, noise_floor=n.noise_floor)  # fmt: skip
+
+
+def _figure_name(label: str, taken: set[str]) -> str:
+    """A series' figure file name: letters, digits, `.`, `_`, `+` and `-` only (a device may be named with
+    anything; an artifact store or another OS may not take it), made unique among `taken`."""
+    stem = re.sub(r"[^\w.+-]+", "_", label.replace(":", "-"), flags=re.ASCII).strip("._") or "series"
+    name, n = f"{stem}.png", 1
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}.png"
+    taken.add(name)
+    return name
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -338,6 +351,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         raise EmbenchError(f"no series matches {args.series!r} in the finished {which} of {store.where}; series are"
                            " named device/model/precision/runtime:delegate/tN, e.g. 'host/mobilenet_v2/*'")  # fmt: skip
     out = Path(args.out) if args.out else None
+    taken: set[str] = set()
     for key, points in found.items():
         steps = change_points(points)
         label = series_label(key)
@@ -348,7 +362,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             say(f"  {p.run_id}  {p.median_ms:9.4g} ms  [{p.low_ms:.4g}, {p.high_ms:.4g}]  R={p.repetitions}{step}")
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            path = out / (label.replace("/", "_").replace(":", "-") + ".png")
+            path = out / _figure_name(label, taken)
             path.write_bytes(history_png(label, points, steps))
             say(f"  figure {path}")
     return EXIT_OK

@@ -1,4 +1,5 @@
-"""Text from devices, made safe to print: what a board or phone says reaches the user's terminal."""
+"""Text from devices and lab files, made safe to print: what a board or phone says (or a device or model
+is named) reaches the user's terminal, a Markdown table, an XML report."""
 
 from __future__ import annotations
 
@@ -13,3 +14,22 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def printable(text: str) -> str:
     """`text` without terminal escape sequences and control characters (tabs and newlines kept)."""
     return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def one_line(text: str) -> str:
+    """`text` printable, its line breaks turned into spaces: a name in a list item or a console line."""
+    return " ".join(printable(text).splitlines())
+
+
+def md_cell(value: object) -> str:
+    """One Markdown table cell: a pipe or a line break in a name would end the cell or the row."""
+    return one_line(str(value)).replace("|", "\\|")
+
+
+_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` as XML 1.0 can hold it (JUnit readers reject a document with a control character in it):
+    printable (tab and newline, which XML allows, kept), without surrogates and the two non-characters."""
+    return _NOT_XML.sub("", printable(text))

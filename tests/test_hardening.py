@@ -406,13 +406,16 @@ def test_names_with_dollars_commas_and_newlines_in_reports(tmp_path: Path, zoo_p
 
 
 def test_a_newline_in_a_name_keeps_the_markdown_table_whole(tmp_path: Path, zoo_path: Path) -> None:
+    """…and a terminal escape or a bell in it reaches no report file (someone will `cat` them)."""
     inv = write_inventory(tmp_path, zoo_path, {"models": ["tiny"], "runtimes": ["litert"], "delegates": {"litert": ["cpu"]}},
-                          [{"name": "two\nlines"}])  # fmt: skip
+                          [{"name": "two\nlines\x1b[2J\x07"}])  # fmt: skip
     assert embench("sweep", str(inv), "--store", str(tmp_path / "s.sqlite"), "-q", cwd=tmp_path).returncode == 0
     out = embench("report", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "r"), cwd=tmp_path)
     md = Path(dict(line.split(None, 1) for line in out.stdout.splitlines())["markdown"]).read_text()
     table = [line for line in md.split("## Results")[1].split("##")[0].splitlines() if line.startswith("|")]
     assert len(table) == 3 and table[2].startswith("| two lines | tiny |")
+    written = [p for p in (tmp_path / "r").rglob("*") if p.suffix in (".md", ".html", ".csv")]
+    assert len(written) >= 6 and not [p.name for p in written if {"\x1b", "\x07"} & set(p.read_text())]
 
 
 # ---------------------------------------------------------------------------- 6. the host's own Python

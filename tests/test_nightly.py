@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import signal
 import subprocess
 import xml.etree.ElementTree as ET
@@ -16,7 +17,9 @@ import yaml
 from chainmodel import chain_model
 from conftest import REPO, embench, fast_run, interrupt, start_embench, wait_for_results
 
+from embench.cli import _figure_name
 from embench.compare import Comparison
+from embench.history import Point, Step
 from embench.nightly import nightly_lock
 from embench.report import verdicts
 from embench.store import Store
@@ -186,6 +189,35 @@ def test_the_summary_says_how_many_series_can_find_the_target(tmp_path: Path) ->
     assert first.coverage == (0, 0) and "series can find" not in verdicts.markdown(first)
     finer = verdicts.Night("run2", "run1", night.comparisons, target=1.025)  # a target under 5% reads as set
     assert "0 of 3 judged series can find a 2.5% slowdown" in verdicts.markdown(finer)
+
+
+def test_names_with_markup_and_control_characters_stay_inside_every_verdict_file(tmp_path: Path) -> None:
+    """A device may be named with anything (docs/inventory.md): a pipe or a line break must not break the
+    summary's table, a control character must not make junit.xml unreadable to a CI system, markup must
+    not reach the page, `$` must not start matplotlib math, and the history figure's file name stays plain."""
+    device = "lab|a\nb\x1b[2J<script>$x$y$&"
+    key = (device, "m", "fp32", "onnxruntime", "CPUExecutionProvider", 1)
+    before, after = (1.0, 1.01, 1.02, 1.0, 1.01), (1.2, 1.21, 1.22, 1.2, 1.21)
+    slower = Comparison(key, before, after, "slower", "×1.200 [1.1, 1.3]\x07 | odd", 1.2, 1.1, 1.3, 0.001, 0.001,
+                        changes=("model checksum a → b\nc",), detectable=1.04)  # fmt: skip
+    points = [Point(f"run{i}", float(i), m, m * 0.99, m * 1.01, 5) for i, m in enumerate((1.0, 1.0, 1.2))]
+    night = verdicts.Night("run2", "run1", [slower], histories={slower.label: (points, [Step(2, "run2", 1.2)])})
+    paths = verdicts.write(night, tmp_path)
+    table = [line for line in paths["markdown"].read_text().splitlines() if line.startswith("| ")]
+    header, row = table[0], table[1]
+    unescaped = re.compile(r"(?<!\\)\|")
+    assert len(unescaped.findall(row)) == len(unescaped.findall(header)) and "\x1b" not in row, row
+    regressed = [line for line in paths["markdown"].read_text().splitlines() if line.startswith("- **")]
+    assert len(regressed) == 1 and "a b" in regressed[0]  # the line break is a space, not a new line
+    root = _valid_junit(paths["junit"])
+    assert root.find(".//failure") is not None and "\x1b" not in paths["junit"].read_text()
+    page = paths["html"].read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page and "\x1b" not in page and "\x07" not in page
+    assert "data:image/png;base64," in page  # the history figure drew with `$` in its title
+    # `history --out`'s figure names: plain, and distinct for names that differ only in odd characters
+    taken: set[str] = set()
+    names = [_figure_name(label, taken) for label in (slower.label, slower.label.replace("$y", "%y"))]
+    assert len(set(names)) == 2 and all(re.fullmatch(r"[\w.+-]+\.png", n, flags=re.ASCII) for n in names), names
 
 
 def test_two_nightlies_never_overlap(lab: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..telemetry import NO_POWER
-from ..text import printable
+from ..text import md_cell
 from .figures import FIGURES
 from .tables import ReportData, config_label
 
@@ -162,19 +162,13 @@ def score_note(data: ReportData) -> str:
     )
 
 
-def _md_cell(value: Any) -> str:
-    """One Markdown table cell: a pipe or a line break in a name would end the cell or the row."""
-    text = printable(str(value))
-    return " ".join(text.replace("|", "\\|").splitlines())
-
-
 def _md_table(frame: pd.DataFrame, index: bool = False) -> str:
     if index:
         frame = frame.reset_index()
     header = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(_md_cell(v) for v in row) + " |")
+        lines.append("| " + " | ".join(md_cell(v) for v in row) + " |")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..compare import Comparison
 from ..history import Point, Step
 from ..regression import over
+from ..text import md_cell, one_line, printable, xml_text
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ def markdown(night: Night) -> str:
     if night.regressed:
         lines += ["## Regressions", ""]
         for c in night.regressed:
-            lines.append(f"- **{c.label}**: {c.median_before:.4g} → {c.median_after:.4g} ms, {c.why}"
-                         + (f"; changed: {'; '.join(c.changes)}" if c.changes else ""))  # fmt: skip
+            lines.append(f"- **{one_line(c.label)}**: {c.median_before:.4g} → {c.median_after:.4g} ms,"
+                         f" {one_line(c.why)}" + (f"; changed: {one_line('; '.join(c.changes))}" if c.changes else ""))  # fmt: skip
         lines.append("")
     lines += ["## Every series", "",
               "| series | verdict | before ms | tonight ms | ratio [95% CI] | p | q | night noise | detectable |"
@@ -101,9 +102,10 @@ def markdown(night: Night) -> str:
         ratio = f"{_num(c.ratio)} [{_num(c.ratio_low)}, {_num(c.ratio_high)}]" if math.isfinite(c.ratio) else "—"
         note = c.why if c.verdict not in ("slower", "faster", "same") else ""
         changed = "; ".join(c.changes)
-        lines.append(f"| {c.label} | {c.verdict}{': ' + note if note else ''} | {_num(c.median_before, '.4g')} |"
-                     f" {_num(c.median_after, '.4g')} | {ratio} | {_num(c.p_slower, '.2g')} | {_num(c.q_slower, '.2g')} |"
-                     f" {_noise(c)} | {_mde(c)} | {changed} |")  # fmt: skip
+        lines.append(f"| {md_cell(c.label)} | {md_cell(c.verdict + (': ' + note if note else ''))} |"
+                     f" {_num(c.median_before, '.4g')} | {_num(c.median_after, '.4g')} | {ratio} |"
+                     f" {_num(c.p_slower, '.2g')} | {_num(c.q_slower, '.2g')} | {_noise(c)} | {md_cell(_mde(c))} |"
+                     f" {md_cell(changed)} |")  # fmt: skip
     lines += ["", "Medians are of repetition levels (each repetition a fresh process; its level the 10th percentile"
               " of its invokes, the fast end that interference leaves alone). Ratios are against the"
               " device's other series with nothing changed at the same thread count (their move tonight divided"
@@ -123,17 +125,18 @@ def junit(night: Night) -> str:
                        timestamp=time.strftime("%Y-%m-%dT%H:%M:%S"), time="0")  # fmt: skip
     errors = skipped = 0
     for c in night.comparisons:
-        case = ET.SubElement(suite, "testcase", classname=f"{c.key[0]}.{c.key[1]}", name=c.label,
+        case = ET.SubElement(suite, "testcase", classname=xml_text(f"{c.key[0]}.{c.key[1]}"), name=xml_text(c.label),
                              time=f"{c.median_after / 1e3:.6f}" if math.isfinite(c.median_after) else "0")  # fmt: skip
-        detail = (f"{c.label}: {c.median_before:.4g} ms → {c.median_after:.4g} ms; {c.why}"
-                  + (f"; what changed: {'; '.join(c.changes)}" if c.changes else ""))  # fmt: skip
+        detail = xml_text(f"{c.label}: {c.median_before:.4g} ms → {c.median_after:.4g} ms; {c.why}"
+                          + (f"; what changed: {'; '.join(c.changes)}" if c.changes else ""))  # fmt: skip
+        why = xml_text(c.why)
         if c.verdict == "slower":
-            ET.SubElement(case, "failure", type="regression", message=f"slower: {c.why}").text = detail
+            ET.SubElement(case, "failure", type="regression", message=f"slower: {why}").text = detail
         elif c.verdict == "not comparable" and c.why.startswith("tonight:"):
-            ET.SubElement(case, "error", type="job failed", message=c.why).text = detail
+            ET.SubElement(case, "error", type="job failed", message=why).text = detail
             errors += 1
         elif c.verdict in ("not comparable", "inconclusive", "bimodal", "throttled", "fallback", "environment"):
-            ET.SubElement(case, "skipped", message=f"{c.verdict}: {c.why}")
+            ET.SubElement(case, "skipped", message=f"{c.verdict}: {why}")
             skipped += 1
     suite.set("errors", str(errors))
     suite.set("skipped", str(skipped))
@@ -182,7 +185,7 @@ def history_png(label: str, points: Sequence[Point], steps: Sequence[Step]) -> b
         ax.axvline(step.index - 0.5, color="#d62728", linestyle="--", label=f"step ×{step.ratio:.3f}")
     ax.set_xticks(x, [p.run_id[:15] for p in points], rotation=30, ha="right", fontsize=7)
     ax.set_ylabel("latency (ms)")
-    ax.set_title(label, fontsize=9)
+    ax.set_title(one_line(label).replace("$", r"\$"), fontsize=9)  # `$` starts math in matplotlib
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     buf = io.BytesIO()
@@ -191,20 +194,24 @@ def history_png(label: str, points: Sequence[Point], steps: Sequence[Step]) -> b
     return buf.getvalue()
 
 
+def _html(text: str) -> str:
+    return html.escape(printable(text))
+
+
 def page(night: Night) -> str:
     """One self-contained HTML page: the summary table, then each regressed series' history."""
     rows = []
     for c in night.comparisons:
         css = {"slower": "bad", "faster": "good"}.get(c.verdict, "")
         ratio = f"{_num(c.ratio)} [{_num(c.ratio_low)}, {_num(c.ratio_high)}]" if math.isfinite(c.ratio) else "—"
-        rows.append(f"<tr class='{css}'><td>{html.escape(c.label)}</td><td>{html.escape(c.verdict)}</td>"
+        rows.append(f"<tr class='{css}'><td>{_html(c.label)}</td><td>{html.escape(c.verdict)}</td>"
                     f"<td>{_num(c.median_before, '.4g')}</td><td>{_num(c.median_after, '.4g')}</td><td>{ratio}</td>"
                     f"<td>{_num(c.p_slower, '.2g')}</td><td>{html.escape(_mde(c))}</td>"
-                    f"<td>{html.escape(c.why)}</td><td>{html.escape('; '.join(c.changes))}</td></tr>")  # fmt: skip
+                    f"<td>{_html(c.why)}</td><td>{_html('; '.join(c.changes))}</td></tr>")  # fmt: skip
     figures = []
     for label, (points, steps) in (night.histories or {}).items():
         png = base64.b64encode(history_png(label, points, steps)).decode()
-        figures.append(f"<h3>{html.escape(label)}</h3><img alt='history of {html.escape(label)}'"
+        figures.append(f"<h3>{_html(label)}</h3><img alt='history of {_html(label)}'"
                        f" src='data:image/png;base64,{png}'>")  # fmt: skip
     head = ("<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:13px}"
             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}tr.bad{background:#fdd}"
@@ -225,6 +232,6 @@ def write(night: Night, out: Path) -> dict[str, Path]:
     paths = {}
     for kind, (name, render) in files.items():
         path = out / name
-        path.write_text(render(night), encoding="utf-8")
+        path.write_text(printable(render(night)), encoding="utf-8")  # names may hold anything (report._save)
         paths[kind] = path
     return paths
