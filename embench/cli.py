@@ -289,12 +289,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_nightly(args: argparse.Namespace) -> int:
     from .nightly import NIGHTLY, check_writable, judge, nightly_lock, prune_nights  # noqa: PLC0415
-    from .regression import over  # noqa: PLC0415
+    from .regression import MIN_REPETITIONS, over  # noqa: PLC0415
 
     inventory = load_inventory(args.inventory)
     store = _store(args, inventory)
     out = Path(args.out or DEFAULT_REPORTS / "nightly")
     check_writable(out)
+    if inventory.sweep.run.repetitions < MIN_REPETITIONS:
+        say(f"embench: warning: {args.inventory}: sweep.run.repetitions is {inventory.sweep.run.repetitions}; a"
+            f" nightly verdict needs {MIN_REPETITIONS} or more (10 is a good start, docs/nightly.md): tonight is"
+            " stored, and its series are judged inconclusive", file=sys.stderr)  # fmt: skip
     with nightly_lock(store):
         args.label = NIGHTLY
         swept = cmd_sweep(args)

@@ -265,6 +265,13 @@ def test_bad_nightly_settings_are_one_line(lab: Path, tmp_path: Path) -> None:
     out = embench("nightly", str(inv), "--out", str(inv), cwd=tmp_path)
     assert out.returncode == 1 and "cannot write the verdict files under" in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and Store(tmp_path / "lab.sqlite").runs() == []
+    # R = 1 (a plain sweep's default) cannot give a verdict: said before the night is swept, and it still runs
+    doc = yaml.safe_load(inv.read_text())
+    doc["sweep"]["run"]["repetitions"] = 1
+    inv.write_text(yaml.safe_dump(doc))
+    once = embench("nightly", str(inv), "-q", cwd=tmp_path)
+    assert once.returncode == 0 and "sweep.run.repetitions is 1; a nightly verdict needs 5" in once.stderr
+    assert len(Store(tmp_path / "lab.sqlite").runs()) == 1
 
 
 def test_the_systemd_units_verify(tmp_path: Path) -> None:
