@@ -331,8 +331,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     if args.action == "set":
         if not args.run:
             raise EmbenchError("`embench baseline set` needs a run: `embench baseline set RUN` (see `embench runs`)")
-        info = set_baseline(store, args.run)
+        info, warning = set_baseline(store, args.run)
         say(f"baseline: {info.run_id if info else '-'} (every nightly is now judged against it)")
+        if warning:
+            say(f"embench: warning: {warning}", file=sys.stderr)
     elif args.action == "clear":
         set_baseline(store, None)
         say("baseline: none (nightlies are judged against the last good nights)")

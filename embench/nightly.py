@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,11 +48,31 @@ def pinned_baseline(store: Store) -> RunInfo | None:
     return store.find_run(run_id) if run_id else None
 
 
-def set_baseline(store: Store, run: str | None) -> RunInfo | None:
-    """Pin a run as the baseline every nightly is judged against (None: back to the last good nights)."""
-    info = store.find_run(run) if run is not None else None
-    store.set_meta(BASELINE_KEY, info.run_id if info else None)
-    return info
+def set_baseline(store: Store, run: str | None) -> tuple[RunInfo | None, str]:
+    """Pin a run as the baseline every nightly is judged against (None: back to the last good nights);
+    (the run, a warning where some of its jobs did not measure). A run that is not finished, or that
+    measured nothing, is refused: every nightly would be judged against it."""
+    if run is None:
+        store.set_meta(BASELINE_KEY, None)
+        return None, ""
+    info = store.find_run(run)
+    if info.state != "finished":
+        resume = shlex.join(["embench", "nightly" if info.label == NIGHTLY else "sweep", info.inventory, "--resume",
+                             info.run_id, "--store", store.where])  # fmt: skip
+        raise EmbenchError(f"run {info.run_id} in {store.where} is {info.state} ({info.recorded}/{info.planned} jobs)"
+                           f" and cannot be the baseline: finish it (`{resume}`, from the folder it was swept in)"
+                           " or pin a finished run (`embench runs`)")  # fmt: skip
+    results = store.results(info.run_id)
+    measured = sum(1 for s in results if s.result.measured)
+    if not measured:
+        raise EmbenchError(f"run {info.run_id} in {store.where} measured nothing ({len(results)} job(s), none"
+                           " measured) and cannot be the baseline: pin a run that measured (`embench runs`)")  # fmt: skip
+    store.set_meta(BASELINE_KEY, info.run_id)
+    unsupported = sum(1 for s in results if s.result.status == "unsupported")
+    missing = max(info.planned, len(results)) - measured - unsupported  # failed, or never run (a device lost)
+    warning = (f"{missing} of {max(info.planned, len(results))} jobs of {info.run_id} did not measure: their"
+               " series are not comparable while it is pinned") if missing else ""  # fmt: skip
+    return info, warning
 
 
 def baseline_runs(store: Store, tonight: str, nights: int = DEFAULT_NIGHTS) -> tuple[list[RunInfo], str]:

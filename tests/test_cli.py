@@ -18,6 +18,7 @@ from conftest import embench, fast_run, write_inventory
 from embench import __version__
 from embench.inventory import load_inventory
 from embench.plan import make_plan
+from embench.store import Store
 from embench.zoo import Zoo
 from embench_agent.protocol import Job, Result
 
@@ -273,6 +274,32 @@ def test_runs_prune_keeps_the_newest_and_the_pinned_baseline(zoo_path: Path, tmp
     assert left == [ids[0], ids[2], ids[3]]
     db = sqlite3.connect(str(store))
     assert db.execute("SELECT COUNT(*) FROM samples WHERE run_id=?", (ids[1],)).fetchone()[0] == 0
+
+
+def test_baseline_set_refuses_a_run_no_nightly_could_be_judged_against(zoo_path: Path, tmp_path: Path) -> None:
+    """A run that measured nothing, or is not finished, is refused in one line with the fix (which works
+    when pasted); one where a device was lost is pinned with a warning that says what it costs."""
+    store = tmp_path / "s.sqlite"
+    gone = {"name": "gone", "transport": "ssh", "ssh": {"host": "127.0.0.1", "port": 1, "user": "x"}}
+    runs = {}
+    for name, devices in (("partial", [{"name": "host", "transport": "local"}, gone]), ("nothing", [gone])):
+        out = embench("sweep", str(write_inventory(tmp_path, zoo_path, QUICK, devices)), "--store", str(store), "-q",
+                      cwd=tmp_path)  # fmt: skip
+        assert out.returncode == 3, out.stderr
+        runs[name] = out.stdout.split()[1].rstrip(":")
+    partial = embench("baseline", "set", runs["partial"], "--store", str(store), cwd=tmp_path)
+    assert partial.returncode == 0 and f"1 of 2 jobs of {runs['partial']} did not measure" in partial.stderr
+    nothing = embench("baseline", "set", runs["nothing"], "--store", str(store), cwd=tmp_path)
+    assert nothing.returncode == 1 and "measured nothing" in nothing.stderr
+    assert len(nothing.stderr.strip().splitlines()) == 1
+    Store(store).end_run(runs["nothing"], "interrupted")  # as a Ctrl-C leaves it
+    cut = embench("baseline", "set", runs["nothing"], "--store", str(store), cwd=tmp_path)
+    assert cut.returncode == 1 and "is interrupted (0/1 jobs) and cannot be the baseline" in cut.stderr, cut.stderr
+    fix = cut.stderr.split("`")[1]
+    pasted = embench(*shlex.split(fix)[1:], cwd=tmp_path)  # the device is still gone: resumed, and 3 again
+    assert pasted.returncode == 3 and f"run {runs['nothing']}" in pasted.stdout, pasted.stderr
+    shown = embench("baseline", "show", "--store", str(store), cwd=tmp_path)
+    assert shown.stdout.strip() == f"baseline: {runs['partial']}"
 
 
 def test_sweep_dry_run_lists_jobs_and_what_it_would_skip(zoo_path: Path, tmp_path: Path) -> None:
