@@ -300,15 +300,18 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
     candidates: list[_Candidate] = []
     done: list[Comparison] = []
     for key, now in sorted(_by_series(tonight).items(), key=lambda kv: series_label(kv[0])):
-        earlier = [(i, night[key]) for i, night in enumerate(nights) if key in night]
-        known = [(j, n[key]) for j, n in enumerate(noise_nights) if key in n]
+        # a baseline or history night of this series is one it measured on (a failed or lost job leaves it out)
+        ran = [(i, night[key]) for i, night in enumerate(nights) if key in night]
+        earlier = [(i, s) for i, s in ran if s.result.measured]
+        known = [(j, n[key]) for j, n in enumerate(noise_nights) if key in n and n[key].result.measured]
         quiet = _quietest(s for _, s in earlier + known)
         # a night whose windows other processes crowded measured them, not the series: not a baseline, not noise
         earlier = [(i, s) for i, s in earlier if not _contended(s, quiet)] or earlier
         levels_after = lv.of(now)
         if not earlier:
-            done.append(Comparison(key, (), tuple(levels_after), "not comparable", "new series: no baseline",
-                                   after_job_id=now.job.job_id))  # fmt: skip
+            why = (f"baseline: {ran[-1][1].result.status} on every baseline night ({len(ran)})" if ran
+                   else "new series: no baseline")  # fmt: skip
+            done.append(Comparison(key, (), tuple(levels_after), "not comparable", why, after_job_id=now.job.job_id))
             continue
         last = earlier[-1][1]
         changes = what_changed(last, now)
@@ -497,6 +500,6 @@ def _environment(done: list[Comparison]) -> list[Comparison]:
     return list(out.values())
 
 
-def measured_ok(results: Sequence[StoredResult]) -> bool:
-    """A good night: every job that was meant to measure did."""
-    return bool(results) and all(s.result.status in MEASURED or s.result.status == "unsupported" for s in results)
+def measured_any(results: Sequence[StoredResult]) -> bool:
+    """A night that can be a baseline: some job measured (each series uses the nights it measured on)."""
+    return any(s.result.status in MEASURED for s in results)

@@ -10,8 +10,9 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .compare import Comparison, Policy, compare, measured_ok
+from .compare import Comparison, Policy, SeriesKey, compare, measured_any
 from .errors import EXIT_BUSY, EmbenchError
 from .history import Point, Step, change_points, histories, nightly_runs
 from .regression import HISTORY_NIGHTS
@@ -88,8 +89,10 @@ def baseline_runs(store: Store, tonight: str, nights: int = DEFAULT_NIGHTS) -> t
 
 
 def good_nights(store: Store, tonight: str) -> list[RunInfo]:
-    """The nightly runs before tonight, oldest first, that finished with every job measured or unsupported."""
-    return [run for run in nightly_runs(store, before=tonight) if measured_ok(store.results(run.run_id))]
+    """The nightly runs before tonight, oldest first, that finished and measured something. Each series is
+    judged on those of them it measured on (compare): a board that failed or was lost one night leaves
+    that night out for its own series only, not for the whole lab's."""
+    return [run for run in nightly_runs(store, before=tonight) if measured_any(store.results(run.run_id))]
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,9 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
     loaded = {r.run_id: store.results(r.run_id) for r in [*baseline, *noise_runs]}
     comparisons = compare([loaded[r.run_id] for r in baseline], results, policy,
                           history=[loaded[r.run_id] for r in noise_runs])  # fmt: skip
-    failed = sum(1 for s in results if not s.result.succeeded)
+    not_run = _not_run(store.plan_rows(tonight), {s.job.job_id for s in results})
+    comparisons += not_run
+    failed = sum(1 for s in results if not s.result.succeeded) + len(not_run)
     night = verdicts.Night(tonight, words, comparisons, failed, _regressed_histories(store, comparisons, tonight),
                            (policy or Policy()).target)  # fmt: skip
     try:
@@ -123,6 +128,21 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
                            f" writable folder (run {tonight} is stored: `embench nightly INVENTORY --resume"
                            f" {tonight} --out DIR` judges it again)") from None  # fmt: skip
     return Judgement(night, paths)
+
+
+def _not_run(plan: list[dict[str, Any]], recorded: set[str]) -> list[Comparison]:
+    """The series tonight planned and never ran (their device could not be used, or the sweep was cut):
+    each is `not comparable` and counts as a failed job, so a lost board is in the summary and the JUnit
+    file, not silently missing from them."""
+    out = []
+    for row in plan:
+        if row["job_id"] in recorded:
+            continue
+        key: SeriesKey = (str(row["device"]), str(row["model"]), str(row["precision"]), str(row["runtime"]),
+                          str(row["delegate"]), int(row["threads"]))  # fmt: skip
+        why = "tonight: not run (its device could not be used, or the sweep was cut: see the sweep's output)"
+        out.append(Comparison(key, (), (), "not comparable", why, after_job_id=str(row["job_id"])))
+    return out
 
 
 def check_writable(folder: Path) -> None:

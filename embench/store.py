@@ -415,6 +415,11 @@ class Store:
             raise StoreError(f"run {run_id!r} {what} in {self.where}; recent runs: {known}")
         return hits[0]
 
+    def plan_rows(self, run_id: str) -> list[dict[str, Any]]:
+        """The jobs the run was planned with (PlannedJob.plan_row: device, model, …, job_id), in plan order."""
+        rows = self._read("SELECT plan_json FROM runs WHERE run_id = ?", (run_id,))
+        return list(json.loads(rows[0][0])) if rows else []
+
     # -- results ---------------------------------------------------------------------------
 
     def done_job_ids(self, run_id: str) -> set[str]:

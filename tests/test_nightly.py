@@ -165,6 +165,46 @@ def test_nightlies_find_the_regressed_series_and_what_changed(lab: Path, tmp_pat
     assert runs.stdout.count("[nightly]") == 4
 
 
+@pytest.mark.slow
+def test_a_job_that_failed_or_never_ran_costs_only_its_own_series(lab: Path, tmp_path: Path) -> None:
+    """One board of a lab failing a job, or lost for a night, must not blind the verdict of every other
+    series: a night counts as a baseline for each series it measured; a series planned tonight that never
+    ran is in the summary, the JUnit file and the failed-job count."""
+    inv = _night_files(lab, tmp_path)
+    out = tmp_path / "nightly"
+
+    def nightly() -> tuple[int, str]:
+        proc = embench("nightly", str(inv), "--out", str(out), "-q", cwd=tmp_path)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    assert nightly()[0] == 0
+    zoo = yaml.safe_load((tmp_path / "zoo.yaml").read_text())
+    good = zoo["models"]["steady"]["files"]["onnx-fp32"]
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    zoo["models"]["steady"]["files"]["onnx-fp32"] = str(tmp_path / "broken.onnx")
+    (tmp_path / "zoo.yaml").write_text(yaml.safe_dump(zoo))
+    code, said = nightly()  # `steady` fails tonight; `chain` measures
+    assert code == 3 and "1 not comparable" in said, said
+    zoo["models"]["steady"]["files"]["onnx-fp32"] = good
+    (tmp_path / "zoo.yaml").write_text(yaml.safe_dump(zoo))
+    doc = yaml.safe_load(inv.read_text())
+    doc["devices"].append({"name": "gone", "transport": "ssh", "ssh": {"host": "127.0.0.1", "port": 1, "user": "x"}})
+    inv.write_text(yaml.safe_dump(doc))
+    code, said = nightly()  # a board that cannot be reached joins the lab
+    assert code == 3, said
+    third = _run_id(said)
+    assert "the last 2 good night(s)" in said
+    body = json.loads((out / third / "verdicts.json").read_text())
+    by = {(s["series"]["device"], s["series"]["model"]): s for s in body["series"]}
+    assert len(by[("host", "chain")]["before_ms"]) == 14  # both earlier nights, 7 repetitions each
+    assert len(by[("host", "steady")]["before_ms"]) == 7  # only the night it measured on
+    lost = [s for (device, _), s in by.items() if device == "gone"]
+    assert len(lost) == 2 and all(s["why"].startswith("tonight: not run") for s in lost)
+    assert body["failed_jobs"] == 2 and "**2 job(s) failed.**" in (out / third / "summary.md").read_text()
+    root = _valid_junit(out / third / "junit.xml")
+    assert root.find("testsuite").get("errors") == "2"  # type: ignore[union-attr]
+
+
 def test_the_summary_says_how_many_series_can_find_the_target(tmp_path: Path) -> None:
     """A quiet night vouches for a 5% slowdown only on the series that could have found one: the summary,
     the JSON and the page count them (not-comparable and flagged series have no detectable slowdown and
