@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -257,6 +258,8 @@ def _figure_name(label: str, taken: set[str]) -> str:
     """A series' figure file name: letters, digits, `.`, `_`, `+` and `-` only (a device may be named with
     anything; an artifact store or another OS may not take it), made unique among `taken`."""
     stem = re.sub(r"[^\w.+-]+", "_", label.replace(":", "-"), flags=re.ASCII).strip("._") or "series"
+    if len(stem) > 150:  # a file name holds 255 bytes at most
+        stem = f"{stem[:140]}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
     name, n = f"{stem}.png", 1
     while name in taken:
         n += 1

@@ -405,6 +405,14 @@ def test_names_with_dollars_commas_and_newlines_in_reports(tmp_path: Path, zoo_p
     assert row.startswith("| lab $A$, rack 1\\|2 | tiny |") and Path(paths["latency"]).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_long_device_name_still_gets_a_page() -> None:
+    """A device page's file name stays under the 255 bytes a file name may hold, and apart from its neighbours'."""
+    from embench.report.pages import device_slugs  # noqa: PLC0415
+
+    slugs = device_slugs(["d" * 300, "d" * 300 + "2", "pi5"])
+    assert len(set(slugs.values())) == 3 and all(len(v) <= 110 for v in slugs.values()) and slugs["pi5"] == "pi5"
+
+
 def test_a_newline_in_a_name_keeps_the_markdown_table_whole(tmp_path: Path, zoo_path: Path) -> None:
     """…and a terminal escape or a bell in it reaches no report file (someone will `cat` them)."""
     inv = write_inventory(tmp_path, zoo_path, {"models": ["tiny"], "runtimes": ["litert"], "delegates": {"litert": ["cpu"]}},

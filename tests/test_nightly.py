@@ -258,6 +258,10 @@ def test_names_with_markup_and_control_characters_stay_inside_every_verdict_file
     taken: set[str] = set()
     names = [_figure_name(label, taken) for label in (slower.label, slower.label.replace("$y", "%y"))]
     assert len(set(names)) == 2 and all(re.fullmatch(r"[\w.+-]+\.png", n, flags=re.ASCII) for n in names), names
+    long = [
+        _figure_name("d" * 300 + end, taken) for end in ("/m/fp32/onnxruntime:CPU/t1", "/m/fp32/onnxruntime:CPU/t2")
+    ]
+    assert len(set(long)) == 2 and all(len(n) < 200 for n in long)
 
 
 def test_two_nightlies_never_overlap(lab: Path, tmp_path: Path) -> None:

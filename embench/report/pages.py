@@ -126,7 +126,7 @@ def device_slugs(devices: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     taken: set[str] = set()
     for name in devices:
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "device"
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:100] or "device"  # a file name: 255 bytes at most
         if slug != name or slug in taken:
             slug = f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
         taken.add(slug)
