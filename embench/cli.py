@@ -12,6 +12,7 @@ import shlex
 import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -254,6 +255,18 @@ def _policy(args: argparse.Namespace, inventory: Inventory | None = None) -> Pol
                   thresholds=dict(n.thresholds), target=n.target, noise_floor=n.noise_floor)  # fmt: skip
 
 
+def _writable(folder: Path, what: str) -> None:
+    """Before the work: `folder` (an --out) can be made and written to; a typo there should not cost a
+    night's measurements, nor end in a traceback after them."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".embench-probe-"):
+            pass
+    except OSError as exc:
+        reason = "it is a file" if folder.is_file() else exc.strerror or exc
+        raise EmbenchError(f"cannot write {what} under {folder}: {reason}; pass --out a writable folder") from None
+
+
 def _figure_name(label: str, taken: set[str]) -> str:
     """A series' figure file name: letters, digits, `.`, `_`, `+` and `-` only (a device may be named with
     anything; an artifact store or another OS may not take it), made unique among `taken`."""
@@ -291,13 +304,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
-    from .nightly import NIGHTLY, check_writable, judge, nightly_lock, prune_nights  # noqa: PLC0415
+    from .nightly import NIGHTLY, judge, nightly_lock, prune_nights  # noqa: PLC0415
     from .regression import MIN_REPETITIONS, over  # noqa: PLC0415
 
     inventory = load_inventory(args.inventory)
     store = _store(args, inventory)
     out = Path(args.out or DEFAULT_REPORTS / "nightly")
-    check_writable(out)
+    _writable(out, "the verdict files")
     if inventory.sweep.run.repetitions < MIN_REPETITIONS:
         say(f"embench: warning: {args.inventory}: sweep.run.repetitions is {inventory.sweep.run.repetitions}; a"
             f" nightly verdict needs {MIN_REPETITIONS} or more (10 is a good start, docs/nightly.md): tonight is"
@@ -360,6 +373,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         raise EmbenchError(f"no series matches {args.series!r} in the finished {which} of {store.where}; series are"
                            " named device/model/precision/runtime:delegate/tN, e.g. 'host/mobilenet_v2/*'")  # fmt: skip
     out = Path(args.out) if args.out else None
+    if out is not None:
+        _writable(out, "the figures")
     taken: set[str] = set()
     for key, points in found.items():
         steps = change_points(points)
@@ -370,7 +385,6 @@ def cmd_history(args: argparse.Namespace) -> int:
             step = f"  ← step ×{marks[i].ratio:.3f}" if i in marks else ""
             say(f"  {p.run_id}  {p.median_ms:9.4g} ms  [{p.low_ms:.4g}, {p.high_ms:.4g}]  R={p.repetitions}{step}")
         if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
             path = out / _figure_name(label, taken)
             path.write_bytes(history_png(label, points, steps))
             say(f"  figure {path}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,18 +142,6 @@ def _not_run(plan: list[dict[str, Any]], recorded: set[str]) -> list[Comparison]
         why = "tonight: not run (its device could not be used, or the sweep was cut: see the sweep's output)"
         out.append(Comparison(key, (), (), "not comparable", why, after_job_id=str(row["job_id"])))
     return out
-
-
-def check_writable(folder: Path) -> None:
-    """Before a night is swept: the folder its verdict files go under can be made and written to (a
-    night's measurements take minutes to hours; a typo in --out should not cost them)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".embench-probe-"):
-            pass
-    except OSError as exc:
-        raise EmbenchError(f"cannot write the verdict files under {folder}: {exc.strerror or exc}; pass --out a"
-                           " writable folder") from None  # fmt: skip
 
 
 def _regressed_histories(

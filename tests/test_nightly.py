@@ -85,6 +85,8 @@ def _compare_and_history(tmp_path: Path, first: str, second: str, third: str) ->
     assert len(list((tmp_path / "figs").glob("*.png"))) == 1
     same = embench("compare", first, first, "--store", store, cwd=tmp_path)
     assert same.returncode == 1 and f"are the same run ({first})" in same.stderr, same.stderr
+    onto_file = embench("history", "host/chain/*", "--store", store, "--out", store, cwd=tmp_path)
+    assert onto_file.returncode == 1 and onto_file.stderr.strip().endswith("it is a file; pass --out a writable folder")
     none = embench("history", "nosuch", "--store", store, cwd=tmp_path)
     assert none.returncode == 1 and "no series matches 'nosuch'" in none.stderr
 
