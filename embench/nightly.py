@@ -104,7 +104,7 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
           baseline: list[RunInfo] | None = None) -> Judgement:  # fmt: skip
     """Tonight against its baseline (given, or the pinned one, or the last good nights); the verdict
     files in `folder`."""
-    words = ""
+    words, compared_with = "", baseline
     if baseline is None:
         baseline, words = baseline_runs(store, tonight, nights)
         noise_runs = good_nights(store, tonight)[-HISTORY_NIGHTS:]
@@ -119,7 +119,7 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
     comparisons += not_run
     failed = sum(1 for s in results if not s.result.succeeded) + len(not_run)
     night = verdicts.Night(tonight, words, comparisons, failed, _regressed_histories(store, comparisons, tonight),
-                           (policy or Policy()).target)  # fmt: skip
+                           (policy or Policy()).target, "nightly" if compared_with is None else "compare")  # fmt: skip
     try:
         paths = verdicts.write(night, folder)
     except OSError as exc:

@@ -83,6 +83,8 @@ def _compare_and_history(tmp_path: Path, first: str, second: str, third: str) ->
     assert hist.returncode == 0, hist.stderr
     assert all(run in hist.stdout for run in (first, second, third)) and "R=7" in hist.stdout
     assert len(list((tmp_path / "figs").glob("*.png"))) == 1
+    plain = embench("compare", first, third, "--store", store, "--out", str(tmp_path / "cmp"), cwd=tmp_path)
+    assert plain.stdout.startswith(f"# embench compare {third}"), plain.stdout[:200]
     same = embench("compare", first, first, "--store", store, cwd=tmp_path)
     assert same.returncode == 1 and f"are the same run ({first})" in same.stderr, same.stderr
     onto_file = embench("history", "host/chain/*", "--store", store, "--out", store, cwd=tmp_path)

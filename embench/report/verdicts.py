@@ -34,6 +34,7 @@ class Night:
     failed_jobs: int = 0
     histories: dict[str, tuple[list[Point], list[Step]]] | None = None  # regressed series' label → history
     target: float = 1.05  # the slowdown the lab wants found (nightly.target)
+    verb: str = "nightly"  # what judged it: `embench nightly`, or `embench compare` (a run against another)
 
     @property
     def counts(self) -> Counter[str]:
@@ -85,7 +86,7 @@ def _noise(c: Comparison) -> str:
 def markdown(night: Night) -> str:
     counts = ", ".join(f"{n} {v}" for v, n in night.counts.most_common())
     coverage = night.coverage_words
-    lines = [f"# embench nightly {night.run_id}", "",
+    lines = [f"# embench {night.verb} {night.run_id}", "",
              f"Judged against {night.baseline}. {counts or 'no series'}."
              + (f" **{night.failed_jobs} job(s) failed.**" if night.failed_jobs else "")
              + (f" {coverage}" if coverage else ""), ""]  # fmt: skip
@@ -120,7 +121,7 @@ def markdown(night: Night) -> str:
 def junit(night: Night) -> str:
     """One <testcase> per series: a regression is a <failure> with the numbers; a series that could not be
     judged is <skipped> with why; a failed job an <error>."""
-    suite = ET.Element("testsuite", name=f"embench nightly {night.run_id}", tests=str(len(night.comparisons)),
+    suite = ET.Element("testsuite", name=f"embench {night.verb} {night.run_id}", tests=str(len(night.comparisons)),
                        failures=str(len(night.regressed)), errors="0", skipped="0", hostname=socket.gethostname(),
                        timestamp=time.strftime("%Y-%m-%dT%H:%M:%S"), time="0")  # fmt: skip
     errors = skipped = 0
@@ -140,7 +141,7 @@ def junit(night: Night) -> str:
             skipped += 1
     suite.set("errors", str(errors))
     suite.set("skipped", str(skipped))
-    root = ET.Element("testsuites", name="embench nightly", tests=suite.get("tests", "0"),
+    root = ET.Element("testsuites", name=f"embench {night.verb}", tests=suite.get("tests", "0"),
                       failures=suite.get("failures", "0"), errors=str(errors))  # fmt: skip
     root.append(suite)
     ET.indent(root)
@@ -217,8 +218,8 @@ def page(night: Night) -> str:
             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}tr.bad{background:#fdd}"
             "tr.good{background:#dfd}</style>")  # fmt: skip
     summary = html.escape(markdown(night).split("\n")[2].replace("*", ""))
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>embench nightly {night.run_id}</title>{head}"
-            f"</head><body><h1>embench nightly {night.run_id}</h1><p>{summary}</p>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>embench {night.verb} {night.run_id}</title>{head}"
+            f"</head><body><h1>embench {night.verb} {night.run_id}</h1><p>{summary}</p>"
             "<table><tr><th>series</th><th>verdict</th><th>before ms</th><th>tonight ms</th><th>ratio [95% CI]</th>"
             "<th>p</th><th>detectable</th><th>why</th><th>what changed</th></tr>"
             + "".join(rows) + "</table>" + ("<h2>Regressed series over the nights</h2>" + "".join(figures)
