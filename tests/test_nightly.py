@@ -174,14 +174,16 @@ def test_a_job_that_failed_or_never_ran_costs_only_its_own_series(lab: Path, tmp
     """One board of a lab failing a job, or lost for a night, must not blind the verdict of every other
     series: a night counts as a baseline for each series it measured; a series planned tonight that never
     ran is in the summary, the JUnit file and the failed-job count."""
-    inv = _night_files(lab, tmp_path)
+    inv = _night_files(lab, tmp_path, threshold=2.0)  # what a shared CI machine allows (test_nightlies_find_…)
     out = tmp_path / "nightly"
 
     def nightly() -> tuple[int, str]:
         proc = embench("nightly", str(inv), "--out", str(out), "-q", cwd=tmp_path)
         return proc.returncode, proc.stdout + proc.stderr
 
-    assert nightly()[0] == 0
+    code, said = nightly()
+    assert code == 0, said
+    steady_first = _verdicts(out, _run_id(said))["steady"]["job_id"]
     zoo = yaml.safe_load((tmp_path / "zoo.yaml").read_text())
     good = zoo["models"]["steady"]["files"]["onnx-fp32"]
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
@@ -200,8 +202,10 @@ def test_a_job_that_failed_or_never_ran_costs_only_its_own_series(lab: Path, tmp
     assert "the last 2 good night(s)" in said
     body = json.loads((out / third / "verdicts.json").read_text())
     by = {(s["series"]["device"], s["series"]["model"]): s for s in body["series"]}
-    assert len(by[("host", "chain")]["before_ms"]) == 14  # both earlier nights, 7 repetitions each
-    assert len(by[("host", "steady")]["before_ms"]) == 7  # only the night it measured on
+    # `steady` is judged on the one night it measured on; `chain` on both (a night another process
+    # crowded is left out of a series' baseline: on a loaded machine that may be one of them)
+    assert by[("host", "steady")]["baseline_job_id"] == steady_first and len(by[("host", "steady")]["before_ms"]) == 7
+    assert by[("host", "chain")]["verdict"] != "not comparable" and len(by[("host", "chain")]["before_ms"]) in (7, 14)
     lost = [s for (device, _), s in by.items() if device == "gone"]
     assert len(lost) == 2 and all(s["why"].startswith("tonight: not run") for s in lost)
     assert body["failed_jobs"] == 2 and "**2 job(s) failed.**" in (out / third / "summary.md").read_text()
