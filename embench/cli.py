@@ -304,13 +304,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
-    from .nightly import NIGHTLY, judge, nightly_lock, prune_nights  # noqa: PLC0415
+    from .nightly import NIGHTLY, judge, nightly_lock, pinned_baseline, prune_nights  # noqa: PLC0415
     from .regression import MIN_REPETITIONS, over  # noqa: PLC0415
 
     inventory = load_inventory(args.inventory)
     store = _store(args, inventory)
     out = Path(args.out or DEFAULT_REPORTS / "nightly")
     _writable(out, "the verdict files")
+    pinned_baseline(store)  # a pinned baseline that is gone is said before the night, not after it
     if inventory.sweep.run.repetitions < MIN_REPETITIONS:
         say(f"embench: warning: {args.inventory}: sweep.run.repetitions is {inventory.sweep.run.repetitions}; a"
             f" nightly verdict needs {MIN_REPETITIONS} or more (10 is a good start, docs/nightly.md): tonight is"

@@ -45,7 +45,14 @@ def nightly_lock(store: Store) -> Iterator[None]:
 
 def pinned_baseline(store: Store) -> RunInfo | None:
     run_id = store.get_meta(BASELINE_KEY)
-    return store.find_run(run_id) if run_id else None
+    if not run_id:
+        return None
+    found = [r for r in store.runs() if r.run_id == run_id]
+    if not found:  # deleted by hand, or with the Python API: `runs prune` never deletes it
+        raise EmbenchError(f"the pinned baseline {run_id} is no longer in {store.where}: pin another"
+                           " (`embench baseline set RUN`) or go back to the last good nights (`embench baseline"
+                           " clear`)")  # fmt: skip
+    return found[0]
 
 
 def set_baseline(store: Store, run: str | None) -> tuple[RunInfo | None, str]:

@@ -300,6 +300,10 @@ def test_baseline_set_refuses_a_run_no_nightly_could_be_judged_against(zoo_path:
     assert pasted.returncode == 3 and f"run {runs['nothing']}" in pasted.stdout, pasted.stderr
     shown = embench("baseline", "show", "--store", str(store), cwd=tmp_path)
     assert shown.stdout.strip() == f"baseline: {runs['partial']}"
+    Store(store).delete_run(runs["partial"])  # by hand: `runs prune` never deletes the pinned baseline
+    lost = embench("baseline", "show", "--store", str(store), cwd=tmp_path)
+    assert lost.returncode == 1 and f"the pinned baseline {runs['partial']} is no longer in" in lost.stderr
+    assert embench("baseline", "clear", "--store", str(store), cwd=tmp_path).returncode == 0
 
 
 def test_sweep_dry_run_lists_jobs_and_what_it_would_skip(zoo_path: Path, tmp_path: Path) -> None:
