@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
-import re
 import shlex
 import shutil
 import socket
@@ -267,20 +265,6 @@ def _writable(folder: Path, what: str) -> None:
         raise EmbenchError(f"cannot write {what} under {folder}: {reason}; pass --out a writable folder") from None
 
 
-def _figure_name(label: str, taken: set[str]) -> str:
-    """A series' figure file name: letters, digits, `.`, `_`, `+` and `-` only (a device may be named with
-    anything; an artifact store or another OS may not take it), made unique among `taken`."""
-    stem = re.sub(r"[^\w.+-]+", "_", label.replace(":", "-"), flags=re.ASCII).strip("._") or "series"
-    if len(stem) > 150:  # a file name holds 255 bytes at most
-        stem = f"{stem[:140]}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
-    name, n = f"{stem}.png", 1
-    while name in taken:
-        n += 1
-        name = f"{stem}-{n}.png"
-    taken.add(name)
-    return name
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     from .nightly import judge, pinned_baseline  # noqa: PLC0415
     from .report.verdicts import markdown  # noqa: PLC0415
@@ -376,7 +360,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None:
         _writable(out, "the figures")
-    taken: set[str] = set()
+    from .report.pages import file_slugs  # noqa: PLC0415
+
+    names = file_slugs([series_label(key) for key in found], fallback="series")
     for key, points in found.items():
         steps = change_points(points)
         label = series_label(key)
@@ -386,7 +372,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             step = f"  ← step ×{marks[i].ratio:.3f}" if i in marks else ""
             say(f"  {p.run_id}  {p.median_ms:9.4g} ms  [{p.low_ms:.4g}, {p.high_ms:.4g}]  R={p.repetitions}{step}")
         if out is not None:
-            path = out / _figure_name(label, taken)
+            path = out / f"{names[label]}.png"
             path.write_bytes(history_png(label, points, steps))
             say(f"  figure {path}")
     return EXIT_OK

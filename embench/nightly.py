@@ -75,10 +75,10 @@ def set_baseline(store: Store, run: str | None) -> tuple[RunInfo | None, str]:
         raise EmbenchError(f"run {info.run_id} in {store.where} measured nothing ({len(results)} job(s), none"
                            " measured) and cannot be the baseline: pin a run that measured (`embench runs`)")  # fmt: skip
     store.set_meta(BASELINE_KEY, info.run_id)
-    unsupported = sum(1 for s in results if s.result.status == "unsupported")
-    missing = max(info.planned, len(results)) - measured - unsupported  # failed, or never run (a device lost)
-    warning = (f"{missing} of {max(info.planned, len(results))} jobs of {info.run_id} did not measure: their"
-               " series are not comparable while it is pinned") if missing else ""  # fmt: skip
+    planned = max(info.planned, len(results))
+    missing = planned - measured - sum(1 for s in results if s.result.status == "unsupported")  # failed, never run
+    warning = (f"{missing} of {planned} jobs of {info.run_id} did not measure: their series are not comparable"
+               " while it is pinned") if missing else ""  # fmt: skip
     return info, warning
 
 

@@ -407,9 +407,9 @@ def test_names_with_dollars_commas_and_newlines_in_reports(tmp_path: Path, zoo_p
 
 def test_a_long_device_name_still_gets_a_page() -> None:
     """A device page's file name stays under the 255 bytes a file name may hold, and apart from its neighbours'."""
-    from embench.report.pages import device_slugs  # noqa: PLC0415
+    from embench.report.pages import file_slugs  # noqa: PLC0415
 
-    slugs = device_slugs(["d" * 300, "d" * 300 + "2", "pi5"])
+    slugs = file_slugs(["d" * 300, "d" * 300 + "2", "pi5"])
     assert len(set(slugs.values())) == 3 and all(len(v) <= 110 for v in slugs.values()) and slugs["pi5"] == "pi5"
 
 

@@ -17,11 +17,11 @@ import yaml
 from chainmodel import chain_model
 from conftest import REPO, embench, fast_run, interrupt, start_embench, wait_for_results
 
-from embench.cli import _figure_name
 from embench.compare import Comparison
 from embench.history import Point, Step
 from embench.nightly import nightly_lock
 from embench.report import verdicts
+from embench.report.pages import file_slugs
 from embench.store import Store
 
 JUNIT_XSD = Path(__file__).parent / "fixtures" / "junit" / "junit-10.xsd"
@@ -263,13 +263,11 @@ def test_names_with_markup_and_control_characters_stay_inside_every_verdict_file
     assert "<script>" not in page and "&lt;script&gt;" in page and "\x1b" not in page and "\x07" not in page
     assert "data:image/png;base64," in page  # the history figure drew with `$` in its title
     # `history --out`'s figure names: plain, and distinct for names that differ only in odd characters
-    taken: set[str] = set()
-    names = [_figure_name(label, taken) for label in (slower.label, slower.label.replace("$y", "%y"))]
-    assert len(set(names)) == 2 and all(re.fullmatch(r"[\w.+-]+\.png", n, flags=re.ASCII) for n in names), names
-    long = [
-        _figure_name("d" * 300 + end, taken) for end in ("/m/fp32/onnxruntime:CPU/t1", "/m/fp32/onnxruntime:CPU/t2")
-    ]
-    assert len(set(long)) == 2 and all(len(n) < 200 for n in long)
+    labels = [slower.label, slower.label.replace("$y", "%y")]
+    long = ["d" * 300 + end for end in ("/m/fp32/onnxruntime:CPU/t1", "/m/fp32/onnxruntime:CPU/t2")]
+    names = file_slugs([*labels, *long], fallback="series")
+    assert len(set(names.values())) == 4, names
+    assert all(re.fullmatch(r"[\w.+-]+", n, flags=re.ASCII) and len(n) < 200 for n in names.values()), names
 
 
 def test_two_nightlies_never_overlap(lab: Path, tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ def _write(data: ReportData, out: Path, op_files: bool = False) -> dict[str, Pat
         "csv": out / "results.csv",
         "samples": out / "samples.csv",
     }
-    slugs = pages.device_slugs(sorted(frame["device"].unique()))
+    slugs = pages.file_slugs(sorted(frame["device"].unique()))
     titles = {f.name: f.title for f in figures.FIGURES}
     _save(paths["html"], pages.overview_page(data, pngs, titles, slugs, skipped))
     (out / "devices").mkdir(exist_ok=True)

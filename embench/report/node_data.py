@@ -21,7 +21,7 @@ import pandas as pd
 from embench_agent.protocol import CPU_PROCESSORS, OpProfile, OpRecord
 
 from ..opstats import op_class
-from .pages import device_slugs
+from .pages import file_slugs
 from .tables import ReportData
 
 PLACEMENT_COLOURS = {"cpu": "#f4a6a6", "delegate": "#a8d5a2"}  # light red: left on the CPU; light green
@@ -76,7 +76,7 @@ def write_node_data(data: ReportData, folder: Path) -> list[Path]:
         return []
     written = []
     tflite = ops[ops["runtime"] == "litert"]
-    slugs = device_slugs(sorted(str(d) for d in tflite["device"].unique()))
+    slugs = file_slugs(sorted(str(d) for d in tflite["device"].unique()))
     for (device, model, precision, delegate, threads), group in tflite.groupby(
         ["device", "model", "precision", "delegate", "threads"], sort=True
     ):

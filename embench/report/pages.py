@@ -121,12 +121,13 @@ def _vendor() -> tuple[str, str]:
     )
 
 
-def device_slugs(devices: Sequence[str]) -> dict[str, str]:
-    """A file name for each device's page: its name where that is safe, else with a hash to keep it apart."""
+def file_slugs(names: Sequence[str], fallback: str = "device") -> dict[str, str]:
+    """A file name (without its suffix) for each name, e.g. a device's page or a series' figure: the name
+    where that is safe, else with a hash to keep it apart; under the 255 bytes a file name may hold."""
     out: dict[str, str] = {}
     taken: set[str] = set()
-    for name in devices:
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:100] or "device"  # a file name: 255 bytes at most
+    for name in names:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:100] or fallback  # a file name: 255 bytes at most
         if slug != name or slug in taken:
             slug = f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
         taken.add(slug)

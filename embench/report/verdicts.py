@@ -126,18 +126,17 @@ def junit(night: Night) -> str:
                        timestamp=time.strftime("%Y-%m-%dT%H:%M:%S"), time="0")  # fmt: skip
     errors = skipped = 0
     for c in night.comparisons:
-        case = ET.SubElement(suite, "testcase", classname=xml_text(f"{c.key[0]}.{c.key[1]}"), name=xml_text(c.label),
+        case = ET.SubElement(suite, "testcase", classname=f"{c.key[0]}.{c.key[1]}", name=c.label,
                              time=f"{c.median_after / 1e3:.6f}" if math.isfinite(c.median_after) else "0")  # fmt: skip
-        detail = xml_text(f"{c.label}: {c.median_before:.4g} ms → {c.median_after:.4g} ms; {c.why}"
-                          + (f"; what changed: {'; '.join(c.changes)}" if c.changes else ""))  # fmt: skip
-        why = xml_text(c.why)
+        detail = (f"{c.label}: {c.median_before:.4g} ms → {c.median_after:.4g} ms; {c.why}"
+                  + (f"; what changed: {'; '.join(c.changes)}" if c.changes else ""))  # fmt: skip
         if c.verdict == "slower":
-            ET.SubElement(case, "failure", type="regression", message=f"slower: {why}").text = detail
+            ET.SubElement(case, "failure", type="regression", message=f"slower: {c.why}").text = detail
         elif c.verdict == "not comparable" and c.why.startswith("tonight:"):
-            ET.SubElement(case, "error", type="job failed", message=why).text = detail
+            ET.SubElement(case, "error", type="job failed", message=c.why).text = detail
             errors += 1
         elif c.verdict in ("not comparable", "inconclusive", "bimodal", "throttled", "fallback", "environment"):
-            ET.SubElement(case, "skipped", message=f"{c.verdict}: {why}")
+            ET.SubElement(case, "skipped", message=f"{c.verdict}: {c.why}")
             skipped += 1
     suite.set("errors", str(errors))
     suite.set("skipped", str(skipped))
@@ -145,7 +144,8 @@ def junit(night: Night) -> str:
                       failures=suite.get("failures", "0"), errors=str(errors))  # fmt: skip
     root.append(suite)
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    # names may hold characters XML 1.0 cannot (a CI system rejects the whole file): the document, once
+    return xml_text('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")
 
 
 def as_json(night: Night) -> str:
@@ -162,9 +162,10 @@ def as_json(night: Night) -> str:
                 "repetitions_for_target": c.repetitions_for_target, "changes": list(c.changes),
                 "job_id": c.after_job_id, "baseline_job_id": c.before_job_id}  # fmt: skip
 
+    can_find, judged = night.coverage
     body = {"run": night.run_id, "baseline": night.baseline, "failed_jobs": night.failed_jobs,
             "counts": dict(night.counts),
-            "coverage": dict(zip(("target", "can_find", "judged"), (night.target, *night.coverage))),
+            "coverage": {"target": night.target, "can_find": can_find, "judged": judged},
             "series": [item(c) for c in night.comparisons]}  # fmt: skip
     return json.dumps(body, indent=1) + "\n"
 
@@ -195,24 +196,20 @@ def history_png(label: str, points: Sequence[Point], steps: Sequence[Step]) -> b
     return buf.getvalue()
 
 
-def _html(text: str) -> str:
-    return html.escape(printable(text))
-
-
 def page(night: Night) -> str:
     """One self-contained HTML page: the summary table, then each regressed series' history."""
     rows = []
     for c in night.comparisons:
         css = {"slower": "bad", "faster": "good"}.get(c.verdict, "")
         ratio = f"{_num(c.ratio)} [{_num(c.ratio_low)}, {_num(c.ratio_high)}]" if math.isfinite(c.ratio) else "—"
-        rows.append(f"<tr class='{css}'><td>{_html(c.label)}</td><td>{html.escape(c.verdict)}</td>"
+        rows.append(f"<tr class='{css}'><td>{html.escape(c.label)}</td><td>{html.escape(c.verdict)}</td>"
                     f"<td>{_num(c.median_before, '.4g')}</td><td>{_num(c.median_after, '.4g')}</td><td>{ratio}</td>"
                     f"<td>{_num(c.p_slower, '.2g')}</td><td>{html.escape(_mde(c))}</td>"
-                    f"<td>{_html(c.why)}</td><td>{_html('; '.join(c.changes))}</td></tr>")  # fmt: skip
+                    f"<td>{html.escape(c.why)}</td><td>{html.escape('; '.join(c.changes))}</td></tr>")  # fmt: skip
     figures = []
     for label, (points, steps) in (night.histories or {}).items():
         png = base64.b64encode(history_png(label, points, steps)).decode()
-        figures.append(f"<h3>{_html(label)}</h3><img alt='history of {_html(label)}'"
+        figures.append(f"<h3>{html.escape(label)}</h3><img alt='history of {html.escape(label)}'"
                        f" src='data:image/png;base64,{png}'>")  # fmt: skip
     head = ("<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:13px}"
             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}tr.bad{background:#fdd}"
@@ -233,6 +230,6 @@ def write(night: Night, out: Path) -> dict[str, Path]:
     paths = {}
     for kind, (name, render) in files.items():
         path = out / name
-        path.write_text(printable(render(night)), encoding="utf-8")  # names may hold anything (report._save)
+        path.write_text(printable(render(night)), encoding="utf-8")  # names may hold anything: no escapes in files
         paths[kind] = path
     return paths
