@@ -178,7 +178,7 @@ def analyse(nights: list[list[StoredResult]]) -> None:
     print(f"  real slowdown chain 20→21 layers (true ×{statistics.median(ratios):.3f}) detected: {pct(*rate(real))}"
           f"; as environment: {rate(real, 'environment')[0]}")  # fmt: skip
     print("  per series: night-to-night noise used, the slowdown it can detect, and the R its row says would detect"
-          " 5% (medians over nights; ∞: more repetitions cannot):")  # fmt: skip
+          " 5% (medians over nights; ∞: none named, as more repetitions cannot help or past 4× R):")  # fmt: skip
     noise = defaultdict(list)
     for c in aa:
         if np.isfinite(c.night_sd):  # a flagged series-night (bimodal, throttled) has none

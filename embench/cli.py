@@ -29,7 +29,7 @@ from .scores import DEFAULT_LATENCY_BUDGET_MS
 from .store import DEFAULT_STORE, Store, is_url, resolve_store_path
 from .telemetry.detect import probe_roots, telemetry_lines
 from .telemetry.external import ExternalMeter
-from .text import printable
+from .text import printable, save
 from .transports import open_transport
 from .zoo import DEFAULT_MANIFEST, EDGETPU_COMPILER, KERAS_FORMATS, Zoo
 
@@ -225,8 +225,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         folder = Path(args.out) / data.run.run_id
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / "study.md").write_text(printable(text), encoding="utf-8")
-            (folder / "study.html").write_text(printable(study_page(data, study)), encoding="utf-8")
+            save(folder / "study.md", text)
+            save(folder / "study.html", study_page(data, study))
         except OSError as exc:
             raise EmbenchError(f"cannot write the study under {folder}: {exc.strerror or exc}; pass --out a"
                                " writable folder") from None  # fmt: skip
@@ -296,6 +296,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     out = Path(args.out or DEFAULT_REPORTS / "nightly")
     _writable(out, "the verdict files")
     pinned_baseline(store)  # a pinned baseline that is gone is said before the night, not after it
+    resumed = _resumed_night(args, store, NIGHTLY)
     if inventory.sweep.run.repetitions < MIN_REPETITIONS:
         say(f"embench: warning: {args.inventory}: sweep.run.repetitions is {inventory.sweep.run.repetitions}; a"
             f" nightly verdict needs {MIN_REPETITIONS} or more (10 is a good start, docs/nightly.md): tonight is"
@@ -306,7 +307,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         if swept not in (EXIT_OK, EXIT_JOBS_FAILED):
             return swept
         nights = args.nights if args.nights is not None else inventory.nightly.nights
-        tonight = store.find_run(None).run_id
+        tonight = resumed or store.find_run(None).run_id
         folder = out / tonight
         result = judge(store, tonight, folder, nights, _policy(args, inventory))
         pruned = prune_nights(store, inventory.nightly.keep) if inventory.nightly.keep else []
@@ -323,6 +324,20 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     if result.night.regressed:
         return EXIT_REGRESSED
     return swept
+
+
+def _resumed_night(args: argparse.Namespace, store: Store, nightly: str) -> str | None:
+    """The run `nightly --resume` continues (None for a new night): a nightly one, said before it sweeps.
+    A plain sweep's run resumed as a night would be judged, yet never be a later night's baseline."""
+    if args.resume is None:
+        return None
+    run = store.find_run(args.resume or None)
+    if run.label != nightly:
+        words = shlex.join(["embench", "sweep", args.inventory, "--resume", run.run_id, *_store_words(store)])
+        raise EmbenchError(f"run {run.run_id} in {store.where} is a sweep, not a nightly run: continue it with"
+                           f" `{words}`, then judge it with `embench compare`; or start tonight's with"
+                           f" `embench nightly {shlex.quote(args.inventory)}`")  # fmt: skip
+    return run.run_id
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:

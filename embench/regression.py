@@ -25,6 +25,8 @@ EARLY_NOISE = 0.03  # the night-to-night SD (log) assumed while fewer than MIN_N
 NOISE_FLOOR = 0.005  # the least night-to-night SD (log) a verdict assumes, and all it assumes before MIN_NIGHTS
 MIN_NIGHTS = 3  # earlier nights a series needs before its own night-to-night noise is used
 HISTORY_NIGHTS = 10  # the nights a series' night-to-night noise is measured over
+VOUCHED = 4  # past this many times a night's R, what more repetitions buy is extrapolated, not measured: no R
+# is named beyond it (checked to 4× by simulation, tests/test_regression.py; to 3× on real nights, docs/nightly.md)
 # A night's level: this quantile of its repetition levels; 0, the fastest repetition (docs/nightly.md).
 # What disturbs a device from outside (a neighbour, a background job) only ever slows a repetition, and
 # on a shared machine it slows a few of a night's repetitions by 30-80%, sometimes half of them: the
@@ -252,8 +254,10 @@ def minimum_detectable(noise: NightNoise, nights: Sequence[Sequence[float]], rep
     need = repetitions
     while need < 10_000 and not reaches(need):
         need = math.ceil(need * 1.25)
-    if need >= 10_000:
-        return Detectable(ratio, None, "no practical number of repetitions reaches the target")
+    if need > VOUCHED * repetitions:  # the draw's part past that is carried on, not measured: no R is named
+        return Detectable(ratio, None, f"more than {VOUCHED * repetitions} repetitions, if any: what R buys past"
+                                       f" {VOUCHED}× tonight's is carried on, not measured; a few nights at"
+                                       f" R = {VOUCHED * repetitions} would say")  # fmt: skip
     return Detectable(ratio, need)
 
 

@@ -4,6 +4,7 @@ is named) reaches the user's terminal, a Markdown table, an XML report."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 # ESC-introduced sequences (CSI, OSC and the rest) first, then any other C0 or C1 control character
 # except tab and newline: a device must not clear the screen, retitle the window or move the cursor.
@@ -33,3 +34,9 @@ def xml_text(text: str) -> str:
     """`text` as XML 1.0 can hold it (JUnit readers reject a document with a control character in it):
     printable (tab and newline, which XML allows, kept), without surrogates and the two non-characters."""
     return _NOT_XML.sub("", printable(text))
+
+
+def save(path: Path, text: str) -> None:
+    """A report file as UTF-8, printable: a device or model may be named with terminal escapes or control
+    characters, which have no place in a page, a table or a CSV someone will `cat`."""
+    path.write_text(printable(text), encoding="utf-8")

@@ -283,7 +283,8 @@ def test_two_nightlies_never_overlap(lab: Path, tmp_path: Path) -> None:
 
 def test_sigterm_stops_a_nightly_like_ctrl_c_and_frees_the_lock(lab: Path, tmp_path: Path) -> None:
     """What systemd sends on `systemctl stop` or a timeout: exit 143, the run kept as interrupted, the
-    resume command printed, and the next nightly is not locked out."""
+    resume command printed, and the next nightly is not locked out; `--resume` continues and judges that
+    night even when a sweep ran since, and refuses a plain sweep's run."""
     inv = _night_files(lab, tmp_path)
     doc = yaml.safe_load(inv.read_text())
     doc["sweep"]["run"].update(min_seconds=2.0, max_seconds=5.0)
@@ -297,6 +298,22 @@ def test_sigterm_stops_a_nightly_like_ctrl_c_and_frees_the_lock(lab: Path, tmp_p
     assert [r.state for r in store.runs()] == ["interrupted"]
     with nightly_lock(store):  # free again
         pass
+    night = store.runs()[0].run_id
+    # a plain sweep into the same store since: it is not what a nightly resumes, nor judged in its place
+    plain = tmp_path / "plain.yaml"
+    doc["sweep"]["run"].update(min_seconds=0.1, max_seconds=1.0)
+    plain.write_text(yaml.safe_dump(doc))
+    assert embench("sweep", str(plain), "-q", cwd=tmp_path).returncode == 0
+    swept = store.runs()[-1].run_id
+    refused = embench("nightly", str(inv), "--resume", swept, cwd=tmp_path)
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert f"run {swept} in" in refused.stderr and "is a sweep, not a nightly run" in refused.stderr
+    assert f"embench sweep {inv} --resume {swept}" in refused.stderr
+    assert store.find_run(swept).state == "finished" and store.find_run(night).state == "interrupted"
+    resumed = embench("nightly", str(inv), "--resume", night[:-3], "-q", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _run_id(resumed.stdout) == night  # the night resumed is the night judged, not the latest run
+    assert store.find_run(night).state == "finished" and (tmp_path / "reports" / "nightly" / night).is_dir()
 
 
 def test_bad_nightly_settings_are_one_line(lab: Path, tmp_path: Path) -> None:

@@ -257,6 +257,12 @@ def test_what_repetitions_can_and_cannot_buy() -> None:
     # 3 nights known (t with 2 degrees of freedom): even at the noise floor 4% is out of reach; nights, not R, help
     tight = rg.minimum_detectable(rg.NightNoise(0.004, 3), history[:4], 10, 3, target=1.04)
     assert tight.repetitions_for_target is None and "more nights of history will" in tight.note
+    # all of it the draw, but so wide that only far more repetitions than tonight's could reach 5%: past 4× R
+    # what they buy is extrapolated, so no R is named (it once said R = 3153 for a 2-thread series at R = 10)
+    wide = _skewed_nights(np.random.default_rng(7), 4, 10, 0.0, spread=0.6)
+    far = rg.minimum_detectable(rg.NightNoise(rg.level_sampling_sd(wide, 10), 10), wide, 10, 3, target=1.05)
+    assert far.repetitions_for_target is None and far.ratio > 1.05
+    assert "more than 40 repetitions" in far.note and "a few nights at R = 40 would say" in far.note
 
 
 def test_an_inconclusive_verdict_names_the_condition_it_missed() -> None:

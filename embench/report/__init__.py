@@ -9,7 +9,7 @@ from ..api import report_data
 from ..errors import EmbenchError
 from ..scores import DEFAULT_LATENCY_BUDGET_MS
 from ..store import Store
-from ..text import printable
+from ..text import save
 from . import figures, pages, render
 from .node_data import write_node_data
 from .study import build_study
@@ -68,10 +68,10 @@ def _write(data: ReportData, out: Path, op_files: bool = False) -> dict[str, Pat
     }
     slugs = pages.file_slugs(sorted(frame["device"].unique()))
     titles = {f.name: f.title for f in figures.FIGURES}
-    _save(paths["html"], pages.overview_page(data, pngs, titles, slugs, skipped))
+    save(paths["html"], pages.overview_page(data, pngs, titles, slugs, skipped))
     (out / "devices").mkdir(exist_ok=True)
     for device, rows in frame.groupby("device", sort=True):
-        _save(out / "devices" / f"{slugs[str(device)]}.html", pages.device_page(data, str(device), rows))
+        save(out / "devices" / f"{slugs[str(device)]}.html", pages.device_page(data, str(device), rows))
     paths["devices"] = out / "devices"
     study = build_study(data)
     with_op_files = not data.ops.empty and (op_files or panels <= MAX_PANELS)
@@ -80,24 +80,18 @@ def _write(data: ReportData, out: Path, op_files: bool = False) -> dict[str, Pat
         " --op-files` writes them as ops.csv and Model Explorer node data (embench.ops() gives them in Python)."
     )  # fmt: skip
     paths["study"] = out / "study.html"
-    _save(paths["study"], pages.study_page(data, study, op_note))
-    _save(out / "study.md", study_markdown(data, study) + (f"\n{op_note}\n" if op_note else ""))
+    save(paths["study"], pages.study_page(data, study, op_note))
+    save(out / "study.md", study_markdown(data, study) + (f"\n{op_note}\n" if op_note else ""))
     if with_op_files:
         paths["ops"] = out / "ops.csv"
-        _save(paths["ops"], str(data.ops.to_csv(index=False)))
+        save(paths["ops"], str(data.ops.to_csv(index=False)))
         if write_node_data(data, out / "model-explorer"):
             paths["model_explorer"] = out / "model-explorer"
-    _save(paths["markdown"], render.markdown(data))
-    _save(paths["csv"], render.csv(data))
-    _save(paths["samples"], render.samples_csv(data))
+    save(paths["markdown"], render.markdown(data))
+    save(paths["csv"], render.csv(data))
+    save(paths["samples"], render.samples_csv(data))
     for name, png in pngs.items():
         if png:
             paths[name] = out / f"{name}.png"
             paths[name].write_bytes(png)
     return paths
-
-
-def _save(path: Path, text: str) -> None:
-    """A report file as UTF-8, printable: a device or model may be named with terminal escapes or control
-    characters, which have no place in a page, a table or a CSV someone will `cat`."""
-    path.write_text(printable(text), encoding="utf-8")

@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from ..compare import Comparison
 from ..history import Point, Step
 from ..regression import over
-from ..text import md_cell, one_line, printable, xml_text
+from ..text import md_cell, one_line, save, xml_text
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class Night:
     failed_jobs: int = 0
     histories: dict[str, tuple[list[Point], list[Step]]] | None = None  # regressed series' label → history
     target: float = 1.05  # the slowdown the lab wants found (nightly.target)
-    verb: str = "nightly"  # what judged it: `embench nightly`, or `embench compare` (a run against another)
+    # what judged it: `embench nightly`, or `embench compare` (a run against another)
+    verb: Literal["nightly", "compare"] = "nightly"
 
     @property
     def counts(self) -> Counter[str]:
@@ -230,6 +232,6 @@ def write(night: Night, out: Path) -> dict[str, Path]:
     paths = {}
     for kind, (name, render) in files.items():
         path = out / name
-        path.write_text(printable(render(night)), encoding="utf-8")  # names may hold anything: no escapes in files
+        save(path, render(night))  # names may hold anything: no escapes in files
         paths[kind] = path
     return paths
