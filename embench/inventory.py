@@ -229,9 +229,12 @@ def _check(inv: Inventory, where: Located) -> None:
     if not inv.devices:
         raise where.error("devices", "no devices", "add at least one device (the host: {name: host, transport: local})")
     _check_sweep(inv, where, names)
+    libraries = {dev.name: dev.delegate_libraries for dev in inv.devices}
     for key, value in inv.nightly.thresholds.items():
-        device = key.split("/", 1)[0]
+        device, slash, delegate = key.partition("/")
         _one_of(device, sorted(names), f"nightly.thresholds.{key}", where, "device")
+        if slash:  # a misspelt delegate would never match a series: its threshold never applied
+            _one_of(delegate, _all_delegates(libraries[device]), f"nightly.thresholds.{key}", where, "delegate")
         if not (math.isfinite(value) and 1 <= value <= 100):
             raise where.error(f"nightly.thresholds.{key}", f"{value} is not a ratio of 1 or more",
                               "e.g. 1.10 for a slowdown of 10% or more")  # fmt: skip

@@ -66,6 +66,17 @@ def test_unknown_delegate(tmp_path: Path) -> None:
     assert "did you mean 'xnnpack'?" in msg
 
 
+def test_a_nightly_threshold_names_a_device_and_delegate_that_exist(tmp_path: Path) -> None:
+    """A misspelt key would never match a series, so its threshold would silently never apply."""
+    msg = _error(tmp_path, BASE + "nightly:\n  thresholds: {host/xnnpak: 1.1}\n")
+    assert "nightly.thresholds.host/xnnpak: unknown delegate 'xnnpak'" in msg and "did you mean 'xnnpack'?" in msg
+    assert "unknown delegate ''" in _error(tmp_path, BASE + "nightly:\n  thresholds: {host/: 1.1}\n")
+    assert "unknown device 'hots'" in _error(tmp_path, BASE + "nightly:\n  thresholds: {hots/gpu: 1.1}\n")
+    path = tmp_path / "inventory.yaml"
+    path.write_text(BASE + "nightly:\n  thresholds: {host/gpu: 1.1, host/CPUExecutionProvider: 1.2, host: 1.05}\n")
+    assert load_inventory(path).nightly.thresholds == {"host/gpu": 1.1, "host/CPUExecutionProvider": 1.2, "host": 1.05}
+
+
 def test_bad_literal(tmp_path: Path) -> None:
     msg = _error(tmp_path, BASE + "  precisions: [fp23]\n")
     assert "sweep.precisions[0]" in msg and "did you mean 'fp32'?" in msg
