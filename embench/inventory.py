@@ -229,6 +229,12 @@ def _check(inv: Inventory, where: Located) -> None:
     if not inv.devices:
         raise where.error("devices", "no devices", "add at least one device (the host: {name: host, transport: local})")
     _check_sweep(inv, where, names)
+    night = inv.nightly
+    if night.keep is not None and night.keep <= night.nights:
+        raise where.error("nightly.keep", f"keeping {night.keep} nightly run(s) leaves tonight fewer than the"
+                          f" {night.nights} baseline night(s) nightly.nights asks for",
+                          f"keep {night.nights + 1} or more (11 or more: a series' noise is measured over up to 10"
+                          " earlier nights)")  # fmt: skip
     libraries = {dev.name: dev.delegate_libraries for dev in inv.devices}
     for key, value in inv.nightly.thresholds.items():
         device, slash, delegate = key.partition("/")

@@ -66,12 +66,17 @@ def test_unknown_delegate(tmp_path: Path) -> None:
     assert "did you mean 'xnnpack'?" in msg
 
 
-def test_a_nightly_threshold_names_a_device_and_delegate_that_exist(tmp_path: Path) -> None:
-    """A misspelt key would never match a series, so its threshold would silently never apply."""
+def test_nightly_settings_that_would_silently_not_apply_are_errors(tmp_path: Path) -> None:
+    """A misspelt threshold key would never match a series, so its threshold would never apply; a `keep`
+    no larger than `nights` would prune the baseline nights every night asks for."""
     msg = _error(tmp_path, BASE + "nightly:\n  thresholds: {host/xnnpak: 1.1}\n")
     assert "nightly.thresholds.host/xnnpak: unknown delegate 'xnnpak'" in msg and "did you mean 'xnnpack'?" in msg
     assert "unknown delegate ''" in _error(tmp_path, BASE + "nightly:\n  thresholds: {host/: 1.1}\n")
     assert "unknown device 'hots'" in _error(tmp_path, BASE + "nightly:\n  thresholds: {hots/gpu: 1.1}\n")
+    # retention that would prune tonight's own baseline nights
+    msg = _error(tmp_path, BASE + "nightly:\n  nights: 5\n  keep: 5\n")
+    assert "nightly.keep: keeping 5 nightly run(s) leaves tonight fewer than the 5 baseline night(s)" in msg
+    assert "keep 6 or more" in msg
     path = tmp_path / "inventory.yaml"
     path.write_text(BASE + "nightly:\n  thresholds: {host/gpu: 1.1, host/CPUExecutionProvider: 1.2, host: 1.05}\n")
     assert load_inventory(path).nightly.thresholds == {"host/gpu": 1.1, "host/CPUExecutionProvider": 1.2, "host": 1.05}

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -102,12 +103,37 @@ def _no_series_can_find_5_percent(verdicts_json: Path, first_out: str, second_ou
     assert "series can find" not in first_out and said, second_out
 
 
+def _pinned_then_pruned(tmp_path: Path, nightly: Callable[[], tuple[int, str, str]], first: str, second: str,
+                        third: str) -> None:  # fmt: skip
+    """A pinned baseline judges the fourth night; once cleared, the fifth night prunes what nightly.keep drops."""
+    # a pinned baseline: tonight (the bigger chain again) judged against the first night only
+    store = str(tmp_path / "lab.sqlite")
+    pin = embench("baseline", "set", first[:15], "--store", store, cwd=tmp_path)
+    assert pin.returncode == 0 and first in pin.stdout, pin.stderr
+    code, fourth_out, _ = nightly()
+    assert code == 5 and f"judged against the pinned baseline {first}" in fourth_out
+    assert embench("baseline", "clear", "--store", store, cwd=tmp_path).returncode == 0
+    shown = embench("baseline", "show", "--store", store, cwd=tmp_path)
+    assert "none" in shown.stdout
+    runs = embench("runs", "--store", store, cwd=tmp_path)
+    assert runs.stdout.count("[nightly]") == 4  # nightly.keep is 3, but the first night was pinned until now
+
+    # retention: the fifth night, judged against the third and fourth, prunes the first two after judging
+    code, fifth_out, err = nightly()
+    assert code == 0, err + fifth_out
+    assert f"the last 2 good night(s): {third}, " in fifth_out
+    assert "pruned 2 old nightly run(s) (nightly.keep: 3)" in fifth_out
+    runs = embench("runs", "--store", store, cwd=tmp_path)
+    assert runs.stdout.count("[nightly]") == 3 and first not in runs.stdout and second not in runs.stdout
+    assert third in runs.stdout
+
+
 @pytest.mark.slow
 def test_nightlies_find_the_regressed_series_and_what_changed(lab: Path, tmp_path: Path) -> None:
-    """Four nights of a lab whose threshold is what its device allows: on a shared CI machine a burst of
+    """Five nights of a lab whose threshold is what its device allows: on a shared CI machine a burst of
     a few seconds slows every repetition of one job by up to ×1.6 (benchmarks/regression_calibration.py),
     which two series on the device cannot tell from a slower model; `chain`'s new build is ×3.5."""
-    lab_threshold = {"threshold": 2.0}
+    lab_threshold = {"threshold": 2.0, "nights": 2, "keep": 3}  # keep: the fifth night prunes the first two
     inv = _night_files(lab, tmp_path, **lab_threshold)
     exe = str(REPO / ".venv" / "bin" / "embench")  # as cron runs it: no activated venv
     out = tmp_path / "nightly"
@@ -156,17 +182,7 @@ def test_nightlies_find_the_regressed_series_and_what_changed(lab: Path, tmp_pat
 
     _compare_and_history(tmp_path, first, second, third)
 
-    # a pinned baseline: tonight (the bigger chain again) judged against the first night only
-    store = str(tmp_path / "lab.sqlite")
-    pin = embench("baseline", "set", first[:15], "--store", store, cwd=tmp_path)
-    assert pin.returncode == 0 and first in pin.stdout, pin.stderr
-    code, fourth_out, _ = nightly()
-    assert code == 5 and f"judged against the pinned baseline {first}" in fourth_out
-    assert embench("baseline", "clear", "--store", store, cwd=tmp_path).returncode == 0
-    shown = embench("baseline", "show", "--store", store, cwd=tmp_path)
-    assert "none" in shown.stdout
-    runs = embench("runs", "--store", store, cwd=tmp_path)
-    assert runs.stdout.count("[nightly]") == 4
+    _pinned_then_pruned(tmp_path, nightly, first, second, third)
 
 
 @pytest.mark.slow
