@@ -133,6 +133,7 @@ class Comparison:
     before_job_id: str = ""
     shift: float = math.nan  # the device's shift tonight (its other series' move, a ratio) divided out; NaN: none
     device_moved: bool = False  # that shift is beyond what the device's moves did over the history
+    job_failed: bool = False  # tonight's job failed, crashed, timed out or never ran (unsupported is not a failure)
 
     @property
     def label(self) -> str:
@@ -184,7 +185,7 @@ def _flag(before: StoredResult, after: StoredResult, levels_after: list[float], 
     series' quietest earlier night: `quiet`), bimodal (unless both groups moved past the threshold the
     same way against every baseline night: then the series is judged)."""
     if not after.result.measured:
-        return "not comparable", f"tonight: {after.result.status} ({after.result.message or 'no message'})"
+        return "not comparable", _not_measured(after)
     if not before.result.measured:
         return "not comparable", f"baseline: {before.result.status}"
     if after.result.status == "fallback" and before.result.status != "fallback":
@@ -199,6 +200,10 @@ def _flag(before: StoredResult, after: StoredResult, levels_after: list[float], 
     if rg.bimodal(levels_after) and not _both_modes_moved(levels_after, base_nights, threshold):
         return "bimodal", "repetition levels fall in two groups: " + ", ".join(f"{m:.4g}" for m in sorted(levels_after))
     return None
+
+
+def _not_measured(tonight: StoredResult) -> str:
+    return f"tonight: {tonight.result.status} ({tonight.result.message or 'no message'})"
 
 
 def _both_modes_moved(levels_after: list[float], base_nights: list[float], threshold: float) -> bool:
@@ -308,10 +313,13 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         # a night whose windows other processes crowded measured them, not the series: not a baseline, not noise
         earlier = [(i, s) for i, s in earlier if not _contended(s, quiet)] or earlier
         levels_after = lv.of(now)
-        if not earlier:
-            why = (f"baseline: {ran[-1][1].result.status} on every baseline night ({len(ran)})" if ran
+        failed = not now.result.succeeded
+        if not earlier:  # what tonight's job did says more than a baseline it has not got
+            why = (_not_measured(now) if not now.result.measured
+                   else f"baseline: {ran[-1][1].result.status} on every baseline night ({len(ran)})" if ran
                    else "new series: no baseline")  # fmt: skip
-            done.append(Comparison(key, (), tuple(levels_after), "not comparable", why, after_job_id=now.job.job_id))
+            done.append(Comparison(key, (), tuple(levels_after), "not comparable", why, after_job_id=now.job.job_id,
+                                   job_failed=failed))  # fmt: skip
             continue
         last = earlier[-1][1]
         changes = what_changed(last, now)
@@ -322,7 +330,8 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         if flag is not None:
             levels_before = [m for _, s in earlier for m in lv.of(s)]
             done.append(Comparison(key, tuple(levels_before), tuple(levels_after), *flag, changes=tuple(changes),
-                                   after_job_id=now.job.job_id, before_job_id=last.job.job_id))  # fmt: skip
+                                   after_job_id=now.job.job_id, before_job_id=last.job.job_id,
+                                   job_failed=failed))  # fmt: skip
             continue
         # the noise of this build: nights that ran another model file or runtime version measured something else
         same_build = [(j, s) for j, s in known if not _build_changed(s, last) and not _contended(s, quiet)]

@@ -124,7 +124,7 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
                           history=[loaded[r.run_id] for r in noise_runs])  # fmt: skip
     not_run = _not_run(store.plan_rows(tonight), {s.job.job_id for s in results})
     comparisons += not_run
-    failed = sum(1 for s in results if not s.result.succeeded) + len(not_run)
+    failed = sum(c.job_failed for c in comparisons)  # each a JUnit <error>: the summary counts the same jobs
     night = verdicts.Night(tonight, words, comparisons, failed, _regressed_histories(store, comparisons, tonight),
                            (policy or Policy()).target, "nightly" if compared_with is None else "compare")  # fmt: skip
     try:
@@ -147,7 +147,7 @@ def _not_run(plan: list[dict[str, Any]], recorded: set[str]) -> list[Comparison]
         key: SeriesKey = (str(row["device"]), str(row["model"]), str(row["precision"]), str(row["runtime"]),
                           str(row["delegate"]), int(row["threads"]))  # fmt: skip
         why = "tonight: not run (its device could not be used, or the sweep was cut: see the sweep's output)"
-        out.append(Comparison(key, (), (), "not comparable", why, after_job_id=str(row["job_id"])))
+        out.append(Comparison(key, (), (), "not comparable", why, after_job_id=str(row["job_id"]), job_failed=True))
     return out
 
 

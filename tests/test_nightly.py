@@ -229,6 +229,35 @@ def test_a_job_that_failed_or_never_ran_costs_only_its_own_series(lab: Path, tmp
     assert root.find("testsuite").get("errors") == "2"  # type: ignore[union-attr]
 
 
+def test_a_job_unsupported_tonight_is_said_as_such_and_is_not_a_failure(lab: Path, tmp_path: Path) -> None:
+    """`unsupported` ends a sweep with exit 0 (the device cannot run it: not a failure), so the nightly's
+    JUnit file has no <error> for it and the summary counts no failed job; and a series whose first
+    night did not measure says what tonight's job did, not only that it has no baseline."""
+    inv = _night_files(lab, tmp_path)
+    doc = yaml.safe_load(inv.read_text())
+    doc["sweep"]["models"] = ["steady"]
+    offers = dict(doc, devices=[{"name": "host", "transport": "local"}])
+    lacks = dict(doc, devices=[{"name": "host", "transport": "local", "delegates": ["cpu"]}])  # not ORT's CPU EP
+    out = tmp_path / "n"
+
+    def night(inventory: dict[str, object]) -> tuple[str, dict[str, object]]:
+        inv.write_text(yaml.safe_dump(inventory))
+        proc = embench("nightly", str(inv), "--out", str(out), "-q", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        run = _run_id(proc.stdout)
+        return run, _verdicts(out, run)["steady"]
+
+    _, first = night(lacks)
+    assert str(first["why"]).startswith("tonight: unsupported (") and "does not offer delegate" in str(first["why"])
+    night(offers)
+    run, third = night(lacks)  # measured the night before, unsupported tonight
+    assert third["verdict"] == "not comparable" and str(third["why"]).startswith("tonight: unsupported (")
+    assert third["job_failed"] is False and json.loads((out / run / "verdicts.json").read_text())["failed_jobs"] == 0
+    suite = _valid_junit(out / run / "junit.xml").find("testsuite")
+    assert suite is not None and (suite.get("errors"), suite.get("skipped")) == ("0", "1")
+    assert "job(s) failed" not in (out / run / "summary.md").read_text()
+
+
 def test_the_summary_says_how_many_series_can_find_the_target(tmp_path: Path) -> None:
     """A quiet night vouches for a 5% slowdown only on the series that could have found one: the summary,
     the JSON and the page count them (not-comparable and flagged series have no detectable slowdown and

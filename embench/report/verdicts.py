@@ -134,7 +134,7 @@ def junit(night: Night) -> str:
                   + (f"; what changed: {'; '.join(c.changes)}" if c.changes else ""))  # fmt: skip
         if c.verdict == "slower":
             ET.SubElement(case, "failure", type="regression", message=f"slower: {c.why}").text = detail
-        elif c.verdict == "not comparable" and c.why.startswith("tonight:"):
+        elif c.job_failed:
             ET.SubElement(case, "error", type="job failed", message=c.why).text = detail
             errors += 1
         elif c.verdict in ("not comparable", "inconclusive", "bimodal", "throttled", "fallback", "environment"):
@@ -162,7 +162,7 @@ def as_json(night: Night) -> str:
                 "noise_nights": c.noise_nights, "device_shift": clean(c.shift), "detectable_note": c.detectable_note,
                 "detectable_ratio": clean(c.detectable) if not math.isinf(c.detectable) else None,
                 "repetitions_for_target": c.repetitions_for_target, "changes": list(c.changes),
-                "job_id": c.after_job_id, "baseline_job_id": c.before_job_id}  # fmt: skip
+                "job_failed": c.job_failed, "job_id": c.after_job_id, "baseline_job_id": c.before_job_id}  # fmt: skip
 
     can_find, judged = night.coverage
     body = {"run": night.run_id, "baseline": night.baseline, "failed_jobs": night.failed_jobs,
