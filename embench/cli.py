@@ -26,7 +26,7 @@ from .plan import make_plan
 from .regression import ALPHA, THRESHOLD
 from .runtimes import RUNTIMES
 from .scores import DEFAULT_LATENCY_BUDGET_MS
-from .store import DEFAULT_STORE, Store, is_url, resolve_store_path
+from .store import DEFAULT_STORE, RunInfo, Store, is_url, resolve_store_path
 from .telemetry.detect import probe_roots, telemetry_lines
 from .telemetry.external import ExternalMeter
 from .text import printable, save
@@ -295,8 +295,8 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     store = _store(args, inventory)
     out = Path(args.out or DEFAULT_REPORTS / "nightly")
     _writable(out, "the verdict files")
-    pinned_baseline(store)  # a pinned baseline that is gone is said before the night, not after it
-    resumed = _resumed_night(args, store, NIGHTLY)
+    pinned = pinned_baseline(store)  # a pinned baseline that is gone is said before the night, not after it
+    resumed = _resumed_night(args, store, NIGHTLY, pinned)
     if inventory.sweep.run.repetitions < MIN_REPETITIONS:
         say(f"embench: warning: {args.inventory}: sweep.run.repetitions is {inventory.sweep.run.repetitions}; a"
             f" nightly verdict needs {MIN_REPETITIONS} or more (10 is a good start, docs/nightly.md): tonight is"
@@ -326,7 +326,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     return swept
 
 
-def _resumed_night(args: argparse.Namespace, store: Store, nightly: str) -> str | None:
+def _resumed_night(args: argparse.Namespace, store: Store, nightly: str, pinned: RunInfo | None) -> str | None:
     """The run `nightly --resume` continues (None for a new night): a nightly one, said before it sweeps.
     A plain sweep's run resumed as a night would be judged, yet never be a later night's baseline."""
     if args.resume is None:
@@ -337,6 +337,9 @@ def _resumed_night(args: argparse.Namespace, store: Store, nightly: str) -> str 
         raise EmbenchError(f"run {run.run_id} in {store.where} is a sweep, not a nightly run: continue it with"
                            f" `{words}`, then judge it with `embench compare`; or start tonight's with"
                            f" `embench nightly {shlex.quote(args.inventory)}`")  # fmt: skip
+    if pinned is not None and pinned.run_id == run.run_id:
+        raise EmbenchError(f"run {run.run_id} is the pinned baseline of {store.where}: a night is not judged against"
+                           " itself; pin another (`embench baseline set RUN`) or `embench baseline clear`")  # fmt: skip
     return run.run_id
 
 

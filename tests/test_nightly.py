@@ -359,6 +359,10 @@ def test_sigterm_stops_a_nightly_like_ctrl_c_and_frees_the_lock(lab: Path, tmp_p
     assert resumed.returncode == 0, resumed.stderr
     assert _run_id(resumed.stdout) == night  # the night resumed is the night judged, not the latest run
     assert store.find_run(night).state == "finished" and (tmp_path / "reports" / "nightly" / night).is_dir()
+    # judged again, once it is the pinned baseline: refused, not judged against itself
+    assert embench("baseline", "set", night, "--store", str(tmp_path / "lab.sqlite"), cwd=tmp_path).returncode == 0
+    itself = embench("nightly", str(inv), "--resume", night, cwd=tmp_path)
+    assert itself.returncode == 1 and f"run {night} is the pinned baseline of" in itself.stderr, itself.stderr
 
 
 def test_bad_nightly_settings_are_one_line(lab: Path, tmp_path: Path) -> None:
