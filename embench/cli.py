@@ -277,7 +277,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if after.run_id == before.run_id:
         raise EmbenchError(f"{args.before} and {args.after} are the same run ({after.run_id}) in {store.where};"
                            " compare two runs, e.g. `embench compare baseline RUN` or the run before it")  # fmt: skip
-    folder = Path(args.out or DEFAULT_REPORTS / "compare") / f"{before.run_id}_vs_{after.run_id}"
+    out = Path(args.out or DEFAULT_REPORTS / "compare")
+    _writable(out, "the verdict files")
+    folder = out / f"{before.run_id}_vs_{after.run_id}"
     result = judge(store, after.run_id, folder, policy=_policy(args), baseline=[before])
     if args.json:
         say(result.paths["json"].read_text().rstrip())

@@ -130,9 +130,12 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
     try:
         paths = verdicts.write(night, folder)
     except OSError as exc:
+        again = ""  # `compare` measured nothing: the same command with another --out
+        if night.verb == "nightly":
+            command = shlex.join(["embench", "nightly", store.find_run(tonight).inventory, "--resume", tonight])
+            again = f" (run {tonight} is stored: `{command} --out DIR` judges it again)"
         raise EmbenchError(f"cannot write the verdict files under {folder}: {exc.strerror or exc}; pass --out a"
-                           f" writable folder (run {tonight} is stored: `embench nightly INVENTORY --resume"
-                           f" {tonight} --out DIR` judges it again)") from None  # fmt: skip
+                           f" writable folder{again}") from None  # fmt: skip
     return Judgement(night, paths)
 
 

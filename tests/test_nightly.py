@@ -19,8 +19,9 @@ from chainmodel import chain_model
 from conftest import REPO, embench, fast_run, interrupt, start_embench, wait_for_results
 
 from embench.compare import Comparison
+from embench.errors import EmbenchError
 from embench.history import Point, Step
-from embench.nightly import nightly_lock
+from embench.nightly import judge, nightly_lock
 from embench.report import verdicts
 from embench.report.pages import file_slugs
 from embench.store import Store
@@ -88,8 +89,10 @@ def _compare_and_history(tmp_path: Path, first: str, second: str, third: str) ->
     assert plain.stdout.startswith(f"# embench compare {third}"), plain.stdout[:200]
     same = embench("compare", first, first, "--store", store, cwd=tmp_path)
     assert same.returncode == 1 and f"are the same run ({first})" in same.stderr, same.stderr
-    onto_file = embench("history", "host/chain/*", "--store", store, "--out", store, cwd=tmp_path)
-    assert onto_file.returncode == 1 and onto_file.stderr.strip().endswith("it is a file; pass --out a writable folder")
+    for verb in (["history", "host/chain/*"], ["compare", first, third]):  # a typo'd --out: one line, no traceback
+        onto_file = embench(*verb, "--store", store, "--out", store, cwd=tmp_path)
+        assert onto_file.returncode == 1, onto_file.stderr
+        assert onto_file.stderr.strip().endswith("it is a file; pass --out a writable folder")
     none = embench("history", "nosuch", "--store", store, cwd=tmp_path)
     assert none.returncode == 1 and "no series matches 'nosuch'" in none.stderr
 
@@ -359,6 +362,10 @@ def test_sigterm_stops_a_nightly_like_ctrl_c_and_frees_the_lock(lab: Path, tmp_p
     assert resumed.returncode == 0, resumed.stderr
     assert _run_id(resumed.stdout) == night  # the night resumed is the night judged, not the latest run
     assert store.find_run(night).state == "finished" and (tmp_path / "reports" / "nightly" / night).is_dir()
+    # verdict files that cannot be written after a night: the command that judges it again, as pasted
+    with pytest.raises(EmbenchError) as failed:
+        judge(store, night, plain / "verdicts")
+    assert f"`embench nightly {inv} --resume {night} --out DIR` judges it again" in str(failed.value)
     # judged again, once it is the pinned baseline: refused, not judged against itself
     assert embench("baseline", "set", night, "--store", str(tmp_path / "lab.sqlite"), cwd=tmp_path).returncode == 0
     itself = embench("nightly", str(inv), "--resume", night, cwd=tmp_path)
