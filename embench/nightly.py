@@ -122,7 +122,8 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
     loaded = {r.run_id: store.results(r.run_id) for r in [*baseline, *noise_runs]}
     comparisons = compare([loaded[r.run_id] for r in baseline], results, policy,
                           history=[loaded[r.run_id] for r in noise_runs])  # fmt: skip
-    not_run = _not_run(store.plan_rows(tonight), {s.job.job_id for s in results})
+    not_run = _not_run(store.plan_rows(tonight), {s.job.job_id for s in results},
+                       tonight if store.being_swept(tonight) else None)  # fmt: skip
     comparisons += not_run
     failed = sum(c.job_failed for c in comparisons)  # each a JUnit <error>: the summary counts the same jobs
     night = verdicts.Night(tonight, words, comparisons, failed, _regressed_histories(store, comparisons, tonight),
@@ -139,18 +140,23 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
     return Judgement(night, paths)
 
 
-def _not_run(plan: list[dict[str, Any]], recorded: set[str]) -> list[Comparison]:
+def _not_run(plan: list[dict[str, Any]], recorded: set[str], sweeping: str | None = None) -> list[Comparison]:
     """The series tonight planned and never ran (their device could not be used, or the sweep was cut):
     each is `not comparable` and counts as a failed job, so a lost board is in the summary and the JUnit
-    file, not silently missing from them."""
+    file, not silently missing from them. Of a run another process is still sweeping (`sweeping`, its
+    id: a `compare` of a night under way) they are only not measured yet."""
     out = []
     for row in plan:
         if row["job_id"] in recorded:
             continue
         key: SeriesKey = (str(row["device"]), str(row["model"]), str(row["precision"]), str(row["runtime"]),
                           str(row["delegate"]), int(row["threads"]))  # fmt: skip
-        why = "tonight: not run (its device could not be used, or the sweep was cut: see the sweep's output)"
-        out.append(Comparison(key, (), (), "not comparable", why, after_job_id=str(row["job_id"]), job_failed=True))
+        if sweeping:
+            why = f"tonight: not measured yet (run {sweeping} is still being swept)"
+        else:
+            why = "tonight: not run (its device could not be used, or the sweep was cut: see the sweep's output)"
+        out.append(Comparison(key, (), (), "not comparable", why, after_job_id=str(row["job_id"]),
+                              job_failed=sweeping is None))  # fmt: skip
     return out
 
 

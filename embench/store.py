@@ -337,6 +337,20 @@ class Store:
         self._held[name] = fd
         return True
 
+    def release_run(self, run_id: str) -> None:
+        """The run's sweep is over (finished or interrupted): another may resume it, a reader sees it idle."""
+        self.release(f"run-{run_id}")
+
+    def being_swept(self, run_id: str) -> bool:
+        """Whether another process, or another Store of this one, holds the run (a sweep of it under way)."""
+        name = f"run-{run_id}"
+        if name in self._held:
+            return False
+        if not self.try_hold(name):
+            return True
+        self.release(name)
+        return False
+
     def release(self, name: str) -> None:
         held = self._held.pop(name, None)
         if isinstance(held, int):

@@ -242,6 +242,7 @@ def run_sweep(
         runs_queues.run(runners, stop)
     except KeyboardInterrupt as exc:
         store.end_run(run_id, "interrupted")
+        store.release_run(run_id)
         outcome.interrupted = exit_code(exc)
         return outcome
     except StoreError as exc:
@@ -251,6 +252,7 @@ def run_sweep(
     finally:
         outcome.pushed_bytes = sum(r.transport.pushed_bytes for r in runners if r.transport is not None)
     store.end_run(run_id, "finished")
+    store.release_run(run_id)  # swept: what reads it next (a nightly's verdict, a `compare`) sees it so
     _judge(outcome, store, recorder)
     return outcome
 

@@ -16,7 +16,7 @@ import pytest
 import xmlschema
 import yaml
 from chainmodel import chain_model
-from conftest import REPO, embench, fast_run, interrupt, start_embench, wait_for_results
+from conftest import REPO, embench, fast_run, interrupt, start_embench, wait_for, wait_for_results
 
 from embench.compare import Comparison
 from embench.errors import EmbenchError
@@ -370,6 +370,30 @@ def test_sigterm_stops_a_nightly_like_ctrl_c_and_frees_the_lock(lab: Path, tmp_p
     assert embench("baseline", "set", night, "--store", str(tmp_path / "lab.sqlite"), cwd=tmp_path).returncode == 0
     itself = embench("nightly", str(inv), "--resume", night, cwd=tmp_path)
     assert itself.returncode == 1 and f"run {night} is the pinned baseline of" in itself.stderr, itself.stderr
+
+
+def test_compare_of_a_run_still_being_swept_counts_no_failed_job(lab: Path, tmp_path: Path) -> None:
+    """Its jobs not measured yet are said as such, not as 'not run' failed jobs; once the sweep is
+    stopped, what it never ran is."""
+    inv = _night_files(lab, tmp_path)
+    assert embench("sweep", str(inv), "-q", cwd=tmp_path).returncode == 0
+    doc = yaml.safe_load(inv.read_text())
+    doc["sweep"]["run"].update(min_seconds=2.0, max_seconds=5.0)
+    inv.write_text(yaml.safe_dump(doc))
+    store = Store(tmp_path / "lab.sqlite")
+    proc = start_embench("sweep", str(inv), "-q", cwd=tmp_path)
+    try:
+        wait_for(f"a second run in {store.where}", lambda: len(store.runs()) == 2)
+        first, second = (r.run_id for r in store.runs())
+        under_way = embench("compare", first, second, "--store", store.where, cwd=tmp_path)
+    finally:
+        interrupt(proc, signal.SIGTERM)
+    assert under_way.returncode == 0, under_way.stderr
+    assert f"not measured yet (run {second} is still being swept)" in under_way.stdout
+    assert "job(s) failed" not in under_way.stdout
+    cut = embench("compare", first, second, "--store", store.where, "--json", cwd=tmp_path)
+    body = json.loads(cut.stdout)
+    assert body["failed_jobs"] >= 1 and any("tonight: not run" in s["why"] for s in body["series"]), body
 
 
 def test_bad_nightly_settings_are_one_line(lab: Path, tmp_path: Path) -> None:
