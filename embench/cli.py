@@ -298,7 +298,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     out = Path(args.out or DEFAULT_REPORTS / "nightly")
     _writable(out, "the verdict files")
     pinned = pinned_baseline(store)  # a pinned baseline that is gone is said before the night, not after it
-    resumed = _resumed_night(args, store, NIGHTLY, pinned)
+    resumed = _resumed_night(args, store, pinned)
     if inventory.sweep.run.repetitions < MIN_REPETITIONS:
         say(f"embench: warning: {args.inventory}: sweep.run.repetitions is {inventory.sweep.run.repetitions}; a"
             f" nightly verdict needs {MIN_REPETITIONS} or more (10 is a good start, docs/nightly.md): tonight is"
@@ -328,13 +328,15 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     return swept
 
 
-def _resumed_night(args: argparse.Namespace, store: Store, nightly: str, pinned: RunInfo | None) -> str | None:
+def _resumed_night(args: argparse.Namespace, store: Store, pinned: RunInfo | None) -> str | None:
     """The run `nightly --resume` continues (None for a new night): a nightly one, said before it sweeps.
     A plain sweep's run resumed as a night would be judged, yet never be a later night's baseline."""
+    from .nightly import NIGHTLY  # noqa: PLC0415
+
     if args.resume is None:
         return None
     run = store.find_run(args.resume or None)
-    if run.label != nightly:
+    if run.label != NIGHTLY:
         words = shlex.join(["embench", "sweep", args.inventory, "--resume", run.run_id, *_store_words(store)])
         raise EmbenchError(f"run {run.run_id} in {store.where} is a sweep, not a nightly run: continue it with"
                            f" `{words}`, then judge it with `embench compare`; or start tonight's with"
