@@ -712,7 +712,7 @@ def _parser() -> argparse.ArgumentParser:
         """--store and --inventory of a verb that reads the store (and never creates one)."""
         sp.add_argument("--store", help=store_help)
         sp.add_argument("--inventory", help="take the store: of this inventory (default: ./inventory.yaml, where"
-                        " there is one)")  # fmt: skip
+                        " there is one); a bare word ending in .yaml is taken as this")  # fmt: skip
 
     sp = verb("sweep", cmd_sweep, "run every job of an inventory's sweep and store the results")
     sp.add_argument("inventory", help="inventory.yaml")
@@ -771,8 +771,44 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def _inventory_as_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """`embench report inventory.yaml`, typed as `embench sweep inventory.yaml` is: a verb that takes the
+    inventory by --inventory (report, show, compare, history, …) takes a YAML file given where a run,
+    a series or nothing is expected as that --inventory. Only bare words ending in .yaml/.yml move;
+    an option's value (`--out x.yaml`) does not, and neither does anything when --inventory is given."""
+    words = list(argv)
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub = subparsers.choices.get(words[0]) if words else None
+    if sub is None:
+        return words
+    options = {s: a for a in sub._actions for s in a.option_strings}
+    if "--inventory" not in options or any(w == "--inventory" or w.startswith("--inventory=") for w in words):
+        return words
+    moved: list[str] = []
+    kept, i = [words[0]], 1
+    while i < len(words):
+        word = words[i]
+        action = options.get(word)
+        if action is not None and action.nargs != 0 and i + 1 < len(words):  # an option and its value
+            kept += [word, words[i + 1]]
+            i += 2
+            continue
+        if word == "--":
+            kept += words[i:]
+            break
+        (moved if not word.startswith("-") and word.lower().endswith(YAML_SUFFIXES) else kept).append(word)
+        i += 1
+    if len(moved) != 1:  # none, or two inventories: argparse says what it makes of them
+        return words
+    return [*kept, "--inventory", moved[0]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(_inventory_as_option(parser, sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args))
     except EmbenchError as exc:

@@ -252,6 +252,17 @@ def test_the_inventory_store_is_used_by_every_reading_verb_and_next_commands_pas
     listed = embench("runs", "--json", "--inventory", str(lab / "inventory.yaml"), cwd=elsewhere)
     runs = json.loads(listed.stdout)
     assert [r["run_id"] for r in runs][-1] == run_id and len(runs) == 2 and runs[-1]["recorded"] == 1
+    # the inventory typed as `sweep` takes it, a bare word: taken as --inventory by every reading verb
+    inventory = str(lab / "inventory.yaml")
+    assert json.loads(embench("runs", inventory, "--json", cwd=elsewhere).stdout) == runs
+    bare = embench("show", inventory, cwd=elsewhere)
+    assert bare.returncode == 0 and f"run {run_id}" in bare.stdout, bare.stderr
+    named = embench("show", runs[0]["run_id"], inventory, cwd=elsewhere)
+    assert named.returncode == 0 and f"run {runs[0]['run_id']}" in named.stdout, named.stderr
+    written = embench("report", inventory, "--out", "out.yaml", cwd=elsewhere)  # an option's value stays one
+    assert written.returncode == 0 and (elsewhere / "out.yaml" / run_id / "report.md").is_file(), written.stderr
+    two = embench("show", inventory, inventory, cwd=elsewhere)
+    assert two.returncode == 2 and "unrecognized arguments" in two.stderr
     assert embench("baseline", "show", cwd=lab).stdout.startswith("baseline: none")
     assert not (lab / "results").exists() and not (elsewhere / "results").exists()  # no stray default store
 
