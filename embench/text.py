@@ -22,9 +22,27 @@ def one_line(text: str) -> str:
     return " ".join(printable(text).splitlines())
 
 
+# What CommonMark and GitHub read as markup inside a line: escapes, code, emphasis, raw HTML and entities,
+# math, strikethrough, a table's pipe; `_` only where it can open or close emphasis (not inside a word,
+# as in mobilenet_v3_small); `]` only where a link would follow; at the start, what begins a block (a
+# heading, a list, a link reference definition).
+_MD_ALWAYS = re.compile(r"([\\`*<>$&~|])")
+_MD_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+_MD_LINK = re.compile(r"\](?=[(\[])")
+_MD_BLOCK = re.compile(r"^(\s*)([#+=[-]|\d+(?=[.)]))")
+
+
 def md_cell(value: object) -> str:
-    """One Markdown table cell: a pipe or a line break in a name would end the cell or the row."""
-    return one_line(str(value)).replace("|", "\\|")
+    """A name or a device's words in a Markdown table cell, as plain text: no markup in it takes effect, and
+    neither a pipe nor a line break in it can end the cell or the row."""
+    text = _MD_ALWAYS.sub(r"\\\1", one_line(str(value)))
+    return _MD_LINK.sub(r"\\]", _MD_UNDERSCORE.sub(r"\\_", text))
+
+
+def md_text(value: object) -> str:
+    """`md_cell`, for the start of a line's text too (a list item's): what would begin a heading or a
+    nested list there is escaped."""
+    return _MD_BLOCK.sub(lambda m: f"{m[1]}{m[2]}\\" if m[2][0].isdigit() else f"{m[1]}\\{m[2]}", md_cell(value))
 
 
 _NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")

@@ -402,7 +402,35 @@ def test_names_with_dollars_commas_and_newlines_in_reports(tmp_path: Path, zoo_p
     assert [r["device"] for r in results] == [name]
     md = Path(paths["markdown"]).read_text().splitlines()
     row = next(line for line in md if line.startswith("| lab"))
-    assert row.startswith("| lab $A$, rack 1\\|2 | tiny |") and Path(paths["latency"]).read_bytes()[:4] == b"\x89PNG"
+    assert (
+        row.startswith("| lab \\$A\\$, rack 1\\|2 | tiny |") and Path(paths["latency"]).read_bytes()[:4] == b"\x89PNG"
+    )
+
+
+MARKUP_NAMES = ["lab $A$, rack 1|2", "a\\|b", "x\\", "\\\\|", "<img src=x onerror=alert(1)>", "<!-- c -->",
+                "<http://x.y>", "_x_", "a_b_", "**b**", "`c`", "~~s~~", "&lt;", "x &amp; y", "[a](http://x)",
+                "![i](x)", "a]: http://x", "[a]: http://x", "# h", "1. x", "2) y", "- y", "+ z", "=== ", "mobilenet_v3_small"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", MARKUP_NAMES)
+def test_a_name_is_plain_text_in_every_markdown_line(name: str) -> None:
+    """Read by a CommonMark + GitHub tables parser (markdown-it, as rich ships it), a name in a table cell
+    or a list item is that name as text: no HTML, link, emphasis, code, heading or nested list, and the row
+    keeps its cells. GitHub's `$…$` math is not in that parser: a `$` is checked to be escaped."""
+    from markdown_it import MarkdownIt  # noqa: PLC0415
+
+    from embench.text import md_cell, md_text  # noqa: PLC0415
+
+    md = MarkdownIt("gfm-like").disable("linkify")
+    table = md.parse(f"| {md_cell(name)} | x |\n|---|---|\n| {md_cell(name)} | y |\n")
+    cells = [t for t in table if t.type == "inline"]
+    assert ["".join(c.content for c in t.children or []) for t in cells] == [name.strip(), "x", name.strip(), "y"]
+    item = md.parse(f"- {md_text(name)}\n- next\n")  # the start of a line: an environment row, a run fact
+    assert [t.type for t in item].count("list_item_open") == 2 and "heading_open" not in [t.type for t in item]
+    inline = [t for t in item if t.type == "inline"]
+    assert ["".join(c.content for c in t.children or []) for t in inline] == [name.strip(), "next"]
+    assert {c.type for t in cells + inline for c in t.children or []} == {"text"}
+    assert "$" not in md_cell(name).replace("\\$", "")
 
 
 def test_a_long_device_name_still_gets_a_page() -> None:

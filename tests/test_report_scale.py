@@ -156,7 +156,7 @@ def test_hostile_names_render_as_text(tmp_path: Path) -> None:
     """Device and model names are text on every page: markup, quotes, slashes, `$`, spaces and names that
     make the same file name all render as themselves, with no script run and no page overwritten."""
     store = tmp_path / "s.sqlite"
-    models = ["net</script><b>x", "m&m"]
+    models = ["net</script><b>x", "m&m", "n<!--<script>y"]  # the last would hold the page's own </script> open
     write_lab_run(store, 50, samples=20, names=HOSTILE, model_names=models)
     out = embench("report", "--store", str(store), "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr

@@ -204,9 +204,13 @@ def table_columns(frame: pd.DataFrame, slugs: dict[str, str] | None, detail: boo
     return cols
 
 
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
 def _json(value: Any) -> str:
-    """JSON for inside a <script>: nothing in it can close the element."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    """JSON for inside a <script>: no `<`, `>` or `&` left in it, so that nothing in a name can close the
+    element or (as `<!--<script>` does) keep the page's own `</script>` from closing it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).translate(_SCRIPT_SAFE)
 
 
 def results_table(element: str, columns: list[Column], slugs: dict[str, str] | None = None) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..telemetry import NO_POWER
-from ..text import md_cell
+from ..text import md_cell, md_text
 from .figures import FIGURES
 from .tables import ReportData, config_label
 
@@ -220,8 +220,8 @@ def run_facts(data: ReportData, frame: pd.DataFrame | None = None) -> list[tuple
 
 
 def markdown(data: ReportData) -> str:
-    parts = ["# embench report\n", *(f"- **{k}**: {v}" for k, v in run_facts(data)), ""]
-    parts += [f"- {r}" for r in environment_rows(data)]
+    parts = ["# embench report\n", *(f"- **{k}**: {md_text(v)}" for k, v in run_facts(data)), ""]
+    parts += [f"- {md_text(r)}" for r in environment_rows(data)]
     parts.append("\n## Results\n")
     parts.append(_md_table(display_table(data.results)))
     if energy_note(data.results):

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..text import md_text
 from .render import _md_table, run_facts
 from .study import CONFIDENCE, Study
 from .tables import ReportData
@@ -95,7 +96,7 @@ def scaling_display(study: Study) -> pd.DataFrame:
 
 
 def study_markdown(data: ReportData, study: Study) -> str:
-    parts = ["# embench study\n", *(f"- **{k}**: {v}" for k, v in run_facts(data)), "",
+    parts = ["# embench study\n", *(f"- **{k}**: {md_text(v)}" for k, v in run_facts(data)), "",
              "## Headline\n", _md_table(headline_display(study)), f"\n{HEADLINE_NOTE}\n"]  # fmt: skip
     if not study.compatibility.empty:
         parts += ["## Compatibility: architecture × runtime:delegate\n", _md_table(study.compatibility, index=True),

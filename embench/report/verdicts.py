@@ -95,8 +95,8 @@ def markdown(night: Night) -> str:
     if night.regressed:
         lines += ["## Regressions", ""]
         for c in night.regressed:
-            lines.append(f"- **{one_line(c.label)}**: {c.median_before:.4g} → {c.median_after:.4g} ms,"
-                         f" {one_line(c.why)}" + (f"; changed: {one_line('; '.join(c.changes))}" if c.changes else ""))  # fmt: skip
+            lines.append(f"- **{md_cell(c.label)}**: {c.median_before:.4g} → {c.median_after:.4g} ms,"
+                         f" {md_cell(c.why)}" + (f"; changed: {md_cell('; '.join(c.changes))}" if c.changes else ""))  # fmt: skip
         lines.append("")
     lines += ["## Every series", "",
               "| series | verdict | before ms | tonight ms | ratio [95% CI] | p | q | night noise | detectable |"
