@@ -9,7 +9,8 @@
    - `interleaved` (the default order): the device's repetitions in rounds (rounds.py), isolation process;
    - `process`: each job's repetitions back to back, each a fresh interpreter;
    - `fork`: back to back, each a child forked from one agent.
-2. Judges every night from the 4th on against the 3 before it (what `embench nightly` does), with
+2. Judges every night from the 4th on against up to `--baseline-nights` before it (10, as `embench
+   nightly` does by default), with
    embench.compare itself, and prints per kind:
    - A/A: the share of series-nights called `slower` (the false regression rate; target ≤ 1%);
    - injected: the same, with tonight's samples of one series scaled by 1.05 (target: found in ≥ 95%);
@@ -23,6 +24,7 @@
 Run from the repository root after ./scripts/quickstart:
     python benchmarks/regression_calibration.py [--nights 12] [--kinds interleaved process] [--keep DIR]
     python benchmarks/regression_calibration.py --analyse DIR          # the numbers again, from kept nights
+    python benchmarks/regression_calibration.py --analyse DIR --baseline-nights 3   # … judged as before 2026-12-07
     python benchmarks/regression_calibration.py --nights 0 --overhead interleaved process --overhead-models mobilenet_v3_small
 """
 
@@ -55,13 +57,13 @@ from embench.compare import (  # noqa: E402
     series_key,
     series_label,
 )
+from embench.inventory import BASELINE_NIGHTS  # noqa: E402
 from embench.regression import HISTORY_NIGHTS, MIN_NIGHTS, level_sampling_sd  # noqa: E402
 from embench.store import Store, StoredResult  # noqa: E402
 from embench.zoo import DEFAULT_MANIFEST, Zoo  # noqa: E402
 
 RUN = {"warmup_runs": 3, "min_runs": 10, "min_seconds": 0.2, "max_seconds": 5.0, "timeout_seconds": 120,
        "idle_seconds": 0}  # fmt: skip
-BASELINE_NIGHTS = 3
 LONG_HISTORY = 6  # earlier nights a series' noise is measured over, from which its t test has 5 degrees of freedom
 KINDS = {"interleaved": {"order": "interleaved", "isolation": "process"},  # sweep.run of each kind of night
          "process": {"order": "back-to-back", "isolation": "process"},
@@ -140,11 +142,14 @@ def pct(hit: int, n: int) -> str:
     return f"{hit}/{n} = {100 * hit / n:.1f}%" if n else "n/a"
 
 
-def analyse(nights: list[list[StoredResult]]) -> None:
+def analyse(nights: list[list[StoredResult]], baseline_nights: int) -> None:
+    """Each night from the (MIN_NIGHTS + 1)th on against the last `baseline_nights` before it (fewer where
+    fewer are known, as `embench nightly` does), its noise from up to HISTORY_NIGHTS before it."""
     aa, injected, real, mde, need = [], [], [], defaultdict(list), defaultdict(list)
-    ratios, start = [], max(BASELINE_NIGHTS, MIN_NIGHTS)
-    for j in range(start, len(nights)):
-        base, history, tonight = nights[j - BASELINE_NIGHTS : j], nights[max(0, j - HISTORY_NIGHTS) : j], nights[j]
+    ratios = []
+    for j in range(MIN_NIGHTS, len(nights)):
+        base, history = nights[max(0, j - baseline_nights) : j], nights[max(0, j - HISTORY_NIGHTS) : j]
+        tonight = nights[j]
         same = compare(base, tonight, history=history)
         aa += [c for c in same if c.verdict != "not comparable"]
         for c in same:
@@ -166,8 +171,8 @@ def analyse(nights: list[list[StoredResult]]) -> None:
                  "CPUExecutionProvider", t) for m in repetition_levels(s.result)]  # fmt: skip
             ratios.append(float(np.median(b) / np.median(a)))
     series = len({c.label for c in aa})
-    print(f"\nverdicts over {len(nights) - start} nights × {series} series, each night judged against the"
-          f" {BASELINE_NIGHTS} before it (night-to-night noise from up to {HISTORY_NIGHTS} before it):")  # fmt: skip
+    print(f"\nverdicts over {len(nights) - MIN_NIGHTS} nights × {series} series, each night judged against up to"
+          f" {baseline_nights} before it (night-to-night noise from up to {HISTORY_NIGHTS} before it):")  # fmt: skip
     counts = ", ".join(f"{v} {n}" for v, n in Counter(c.verdict for c in aa).most_common())
     print(f"  A/A verdicts: {counts}")
     print(f"  A/A false regression rate (slower):        {pct(*rate(aa))}   (target ≤ 1%)")
@@ -292,9 +297,12 @@ def main() -> None:
     ap.add_argument("--overhead-models", nargs="+", help="the default inventory's models the overhead sweep runs")
     ap.add_argument("--keep", type=Path, help="collect into this folder and keep it (default: a temporary one)")
     ap.add_argument("--analyse", type=Path, help="analyse the nights a --keep run collected; collect nothing")
+    ap.add_argument("--baseline-nights", type=int, default=BASELINE_NIGHTS,
+                    help=f"judge each night against up to this many before it (default {BASELINE_NIGHTS}, as"
+                         " nightly.nights)")  # fmt: skip
     args = ap.parse_args()
     if args.analyse:
-        report(args.analyse, {})
+        report(args.analyse, {}, args.baseline_nights)
         return
     overheads = (args.overhead or ["interleaved"]) if args.overhead is not None else []
     with tempfile.TemporaryDirectory(prefix="embench-calib-") as tmp:
@@ -310,12 +318,12 @@ def main() -> None:
                 )
                 print(f"night {i + 1}/{args.nights} ({kind}): {walls[kind][-1]:.1f} s", file=sys.stderr)
         if args.nights:
-            report(folder, walls)
+            report(folder, walls, args.baseline_nights)
         for kind in overheads:
             overhead(folder, 10, kind, args.overhead_models)
 
 
-def report(folder: Path, walls: dict[str, list[float]]) -> None:
+def report(folder: Path, walls: dict[str, list[float]], baseline_nights: int) -> None:
     spreads = {}
     for kind, run in KINDS.items():
         path = folder / f"{kind}.sqlite"
@@ -324,7 +332,7 @@ def report(folder: Path, walls: dict[str, list[float]]) -> None:
         store = Store(path)
         nights = [measured(store.results(r.run_id)) for r in store.runs()]
         print(f"\n=== {kind}: {', '.join(f'{k} {v}' for k, v in run.items())} ===")
-        analyse(nights)
+        analyse(nights, baseline_nights)
         draw_check(nights)
         spreads[kind] = spread(nights)
     process = spreads.get("process", {})

@@ -14,13 +14,14 @@ from typing import Any
 from .compare import Comparison, Policy, SeriesKey, compare, measured_any
 from .errors import EXIT_BUSY, EmbenchError
 from .history import Point, Step, change_points, histories, nightly_runs
+from .inventory import BASELINE_NIGHTS
 from .regression import HISTORY_NIGHTS
 from .report import verdicts
 from .store import RunBusy, RunInfo, Store
 
 NIGHTLY = "nightly"  # the label of the runs `embench nightly` makes
 BASELINE_KEY = "baseline"  # the store's meta key of the pinned baseline run
-DEFAULT_NIGHTS = 3
+DEFAULT_NIGHTS = BASELINE_NIGHTS
 
 
 class NightlyBusy(EmbenchError):
