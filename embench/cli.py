@@ -778,21 +778,28 @@ def _inventory_as_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -
     """`embench report inventory.yaml`, typed as `embench sweep inventory.yaml` is: a verb that takes the
     inventory by --inventory (report, show, compare, history, …) takes a YAML file given where a run,
     a series or nothing is expected as that --inventory. Only bare words ending in .yaml/.yml move;
-    an option's value (`--out x.yaml`) does not, and neither does anything when --inventory is given."""
+    an option's value (`--out x.yaml`, `--inv lab.yaml` as argparse abbreviates) does not, and nothing
+    moves when --inventory is given."""
     words = list(argv)
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     sub = subparsers.choices.get(words[0]) if words else None
-    if sub is None:
+    options = {s: a for a in sub._actions for s in a.option_strings} if sub is not None else {}
+    if "--inventory" not in options:
         return words
-    options = {s: a for a in sub._actions for s in a.option_strings}
-    if "--inventory" not in options or any(w == "--inventory" or w.startswith("--inventory=") for w in words):
+
+    def option(word: str) -> argparse.Action | None:  # as argparse reads it: the name, or a unique prefix of one
+        name = word.split("=", 1)[0]
+        hits = {a for s, a in options.items() if s == name or (name.startswith("--") and s.startswith(name))}
+        return hits.pop() if len(hits) == 1 else None
+
+    if any(option(w) is options["--inventory"] for w in words[1:] if w.startswith("--")):
         return words
     moved: list[str] = []
     kept, i = [words[0]], 1
     while i < len(words):
         word = words[i]
-        action = options.get(word)
-        if action is not None and action.nargs != 0 and i + 1 < len(words):  # an option and its value
+        action = option(word) if word.startswith("-") else None
+        if action is not None and action.nargs != 0 and "=" not in word and i + 1 < len(words):  # and its value
             kept += [word, words[i + 1]]
             i += 2
             continue

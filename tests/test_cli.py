@@ -255,6 +255,7 @@ def test_the_inventory_store_is_used_by_every_reading_verb_and_next_commands_pas
     # the inventory typed as `sweep` takes it, a bare word: taken as --inventory by every reading verb
     inventory = str(lab / "inventory.yaml")
     assert json.loads(embench("runs", inventory, "--json", cwd=elsewhere).stdout) == runs
+    assert json.loads(embench("runs", "--inv", inventory, "--json", cwd=elsewhere).stdout) == runs  # abbreviated
     bare = embench("show", inventory, cwd=elsewhere)
     assert bare.returncode == 0 and f"run {run_id}" in bare.stdout, bare.stderr
     named = embench("show", runs[0]["run_id"], inventory, cwd=elsewhere)
