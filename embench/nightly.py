@@ -9,7 +9,6 @@ import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .compare import Comparison, Policy, SeriesKey, compare, measured_any
 from .errors import EXIT_BUSY, EmbenchError
@@ -17,7 +16,7 @@ from .history import Point, Step, change_points, histories, nightly_runs
 from .inventory import BASELINE_NIGHTS
 from .regression import HISTORY_NIGHTS
 from .report import verdicts
-from .store import RunBusy, RunInfo, Store
+from .store import PlanEntry, RunBusy, RunInfo, Store
 
 NIGHTLY = "nightly"  # the label of the runs `embench nightly` makes
 BASELINE_KEY = "baseline"  # the store's meta key of the pinned baseline run
@@ -123,7 +122,7 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
     loaded = {r.run_id: store.results(r.run_id) for r in [*baseline, *noise_runs]}
     comparisons = compare([loaded[r.run_id] for r in baseline], results, policy,
                           history=[loaded[r.run_id] for r in noise_runs])  # fmt: skip
-    not_run = _not_run(store.plan_rows(tonight), {s.job.job_id for s in results},
+    not_run = _not_run(store.plan(tonight), {s.job.job_id for s in results},
                        tonight if store.being_swept(tonight) else None)  # fmt: skip
     comparisons += not_run
     failed = sum(c.job_failed for c in comparisons)  # each a JUnit <error>: the summary counts the same jobs
@@ -141,22 +140,21 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
     return Judgement(night, paths)
 
 
-def _not_run(plan: list[dict[str, Any]], recorded: set[str], sweeping: str | None = None) -> list[Comparison]:
+def _not_run(plan: list[PlanEntry], recorded: set[str], sweeping: str | None = None) -> list[Comparison]:
     """The series tonight planned and never ran (their device could not be used, or the sweep was cut):
     each is `not comparable` and counts as a failed job, so a lost board is in the summary and the JUnit
     file, not silently missing from them. Of a run another process is still sweeping (`sweeping`, its
     id: a `compare` of a night under way) they are only not measured yet."""
     out = []
-    for row in plan:
-        if row["job_id"] in recorded:
+    for entry in plan:
+        if entry.job_id in recorded:
             continue
-        key: SeriesKey = (str(row["device"]), str(row["model"]), str(row["precision"]), str(row["runtime"]),
-                          str(row["delegate"]), int(row["threads"]))  # fmt: skip
+        key: SeriesKey = (entry.device, entry.model, entry.precision, entry.runtime, entry.delegate, entry.threads)
         if sweeping:
             why = f"tonight: not measured yet (run {sweeping} is still being swept)"
         else:
             why = "tonight: not run (its device could not be used, or the sweep was cut: see the sweep's output)"
-        out.append(Comparison(key, (), (), "not comparable", why, after_job_id=str(row["job_id"]),
+        out.append(Comparison(key, (), (), "not comparable", why, after_job_id=entry.job_id,
                               job_failed=sweeping is None))  # fmt: skip
     return out
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .inventory import Device, Inventory, RunPolicy
 from .runtimes import runtime
+from .store import PlanEntry
 from .zoo import Zoo, artifact_name
 
 # RunPolicy fields newer than the first job ids, with their defaults
@@ -46,10 +47,10 @@ class PlannedJob:
     def label(self) -> str:
         return f"{self.device}/{self.model}/{self.precision}/{self.runtime}:{self.delegate}/t{self.threads}"
 
-    def plan_row(self) -> dict[str, str | int]:
-        """What the store keeps of the plan (runs.plan_json): the fields a report groups by, and the id."""
-        fields = ("device", "model", "precision", "format", "runtime", "delegate", "threads")
-        return {**{k: getattr(self, k) for k in fields}, "job_id": self.job_id}
+    def plan_entry(self) -> PlanEntry:
+        """What the store keeps of the plan: the fields a report groups by, and the id."""
+        return PlanEntry(self.device, self.model, self.precision, self.format, self.runtime, self.delegate,
+                         self.threads, self.job_id)  # fmt: skip
 
     @property
     def artifact_key(self) -> tuple[str, str, str]:

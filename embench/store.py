@@ -100,6 +100,26 @@ class RunInfo:
     label: str | None = None
 
 
+@dataclass(frozen=True)
+class PlanEntry:
+    """One job a run was planned with, as the store keeps it (runs.plan_json): the fields a report
+    groups by, and the job's id. What a nightly reads to name the series that never ran."""
+
+    device: str
+    model: str
+    precision: str
+    format: str
+    runtime: str
+    delegate: str
+    threads: int
+    job_id: str
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> PlanEntry:
+        return cls(str(row["device"]), str(row["model"]), str(row["precision"]), str(row["format"]),
+                   str(row["runtime"]), str(row["delegate"]), int(row["threads"]), str(row["job_id"]))  # fmt: skip
+
+
 class StoreFull(StoreError):
     """The disk under the store filled up mid-sweep: what was stored is intact; --resume once there is room."""
 
@@ -368,20 +388,20 @@ class Store:
 
     # -- runs ------------------------------------------------------------------------------
 
-    def begin_run(self, inventory: str, plan: list[dict[str, Any]], version: str, label: str | None = None) -> str:
+    def begin_run(self, inventory: str, plan: list[PlanEntry], version: str, label: str | None = None) -> str:
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         with self._writing() as conn:
             conn.execute(schema.runs.insert().values(
                 run_id=run_id, started_unix=time.time(), ended_unix=None, state="running", inventory=inventory,
-                host=socket.gethostname(), embench_version=version, planned=len(plan), plan_json=json.dumps(plan),
+                host=socket.gethostname(), embench_version=version, planned=len(plan), plan_json=_plan_json(plan),
                 label=label))  # fmt: skip
         return run_id
 
-    def resume_run(self, run_id: str, planned: int, plan: list[dict[str, Any]]) -> None:
+    def resume_run(self, run_id: str, planned: int, plan: list[PlanEntry]) -> None:
         runs = schema.runs
         with self._writing() as conn:
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(
-                state="running", ended_unix=None, planned=planned, plan_json=json.dumps(plan)))  # fmt: skip
+                state="running", ended_unix=None, planned=planned, plan_json=_plan_json(plan)))  # fmt: skip
 
     def end_run(self, run_id: str, state: str) -> None:
         runs = schema.runs
@@ -429,10 +449,10 @@ class Store:
             raise StoreError(f"run {run_id!r} {what} in {self.where}; recent runs: {known}")
         return hits[0]
 
-    def plan_rows(self, run_id: str) -> list[dict[str, Any]]:
-        """The jobs the run was planned with (PlannedJob.plan_row: device, model, …, job_id), in plan order."""
+    def plan(self, run_id: str) -> list[PlanEntry]:
+        """The jobs the run was planned with, in plan order."""
         rows = self._read("SELECT plan_json FROM runs WHERE run_id = ?", (run_id,))
-        return list(json.loads(rows[0][0])) if rows else []
+        return [PlanEntry.from_json(row) for row in json.loads(rows[0][0])] if rows else []
 
     # -- results ---------------------------------------------------------------------------
 
@@ -607,6 +627,10 @@ class Store:
         for job_id, ns in rows:
             out.setdefault(job_id, []).append(ns)
         return out
+
+
+def _plan_json(plan: list[PlanEntry]) -> str:
+    return json.dumps([dataclasses.asdict(entry) for entry in plan])
 
 
 def _pg_errors() -> type[Exception]:

@@ -185,7 +185,7 @@ def _open_run(inventory: Inventory, store: Store, plan: Plan, resume: str | None
               label: str | None = None) -> tuple[str, set[str], int]:  # fmt: skip
     """A new run, or the one to resume: its id, the jobs it already holds, and how many of its jobs
     are measured again because their device was lost. The run is held by this process from here."""
-    rows = [job.plan_row() for job in plan.jobs]
+    rows = [job.plan_entry() for job in plan.jobs]
     if resume is None:
         run_id = store.begin_run(str(inventory.path), rows, __version__, label)
         store.hold_run(run_id)
