@@ -241,8 +241,9 @@ def _check(inv: Inventory, where: Located) -> None:
         raise where.error("nightly.keep", f"keeping {night.keep} nightly run(s) leaves tonight fewer than the"
                           f" {night.nights} baseline night(s) nightly.nights asks for"
                           + (" (its default)" if night.nights == BASELINE_NIGHTS else ""),
-                          f"keep {night.nights + 1} or more (11 or more: a series' noise is measured over up to 10"
-                          " earlier nights)")  # fmt: skip
+                          f"keep {night.nights + 1} or more" + ("" if night.nights >= BASELINE_NIGHTS else
+                          f" ({BASELINE_NIGHTS + 1} or more: a series' noise is measured over up to"
+                          f" {BASELINE_NIGHTS} earlier nights)"))  # fmt: skip
     libraries = {dev.name: dev.delegate_libraries for dev in inv.devices}
     for key, value in inv.nightly.thresholds.items():
         device, slash, delegate = key.partition("/")

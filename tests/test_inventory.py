@@ -76,7 +76,9 @@ def test_nightly_settings_that_would_silently_not_apply_are_errors(tmp_path: Pat
     # retention that would prune tonight's own baseline nights
     msg = _error(tmp_path, BASE + "nightly:\n  nights: 5\n  keep: 5\n")
     assert "nightly.keep: keeping 5 nightly run(s) leaves tonight fewer than the 5 baseline night(s)" in msg
-    assert "keep 6 or more" in msg
+    assert "keep 6 or more (11 or more: a series' noise is measured over up to 10 earlier nights)" in msg
+    msg = _error(tmp_path, BASE + "nightly:\n  keep: 4\n")  # the default 10 nights; the hint says it once
+    assert msg.endswith("the 10 baseline night(s) nightly.nights asks for (its default); keep 11 or more"), msg
     path = tmp_path / "inventory.yaml"
     path.write_text(BASE + "nightly:\n  thresholds: {host/gpu: 1.1, host/CPUExecutionProvider: 1.2, host: 1.05}\n")
     assert load_inventory(path).nightly.thresholds == {"host/gpu": 1.1, "host/CPUExecutionProvider": 1.2, "host": 1.05}
