@@ -261,7 +261,7 @@ def _writable(folder: Path, what: str) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".embench-probe-"):
             pass
     except OSError as exc:
-        reason = "it is a file" if folder.is_file() else exc.strerror or exc
+        reason = "it is not a folder" if folder.exists() and not folder.is_dir() else exc.strerror or exc
         raise EmbenchError(f"cannot write {what} under {folder}: {reason}; pass --out a writable folder") from None
 
 

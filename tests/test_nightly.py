@@ -90,9 +90,10 @@ def _compare_and_history(tmp_path: Path, first: str, second: str, third: str) ->
     same = embench("compare", first, first, "--store", store, cwd=tmp_path)
     assert same.returncode == 1 and f"are the same run ({first})" in same.stderr, same.stderr
     for verb in (["history", "host/chain/*"], ["compare", first, third]):  # a typo'd --out: one line, no traceback
-        onto_file = embench(*verb, "--store", store, "--out", store, cwd=tmp_path)
-        assert onto_file.returncode == 1, onto_file.stderr
-        assert onto_file.stderr.strip().endswith("it is a file; pass --out a writable folder")
+        for not_a_folder in (store, "/dev/null"):
+            onto_file = embench(*verb, "--store", store, "--out", not_a_folder, cwd=tmp_path)
+            assert onto_file.returncode == 1, onto_file.stderr
+            assert onto_file.stderr.strip().endswith("it is not a folder; pass --out a writable folder")
     none = embench("history", "nosuch", "--store", store, cwd=tmp_path)
     assert none.returncode == 1 and "no series matches 'nosuch'" in none.stderr
 
