@@ -242,8 +242,12 @@ def run_sweep(
         runs_queues.run(runners, stop)
     except KeyboardInterrupt as exc:
         store.end_run(run_id, "interrupted")
+        pending = store.pending_repetitions(run_id)
         store.release_run(run_id)
         outcome.interrupted = exit_code(exc)
+        if pending:  # unfinished interleaved jobs: what they measured is stored too, not only finished jobs
+            outcome.notes.append(f"{sum(map(len, pending.values()))} repetition(s) of {len(pending)} unfinished"
+                                 " interleaved job(s) are stored too: --resume goes on from them")  # fmt: skip
         return outcome
     except StoreError as exc:
         with contextlib.suppress(StoreError):  # a full disk may refuse this too; --resume works either way

@@ -161,6 +161,9 @@ def test_an_interrupt_mid_round_keeps_every_repetition_and_resume_runs_only_the_
     assert proc.returncode == 130 and "--resume" in err, err
     before = _kept(store)
     assert kept.items() <= before.items() and len(before) < 6  # nothing measured is lost; not everything ran
+    said = re.search(r"(\d+) repetition\(s\) of (\d+) unfinished interleaved job\(s\) are stored too", err)
+    assert said and len(kept) <= int(said[1]) <= len(before), err  # "nothing new" is not all it says
+    assert int(said[2]) == len({job for job, _ in before}), err
     assert Store(store, create=False).results(Store(store, create=False).runs()[-1].run_id) == []
     again = embench("sweep", str(inv), "--store", str(store), "--resume", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
