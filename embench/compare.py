@@ -57,12 +57,14 @@ def repetition_levels(result: Result) -> list[float]:
 
 def _definition(job: Job) -> dict[str, object]:
     """What must match for two jobs to be one series: the file format, the delegate and its options,
-    and how it is timed (not idle time or op profiling, which happen outside the window)."""
+    and how it is timed (not idle time or op profiling, which happen outside the window; not the number
+    of repetitions, which buys precision, not another quantity). The order counts: repetitions in
+    rounds and back to back meet a device's slow moves differently."""
     run = job.run
     return {"format": job.model.format, "delegate library": job.delegate.library,
             "delegate options": dict(job.delegate.options), "warmup_runs": run.warmup_runs,
             "min_runs": run.min_runs, "min_seconds": run.min_seconds, "max_seconds": run.max_seconds,
-            "isolation": run.isolation}  # fmt: skip
+            "isolation": run.isolation, "order": run.order}  # fmt: skip
 
 
 def definition_differs(before: Job, after: Job) -> list[str]:

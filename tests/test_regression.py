@@ -377,6 +377,9 @@ def test_what_changed_and_what_makes_series_incomparable() -> None:
     assert definition_differs(before.job, other.job) == ["min_seconds 1.0 → 2.0"]
     [c] = compare([[before]], [other])
     assert c.verdict == "not comparable" and "min_seconds 1.0 → 2.0" in c.why
+    back = dataclasses.replace(before, job=dataclasses.replace(before.job, run=dataclasses.replace(
+        before.job.run, order="back-to-back", repetitions=20)))  # fmt: skip
+    assert definition_differs(before.job, back.job) == ["order interleaved → back-to-back"]  # repetitions: not
 
 
 def test_compare_verdicts_and_flags() -> None:
