@@ -288,6 +288,45 @@ def test_the_summary_says_how_many_series_can_find_the_target(tmp_path: Path) ->
     assert "0 of 3 judged series can find a 2.5% slowdown" in verdicts.markdown(finer)
 
 
+def test_a_big_lab_s_summary_fits_a_ci_job_summary_and_keeps_what_to_act_on(tmp_path: Path) -> None:
+    """GitHub drops a job summary over 1 MiB whole: 6000 series (a lab of 20 boards) stay under it; every
+    regression is listed, the table shows the regressions and the failed jobs first and counts the rest,
+    still one table; JUnit and JSON keep every series."""
+    import markdown_it  # noqa: PLC0415
+
+    def series(i: int, verdict: str, **more: object) -> Comparison:
+        reps = (1.0, 1.01, 1.02, 1.0, 1.01)
+        key = (f"board-{i % 20:02d}", f"model_{i:05d}_" + "x" * 40, "fp32", "litert", "xnnpack", 1 + i % 4)
+        why = "×1.000 [0.95, 1.05]: not shown either way at this night-to-night noise" + " (noise 2.1%)" * 5
+        return Comparison(key, reps, reps, verdict, why, ratio=1.0, ratio_low=0.95, ratio_high=1.05,
+                          detectable=1.12, detectable_note="more repetitions cannot help", **more)  # type: ignore[arg-type]  # fmt: skip
+
+    comparisons = [series(i, "inconclusive") for i in range(6000)]
+    comparisons[5999] = series(5999, "slower", changes=("model checksum aa → bb",))
+    comparisons[4000] = series(4000, "not comparable", job_failed=True)
+    comparisons[17] = series(17, "same")
+    night = verdicts.Night("run9", "the last 10 good night(s)", comparisons, failed_jobs=1)
+    everything = verdicts.markdown(night, max_bytes=10**9)
+    assert len(everything.encode()) > 1.5 * 1024 * 1024  # what the summary would be uncut
+    paths = verdicts.write(night, tmp_path)
+    text = paths["markdown"].read_text()
+    assert len(text.encode()) <= verdicts.SUMMARY_BYTES < 1024 * 1024
+    assert "## Regressions\n\n- **board-19/model_05999_" in text
+    rows = [line for line in text.splitlines() if line.startswith("| board-")]
+    assert rows[0].startswith("| board-19/model_05999_") and " | slower | " in rows[0]
+    assert rows[1].startswith("| board-00/model_04000_") and "not comparable" in rows[1]
+    cut = re.search(r"\| … (\d+) more series \(([^)]*)\)", text)
+    assert cut and int(cut[1]) + len(rows) == 6000 and cut[2].startswith(f"{int(cut[1]) - 1} inconclusive"), cut
+    assert "1 same" in cut[2] or "/model_00017_" in text  # counted, or shown
+    html_out = markdown_it.MarkdownIt("gfm-like").disable("linkify").render(text)
+    assert html_out.count("<table>") == 1 and html_out.count("<tr>") == len(rows) + 2  # head, rows, the cut line
+    assert "Medians are of repetition levels" in text.splitlines()[-1]
+    assert len(_valid_junit(paths["junit"]).findall(".//testcase")) == 6000
+    assert len(json.loads(paths["json"].read_text())["series"]) == 6000
+    small = verdicts.Night("run9", "run8", comparisons[:50])  # a lab whose summary fits: no cut
+    assert "more series" not in verdicts.markdown(small) and verdicts.markdown(small).count("| board-") == 50
+
+
 def test_names_with_markup_and_control_characters_stay_inside_every_verdict_file(tmp_path: Path) -> None:
     """A device may be named with anything (docs/inventory.md): a pipe or a line break must not break the
     summary's table, a control character must not make junit.xml unreadable to a CI system, markup must

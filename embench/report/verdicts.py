@@ -13,7 +13,7 @@ import socket
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -85,38 +85,99 @@ def _noise(c: Comparison) -> str:
     return f"{c.night_sd:.1%}" + ("" if c.noise_nights >= 3 else " (assumed)")
 
 
-def markdown(night: Night) -> str:
+# GitHub refuses a job summary over 1 MiB (the whole summary is lost, "upload aborted"); GitLab and
+# Jenkins show far less. The summary stays under this, the rest of the series in verdicts.json and junit.xml.
+SUMMARY_BYTES = 900 * 1024
+# what a cut table lists first: what a lab must act on, then what it should look at
+_TABLE_ORDER = ("slower", "not comparable", "environment", "throttled", "fallback", "bimodal", "faster",
+                "inconclusive", "same")  # fmt: skip
+
+_FOOTER = ("Medians are of repetition levels (each repetition a fresh process; its level the 10th percentile"
+           " of its invokes, the fast end that interference leaves alone). Ratios are against the"
+           " device's other series with nothing changed at the same thread count (their move tonight divided"
+           " out), where it has two or more. A series is *slower*"
+           " when tonight is significantly above its baseline nights given its own night-to-night noise (p ≤ α,"
+           " Benjamini-Hochberg q ≤ 0.05 across the night, and its repetitions by a rank test) **and** the ratio"
+           " is at or above its threshold. *detectable*: the smallest slowdown found 80% of the time at this"
+           " noise (docs/nightly.md).")  # fmt: skip
+
+
+def _regression_line(c: Comparison) -> str:
+    return (f"- **{md_cell(c.label)}**: {c.median_before:.4g} → {c.median_after:.4g} ms, {md_cell(c.why)}"
+            + (f"; changed: {md_cell('; '.join(c.changes))}" if c.changes else ""))  # fmt: skip
+
+
+def _table_row(c: Comparison) -> str:
+    ratio = f"{_num(c.ratio)} [{_num(c.ratio_low)}, {_num(c.ratio_high)}]" if math.isfinite(c.ratio) else "—"
+    note = c.why if c.verdict not in ("slower", "faster", "same") else ""
+    return (f"| {md_cell(c.label)} | {md_cell(c.verdict + (': ' + note if note else ''))} |"
+            f" {_num(c.median_before, '.4g')} | {_num(c.median_after, '.4g')} | {ratio} |"
+            f" {_num(c.p_slower, '.2g')} | {_num(c.q_slower, '.2g')} | {_noise(c)} | {md_cell(_mde(c))} |"
+            f" {md_cell('; '.join(c.changes))} |")  # fmt: skip
+
+
+class _Budget:
+    """Lines while they fit in `left` UTF-8 bytes, each with its newline."""
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+    def take(self, line: str, keep: int = 0) -> bool:
+        """Spend on `line` if it fits with `keep` bytes left over (for what must still follow)."""
+        size = len(line.encode()) + 1
+        if size + keep > self.left:
+            return False
+        self.left -= size
+        return True
+
+
+def _while_fits(budget: _Budget, lines: Iterable[str], keep: int) -> Iterator[str]:
+    """The first lines, in order, up to the first that does not fit."""
+    for line in lines:
+        if not budget.take(line, keep):
+            return
+        yield line
+
+
+def markdown(night: Night, max_bytes: int = SUMMARY_BYTES) -> str:
+    """The summary: counts, each regression, every series; over `max_bytes` (a CI job summary's limit)
+    the table keeps the rows a lab must act on first, and says how many more are in the other files."""
     counts = ", ".join(f"{n} {v}" for v, n in night.counts.most_common())
     coverage = night.coverage_words
-    lines = [f"# embench {night.verb} {night.run_id}", "",
-             f"Judged against {night.baseline}. {counts or 'no series'}."
-             + (f" **{night.failed_jobs} job(s) failed.**" if night.failed_jobs else "")
-             + (f" {coverage}" if coverage else ""), ""]  # fmt: skip
+    head = [f"# embench {night.verb} {night.run_id}", "",
+            f"Judged against {night.baseline}. {counts or 'no series'}."
+            + (f" **{night.failed_jobs} job(s) failed.**" if night.failed_jobs else "")
+            + (f" {coverage}" if coverage else ""), ""]  # fmt: skip
+    table_head = ["## Every series", "",
+                  "| series | verdict | before ms | tonight ms | ratio [95% CI] | p | q | night noise | detectable |"
+                  " what changed |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    # room kept back for the table's head, the footer and a line saying what was cut
+    reserve = sum(len(x.encode()) + 1 for x in [*table_head, "", _FOOTER]) + 600
+    budget = _Budget(max_bytes)
+    lines = [x for x in head if budget.take(x)]
     if night.regressed:
         lines += ["## Regressions", ""]
-        for c in night.regressed:
-            lines.append(f"- **{md_cell(c.label)}**: {c.median_before:.4g} → {c.median_after:.4g} ms,"
-                         f" {md_cell(c.why)}" + (f"; changed: {md_cell('; '.join(c.changes))}" if c.changes else ""))  # fmt: skip
+        listed = list(_while_fits(budget, map(_regression_line, night.regressed), reserve))
+        lines += listed
+        if len(listed) < len(night.regressed):
+            lines.append(f"- … and {len(night.regressed) - len(listed)} more regressed series (the summary stays"
+                         " under a CI job summary's size): every one is in junit.xml and verdicts.json")  # fmt: skip
         lines.append("")
-    lines += ["## Every series", "",
-              "| series | verdict | before ms | tonight ms | ratio [95% CI] | p | q | night noise | detectable |"
-              " what changed |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for c in night.comparisons:
-        ratio = f"{_num(c.ratio)} [{_num(c.ratio_low)}, {_num(c.ratio_high)}]" if math.isfinite(c.ratio) else "—"
-        note = c.why if c.verdict not in ("slower", "faster", "same") else ""
-        changed = "; ".join(c.changes)
-        lines.append(f"| {md_cell(c.label)} | {md_cell(c.verdict + (': ' + note if note else ''))} |"
-                     f" {_num(c.median_before, '.4g')} | {_num(c.median_after, '.4g')} | {ratio} |"
-                     f" {_num(c.p_slower, '.2g')} | {_num(c.q_slower, '.2g')} | {_noise(c)} | {md_cell(_mde(c))} |"
-                     f" {md_cell(changed)} |")  # fmt: skip
-    lines += ["", "Medians are of repetition levels (each repetition a fresh process; its level the 10th percentile"
-              " of its invokes, the fast end that interference leaves alone). Ratios are against the"
-              " device's other series with nothing changed at the same thread count (their move tonight divided"
-              " out), where it has two or more. A series is *slower*"
-              " when tonight is significantly above its baseline nights given its own night-to-night noise (p ≤ α,"
-              " Benjamini-Hochberg q ≤ 0.05 across the night, and its repetitions by a rank test) **and** the ratio"
-              " is at or above its threshold. *detectable*: the smallest slowdown found 80% of the time at this"
-              " noise (docs/nightly.md)."]  # fmt: skip
+    lines += table_head
+    rows = [(c, _table_row(c)) for c in night.comparisons]
+    if sum(len(r.encode()) + 1 for _, r in rows) + reserve > budget.left:
+        rank = {v: i for i, v in enumerate(_TABLE_ORDER)}  # failed jobs right after the regressions
+        rows.sort(key=lambda cr: (cr[0].verdict != "slower", not cr[0].job_failed, rank.get(cr[0].verdict, 0)))
+        shown = list(_while_fits(budget, (row for _, row in rows), reserve))
+        left_out = Counter(c.verdict for c, _ in rows[len(shown) :])
+        lines += shown
+        lines.append(f"| … {len(rows) - len(shown)} more series ("
+                     + ", ".join(f"{n} {v}" for v, n in left_out.most_common())
+                     + "): the summary stays under a CI job summary's size; every series is in verdicts.json and"
+                     " junit.xml | | | | | | | | | |")  # fmt: skip
+    else:
+        lines += [row for _, row in rows]
+    lines += ["", _FOOTER]
     return "\n".join(lines) + "\n"
 
 
@@ -227,8 +288,9 @@ def page(night: Night) -> str:
 
 def write(night: Night, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    files = {"markdown": ("summary.md", markdown), "junit": ("junit.xml", junit), "json": ("verdicts.json", as_json),
-             "html": ("index.html", page)}  # fmt: skip
+    files: dict[str, tuple[str, Callable[[Night], str]]] = {
+        "markdown": ("summary.md", markdown), "junit": ("junit.xml", junit), "json": ("verdicts.json", as_json),
+        "html": ("index.html", page)}  # fmt: skip
     paths = {}
     for kind, (name, render) in files.items():
         path = out / name
