@@ -115,6 +115,12 @@ class PlanEntry:
     job_id: str
 
     @classmethod
+    def of(cls, job: Job) -> PlanEntry:
+        """The entry of a job as the agent gets it (a tool or test writing a store of its own)."""
+        m = job.model
+        return cls(job.device, m.name, m.precision, m.format, job.runtime, job.delegate.name, job.threads, job.job_id)
+
+    @classmethod
     def from_json(cls, row: dict[str, Any]) -> PlanEntry:
         return cls(str(row["device"]), str(row["model"]), str(row["precision"]), str(row["format"]),
                    str(row["runtime"]), str(row["delegate"]), int(row["threads"]), str(row["job_id"]))  # fmt: skip
@@ -452,7 +458,11 @@ class Store:
     def plan(self, run_id: str) -> list[PlanEntry]:
         """The jobs the run was planned with, in plan order."""
         rows = self._read("SELECT plan_json FROM runs WHERE run_id = ?", (run_id,))
-        return [PlanEntry.from_json(row) for row in json.loads(rows[0][0])] if rows else []
+        try:
+            return [PlanEntry.from_json(row) for row in json.loads(rows[0][0])] if rows else []
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StoreError(f"{self.where}: run {run_id}: unreadable plan ({type(exc).__name__}: {exc}); the run's"
+                             f" results are intact: `embench report --run {run_id}` reads them") from None  # fmt: skip
 
     # -- results ---------------------------------------------------------------------------
 

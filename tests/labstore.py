@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embench.store import Store
+from embench.store import PlanEntry, Store
 from embench_agent.protocol import (
     CheckSpec,
     DelegateSpec,
@@ -59,7 +59,7 @@ def write_lab_run(path: Path, jobs: int, samples: int = 100, seed: int = 0, repe
         models = len(model_names)
     names = names or [f"{KINDS[d % len(KINDS)]}-{d:02d}" for d in range(devices)]
     store = Store(path)
-    plan = []
+    plan: list[PlanEntry] = []
     items: list[tuple[Job, Result]] = []
     base = 10 ** rng.uniform(0, 2.3, size=models)  # ms of fp32 CPU t1 per model on a mid device
     speed = 10 ** rng.uniform(-0.5, 0.5, size=devices)
@@ -78,7 +78,7 @@ def write_lab_run(path: Path, jobs: int, samples: int = 100, seed: int = 0, repe
                 job = Job(job_id, device, ModelRef(model, ext, precision, f"/data/{model}.{ext}", "ab" * 32, 4_000_000),
                           runtime, DelegateSpec(delegate), threads, RunSpec(repetitions=repetitions),
                           (SourceSpec("rapl"),) if power else (), 0, CheckSpec())  # fmt: skip
-                plan.append(job.to_dict())
+                plan.append(PlanEntry.of(job))
                 factor = {"fp32": 1.0, "fp16": 0.8, "int8": 0.45}[precision] / (1 + 0.7 * (threads - 1))
                 factor *= {"cpu": 1.25, "xnnpack": 1.0, "gpu": 0.3, "CPUExecutionProvider": 1.1}[delegate]
                 items.append(

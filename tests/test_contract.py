@@ -303,11 +303,13 @@ def test_unknown_registry_names_are_refused_with_a_suggestion(tmp_path: Path, zo
 
 
 def test_the_store_reads_results_back_through_the_contract(tmp_path: Path) -> None:
-    from embench.store import Store  # noqa: PLC0415
+    from embench.errors import StoreError  # noqa: PLC0415
+    from embench.store import PlanEntry, Store  # noqa: PLC0415
 
     store = Store(tmp_path / "s.sqlite")
     job = Job("j1", "pi", ModelRef("m", "tflite", "fp32"), "litert", DelegateSpec("cpu"), 1)
-    run_id = store.begin_run("inv.yaml", [], "0")
+    run_id = store.begin_run("inv.yaml", [PlanEntry.of(job)], "0")
+    assert store.plan(run_id) == [PlanEntry("pi", "m", "fp32", "tflite", "litert", "cpu", 1, "j1")]
     result = full_result()
     store.add_result(run_id, job, dataclasses.replace(result, job_id="j1"))
     (stored,) = store.results(run_id)
@@ -315,6 +317,10 @@ def test_the_store_reads_results_back_through_the_contract(tmp_path: Path) -> No
     # the samples live in their own table, not in the JSON
     (body,) = sqlite3.connect(tmp_path / "s.sqlite").execute("SELECT result_json FROM results").fetchone()
     assert json.loads(body)["samples_ns"] == []
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:  # a plan some other tool wrote: one line, not a KeyError
+        db.execute("UPDATE runs SET plan_json = ?", (json.dumps([{"device": "pi", "threads": "two"}]),))
+    with pytest.raises(StoreError, match=rf"run {run_id}: unreadable plan \(KeyError: 'model'\); the run's results"):
+        store.plan(run_id)
 
 
 STORE_V1 = """

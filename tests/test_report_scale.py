@@ -16,7 +16,7 @@ from labstore import CONFIGS, lab_shape, write_lab_run
 import embench as api
 from embench.errors import StoreError
 from embench.report.tables import _spread_advice
-from embench.store import Store
+from embench.store import PlanEntry, Store
 
 JOBS = 400  # 5 devices × 8 models × 10 configurations: 40 panels, more than figures are drawn for
 DEVICES, MODELS = lab_shape(JOBS)
@@ -179,7 +179,7 @@ def test_a_run_where_nothing_was_measured_still_reports(tmp_path: Path) -> None:
 
     store = Store(tmp_path / "s.sqlite")
     jobs = [Job(f"j{i}", "pi5", ModelRef("m", "tflite", "fp32"), "litert", DelegateSpec("gpu"), 1) for i in range(2)]
-    run_id = store.begin_run("lab.yaml", [j.to_dict() for j in jobs], "t")
+    run_id = store.begin_run("lab.yaml", [PlanEntry.of(j) for j in jobs], "t")
     store.add_results(run_id, [(j, Result(j.job_id, "unsupported", "no GPU driver on this board")) for j in jobs])
     store.end_run(run_id, "finished")
     store.close()
