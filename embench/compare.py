@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from embench_agent.protocol import MEASURED, DeviceFacts, Job, Result
+from embench_agent.protocol import DeviceFacts, Job, Result
 
 from . import regression as rg
 from .store import StoredResult
@@ -293,11 +293,14 @@ class _Pending:
 
 
 def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[StoredResult], policy: Policy | None = None,
-            history: Sequence[Sequence[StoredResult]] | None = None) -> list[Comparison]:  # fmt: skip
+            history: Sequence[Sequence[StoredResult]] | None = None, own_nights: int | None = None) -> list[Comparison]:  # fmt: skip
     """Every series of tonight against the baseline: one or more earlier runs (their repetition levels
     for the rank test, their night levels for the ratio; what changed is said against the most
     recent). `history` (default: the baseline) is the earlier nights each series' night-to-night noise
-    is measured over. Each series is judged against its device's other series too: the night's shift
+    is measured over; with `own_nights`, each series is judged on the last `own_nights` baseline runs it measured
+    on and its noise over the last rg.HISTORY_NIGHTS history runs it measured on (the nightly gives every
+    series' own last nights: a board away for a week keeps its series' baseline). Each series is judged
+    against its device's other series too: the night's shift
     of the device at that thread count is divided out first (`_shifts`). Benjamini-Hochberg runs over
     every series tested."""
     policy = policy or Policy()
@@ -309,8 +312,9 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
     for key, now in sorted(_by_series(tonight).items(), key=lambda kv: series_label(kv[0])):
         # a baseline or history night of this series is one it measured on (a failed or lost job leaves it out)
         ran = [(i, night[key]) for i, night in enumerate(nights) if key in night]
-        earlier = [(i, s) for i, s in ran if s.result.measured]
+        earlier = [(i, s) for i, s in ran if s.result.measured][-own_nights if own_nights else 0 :]
         known = [(j, n[key]) for j, n in enumerate(noise_nights) if key in n and n[key].result.measured]
+        known = known[-rg.HISTORY_NIGHTS :] if own_nights else known
         quiet = _quietest(s for _, s in earlier + known)
         # a night whose windows other processes crowded measured them, not the series: not a baseline, not noise
         earlier = [(i, s) for i, s in earlier if not _contended(s, quiet)] or earlier
@@ -509,8 +513,3 @@ def _environment(done: list[Comparison]) -> list[Comparison]:
         for c in slower:
             out[id(c)] = dataclasses.replace(c, verdict="environment", why=f"{why}; {c.why}")
     return list(out.values())
-
-
-def measured_any(results: Sequence[StoredResult]) -> bool:
-    """A night that can be a baseline: some job measured (each series uses the nights it measured on)."""
-    return any(s.result.status in MEASURED for s in results)

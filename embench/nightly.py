@@ -6,11 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .compare import Comparison, Policy, SeriesKey, compare, measured_any
+from .compare import Comparison, Policy, SeriesKey, compare, series_key
 from .errors import EXIT_BUSY, EmbenchError
 from .history import Point, Step, change_points, histories, nightly_runs
 from .inventory import BASELINE_NIGHTS
@@ -82,23 +82,43 @@ def set_baseline(store: Store, run: str | None) -> tuple[RunInfo | None, str]:
     return info, warning
 
 
-def baseline_runs(store: Store, tonight: str, nights: int = DEFAULT_NIGHTS) -> tuple[list[RunInfo], str]:
-    """(the runs to judge against, oldest first; in words). The pinned baseline, else the last `nights`
-    good nightly runs before tonight (finished, every job measured or unsupported)."""
+def baseline_runs(store: Store, tonight: str, nights: int = DEFAULT_NIGHTS,
+                  series: Iterable[SeriesKey] = ()) -> tuple[list[RunInfo], str, int | None]:  # fmt: skip
+    """(the runs to judge against, oldest first; in words; how many of them each series is judged on).
+    The pinned baseline, else the last `nights` good nightly runs before tonight and, for a series of
+    tonight's (`series`) that missed some of them (its board away for repair, its model left out of a
+    few sweeps), its own last `nights` before them; as far back as its noise is measured (HISTORY_NIGHTS)."""
     pinned = pinned_baseline(store)
     if pinned is not None:
-        return [pinned], f"the pinned baseline {pinned.run_id}"
-    chosen = good_nights(store, tonight)[-nights:]
+        return [pinned], f"the pinned baseline {pinned.run_id}", None
+    chosen = series_nights(store, tonight, max(nights, HISTORY_NIGHTS), series)
     if not chosen:
-        return [], "nothing (no earlier good night)"
-    return chosen, f"the last {len(chosen)} good night(s): {', '.join(r.run_id for r in chosen)}"
+        return [], "nothing (no earlier good night)", None
+    lab = good_nights(store, tonight)[-nights:]
+    words = f"the last {len(lab)} good night(s): {', '.join(r.run_id for r in lab)}"
+    if set(series_nights(store, tonight, nights, series)) - set(lab):
+        words += f"; series that missed some of them: their own last {nights}"
+    return chosen, words, nights
 
 
 def good_nights(store: Store, tonight: str) -> list[RunInfo]:
     """The nightly runs before tonight, oldest first, that finished and measured something. Each series is
     judged on those of them it measured on (compare): a board that failed or was lost one night leaves
     that night out for its own series only, not for the whole lab's."""
-    return [run for run in nightly_runs(store, before=tonight) if measured_any(store.results(run.run_id))]
+    measured = store.measured_series(NIGHTLY)
+    return [run for run in nightly_runs(store, before=tonight) if measured.get(run.run_id)]
+
+
+def series_nights(store: Store, tonight: str, nights: int, series: Iterable[SeriesKey] = ()) -> list[RunInfo]:
+    """The last `nights` good nights, and each of `series`' own last `nights` good nights it measured on,
+    oldest first: a series is judged on its own nights (compare's own_nights), not lost for having missed
+    the lab's last few."""
+    measured = store.measured_series(NIGHTLY)
+    good = [run for run in nightly_runs(store, before=tonight) if measured.get(run.run_id)]
+    chosen = {run.run_id for run in good[-nights:]}
+    for key in set(series):
+        chosen.update([run.run_id for run in good if key in measured[run.run_id]][-nights:])
+    return [run for run in good if run.run_id in chosen]
 
 
 @dataclass(frozen=True)
@@ -112,16 +132,18 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
     """Tonight against its baseline (given, or the pinned one, or the last good nights); the verdict
     files in `folder`."""
     words, compared_with = "", baseline
+    results = store.results(tonight)
+    own_nights: int | None = None  # the nights each series is judged on: its own last ones (None: all given)
     if baseline is None:
-        baseline, words = baseline_runs(store, tonight, nights)
-        noise_runs = good_nights(store, tonight)[-HISTORY_NIGHTS:]
+        baseline, words, own_nights = baseline_runs(store, tonight, nights, {series_key(s.job) for s in results})
+        # the baseline runs reach back to each series' noise nights; a pinned one: the noise of the last nights
+        noise_runs = baseline if own_nights else good_nights(store, tonight)[-HISTORY_NIGHTS:]
     else:
         words = ", ".join(r.run_id for r in baseline)
         noise_runs = baseline
-    results = store.results(tonight)
     loaded = {r.run_id: store.results(r.run_id) for r in [*baseline, *noise_runs]}
     comparisons = compare([loaded[r.run_id] for r in baseline], results, policy,
-                          history=[loaded[r.run_id] for r in noise_runs])  # fmt: skip
+                          history=[loaded[r.run_id] for r in noise_runs], own_nights=own_nights)  # fmt: skip
     not_run = _not_run(store.plan(tonight), {s.job.job_id for s in results},
                        tonight if store.being_swept(tonight) else None)  # fmt: skip
     comparisons += not_run

@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from embench_agent.protocol import DEVICE_LOST, Job, ProtocolError, Result
+from embench_agent.protocol import DEVICE_LOST, MEASURED, Job, ProtocolError, Result
 
 from . import store_schema as schema
 from .errors import EXIT_STORE_FULL, StoreError
@@ -465,6 +465,17 @@ class Store:
                              f" results are intact: `embench report --run {run_id}` reads them") from None  # fmt: skip
 
     # -- results ---------------------------------------------------------------------------
+
+    def measured_series(self, label: str) -> dict[str, set[tuple[str, str, str, str, str, int]]]:
+        """run id → the series (device, model, precision, runtime, delegate, threads) each run of `label`
+        measured: which nights can be a series' baseline, read without loading a sample."""
+        rows = self._read("SELECT r.run_id, r.device, r.model, r.precision, r.runtime, r.delegate, r.threads"
+                          " FROM results r JOIN runs u ON u.run_id = r.run_id WHERE u.label = ?"
+                          f" AND r.status IN ({', '.join('?' * len(MEASURED))})", (label, *MEASURED))  # fmt: skip
+        out: dict[str, set[tuple[str, str, str, str, str, int]]] = {}
+        for run_id, device, model, precision, runtime, delegate, threads in rows:
+            out.setdefault(run_id, set()).add((device, model, precision, runtime, delegate, int(threads)))
+        return out
 
     def done_job_ids(self, run_id: str) -> set[str]:
         return {r[0] for r in self._read("SELECT job_id FROM results WHERE run_id=?", (run_id,))}

@@ -233,6 +233,29 @@ def test_a_job_that_failed_or_never_ran_costs_only_its_own_series(lab: Path, tmp
     assert root.find("testsuite").get("errors") == "2"  # type: ignore[union-attr]
 
 
+def test_a_series_back_from_a_week_away_is_judged_on_its_own_last_nights(lab: Path, tmp_path: Path) -> None:
+    """A board sent for repair, or a model left out of a few sweeps, misses more nights than the baseline
+    holds: back, its series is judged on its own last `nightly.nights` nights, not called new."""
+    inv = _night_files(lab, tmp_path, threshold=2.0, nights=2)
+    out = tmp_path / "nightly"
+    doc = yaml.safe_load(inv.read_text())
+
+    def nightly(models: list[str]) -> tuple[str, dict[str, dict[str, object]]]:
+        doc["sweep"]["models"] = models
+        inv.write_text(yaml.safe_dump(doc))
+        proc = embench("nightly", str(inv), "--out", str(out), "-q", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout, _verdicts(out, _run_id(proc.stdout))
+
+    chain_nights = [nightly(["chain", "steady"])[1]["chain"]["job_id"] for _ in range(3)]
+    steady_nights = [nightly(["steady"])[1]["steady"]["job_id"] for _ in range(2)]  # `chain` away for two
+    said, back = nightly(["chain", "steady"])
+    assert back["chain"]["verdict"] != "not comparable", back["chain"]
+    assert len(back["chain"]["before_ms"]) in (7, 14) and back["chain"]["baseline_job_id"] == chain_nights[-1]
+    assert back["steady"]["baseline_job_id"] == steady_nights[-1] and len(back["steady"]["before_ms"]) in (7, 14)
+    assert "the last 2 good night(s)" in said and "series that missed some of them: their own last 2" in said
+
+
 def test_a_job_unsupported_tonight_is_said_as_such_and_is_not_a_failure(lab: Path, tmp_path: Path) -> None:
     """`unsupported` ends a sweep with exit 0 (the device cannot run it: not a failure), so the nightly's
     JUnit file has no <error> for it and the summary counts no failed job; and a series whose first
