@@ -91,12 +91,13 @@ def baseline_runs(store: Store, tonight: str, nights: int = DEFAULT_NIGHTS,
     pinned = pinned_baseline(store)
     if pinned is not None:
         return [pinned], f"the pinned baseline {pinned.run_id}", None
-    chosen = series_nights(store, tonight, max(nights, HISTORY_NIGHTS), series)
+    good, measured = _good_nights(store, tonight)
+    chosen = _series_nights(good, measured, max(nights, HISTORY_NIGHTS), series)
     if not chosen:
         return [], "nothing (no earlier good night)", None
-    lab = good_nights(store, tonight)[-nights:]
+    lab = good[-nights:]
     words = f"the last {len(lab)} good night(s): {', '.join(r.run_id for r in lab)}"
-    if set(series_nights(store, tonight, nights, series)) - set(lab):
+    if len(_series_nights(good, measured, nights, series)) > len(lab):
         words += f"; series that missed some of them: their own last {nights}"
     return chosen, words, nights
 
@@ -105,16 +106,20 @@ def good_nights(store: Store, tonight: str) -> list[RunInfo]:
     """The nightly runs before tonight, oldest first, that finished and measured something. Each series is
     judged on those of them it measured on (compare): a board that failed or was lost one night leaves
     that night out for its own series only, not for the whole lab's."""
+    return _good_nights(store, tonight)[0]
+
+
+def _good_nights(store: Store, tonight: str) -> tuple[list[RunInfo], dict[str, set[SeriesKey]]]:
+    """The good nights, and what each nightly run measured (one query, no samples loaded)."""
     measured = store.measured_series(NIGHTLY)
-    return [run for run in nightly_runs(store, before=tonight) if measured.get(run.run_id)]
+    return [run for run in nightly_runs(store, before=tonight) if measured.get(run.run_id)], measured
 
 
-def series_nights(store: Store, tonight: str, nights: int, series: Iterable[SeriesKey] = ()) -> list[RunInfo]:
+def _series_nights(good: list[RunInfo], measured: dict[str, set[SeriesKey]], nights: int,
+                   series: Iterable[SeriesKey]) -> list[RunInfo]:  # fmt: skip
     """The last `nights` good nights, and each of `series`' own last `nights` good nights it measured on,
     oldest first: a series is judged on its own nights (compare's own_nights), not lost for having missed
     the lab's last few."""
-    measured = store.measured_series(NIGHTLY)
-    good = [run for run in nightly_runs(store, before=tonight) if measured.get(run.run_id)]
     chosen = {run.run_id for run in good[-nights:]}
     for key in set(series):
         chosen.update([run.run_id for run in good if key in measured[run.run_id]][-nights:])

@@ -85,8 +85,8 @@ def _noise(c: Comparison) -> str:
     return f"{c.night_sd:.1%}" + ("" if c.noise_nights >= 3 else " (assumed)")
 
 
-# GitHub refuses a job summary over 1 MiB (the whole summary is lost, "upload aborted"); GitLab and
-# Jenkins show far less. The summary stays under this, the rest of the series in verdicts.json and junit.xml.
+# GitHub refuses a job summary over 1 MiB (the whole summary is lost, "upload aborted"). The summary
+# stays under this; every series is in verdicts.json and junit.xml.
 SUMMARY_BYTES = 900 * 1024
 # what a cut table lists first: what a lab must act on, then what it should look at
 _TABLE_ORDER = ("slower", "not comparable", "environment", "throttled", "fallback", "bimodal", "faster",
