@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .inventory import Device, Inventory, RunPolicy
 from .runtimes import runtime
-from .store import PlanEntry
+from .store import JobFields, PlanEntry
 from .zoo import Zoo, artifact_name
 
 # RunPolicy fields newer than the first job ids, with their defaults
@@ -17,17 +17,11 @@ ADDED_RUN_FIELDS = {"repetitions": 1, "isolation": "process", "order": "interlea
 
 
 @dataclass(frozen=True)
-class PlannedJob:
+class PlannedJob(JobFields):
     """One measurement the sweep asks for: model × precision × runtime × delegate × threads on one
-    device. The runner turns it into the agent's Job (embench_agent.protocol) once its file is known."""
+    device, and how it is run. The runner turns it into the agent's Job (embench_agent.protocol) once
+    its file is known."""
 
-    device: str
-    model: str
-    precision: str
-    format: str
-    runtime: str
-    delegate: str
-    threads: int
     run: RunPolicy
     seed: int
 
@@ -49,8 +43,8 @@ class PlannedJob:
 
     def plan_entry(self) -> PlanEntry:
         """What the store keeps of the plan: the fields a report groups by, and the id."""
-        return PlanEntry(self.device, self.model, self.precision, self.format, self.runtime, self.delegate,
-                         self.threads, self.job_id)  # fmt: skip
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(JobFields)}
+        return PlanEntry(**fields, job_id=self.job_id)
 
     @property
     def artifact_key(self) -> tuple[str, str, str]:

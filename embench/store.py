@@ -101,9 +101,9 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
-class PlanEntry:
-    """One job a run was planned with, as the store keeps it (runs.plan_json): the fields a report
-    groups by, and the job's id. What a nightly reads to name the series that never ran."""
+class JobFields:
+    """What a planned job is, in the words a report groups by: model × precision (its file's format)
+    × runtime × delegate × threads on one device. plan.PlannedJob adds how it is run; PlanEntry its id."""
 
     device: str
     model: str
@@ -112,6 +112,13 @@ class PlanEntry:
     runtime: str
     delegate: str
     threads: int
+
+
+@dataclass(frozen=True)
+class PlanEntry(JobFields):
+    """One job a run was planned with, as the store keeps it (runs.plan_json): its fields and its id.
+    What a nightly reads to name the series that never ran."""
+
     job_id: str
 
     @classmethod
