@@ -58,18 +58,22 @@ def repetition_levels(result: Result) -> list[float]:
 def _definition(job: Job) -> dict[str, object]:
     """What must match for two jobs to be one series: the file format, the delegate and its options,
     and how it is timed (not idle time or op profiling, which happen outside the window; not the number
-    of repetitions, which buys precision, not another quantity). The order counts: repetitions in
-    rounds and back to back meet a device's slow moves differently."""
+    of repetitions, which buys precision, not another quantity). The order counts where both jobs
+    have repetitions to order: in rounds and back to back they meet a device's slow moves differently;
+    a job of one repetition is one process either way (so is every job of a store from before the order
+    existed, read back as back to back, and a benchmark_model device's)."""
     run = job.run
     return {"format": job.model.format, "delegate library": job.delegate.library,
             "delegate options": dict(job.delegate.options), "warmup_runs": run.warmup_runs,
             "min_runs": run.min_runs, "min_seconds": run.min_seconds, "max_seconds": run.max_seconds,
-            "isolation": run.isolation, "order": run.order}  # fmt: skip
+            "isolation": run.isolation, "order": run.order if run.repetitions > 1 else None}  # fmt: skip
 
 
 def definition_differs(before: Job, after: Job) -> list[str]:
+    """What differs in the two jobs' definitions, in words ("min_seconds 1.0 → 2.0"); a field only one
+    of them has (None: the order of a single repetition) does not differ."""
     a, b = _definition(before), _definition(after)
-    return [f"{k} {a[k]} → {b[k]}" for k in a if a[k] != b[k]]
+    return [f"{k} {a[k]} → {b[k]}" for k in a if a[k] != b[k] and a[k] is not None and b[k] is not None]
 
 
 def _placement(result: Result) -> str | None:

@@ -382,6 +382,22 @@ def test_what_changed_and_what_makes_series_incomparable() -> None:
     assert definition_differs(before.job, back.job) == ["order interleaved → back-to-back"]  # repetitions: not
 
 
+def test_the_order_of_a_single_repetition_is_no_change_of_definition() -> None:
+    """One repetition is one process in either order: a lab at R = 1 that upgrades from a store whose jobs
+    predate the order (read back as back to back) or flips sweep.run.order keeps its verdicts."""
+    one = _stored([1.0])
+    old = dataclasses.replace(one, job=Job.from_dict(one.job.to_dict() | {
+        "schema": 5, "run": {k: v for k, v in one.job.run.to_dict().items() if k != "order"}}))  # fmt: skip
+    assert old.job.run.order == "back-to-back" and one.job.run.order == "interleaved"
+    assert definition_differs(old.job, one.job) == [] == definition_differs(one.job, old.job)
+    [c] = compare([[old]], [one])
+    assert c.verdict != "not comparable", c.why
+    ten = _stored([1.0] * 10)
+    rounds_to_one = definition_differs(dataclasses.replace(ten, job=dataclasses.replace(ten.job, run=dataclasses.replace(
+        ten.job.run, order="back-to-back"))).job, one.job)  # fmt: skip
+    assert rounds_to_one == []  # ten back to back → one: the number of repetitions, not the order
+
+
 def test_compare_verdicts_and_flags() -> None:
     rng = np.random.default_rng(7)
     base = [_stored(list(np.exp(rng.normal(0, 0.01, 10))))]
