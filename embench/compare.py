@@ -186,10 +186,11 @@ def _contended(stored: StoredResult, quiet: float) -> bool:
 
 
 def _flag(before: StoredResult, after: StoredResult, levels_after: list[float], base_nights: list[float],
-          threshold: float, quiet: float) -> tuple[str, str] | None:  # fmt: skip
+          threshold: float, quiet: float, modes: bool = True) -> tuple[str, str] | None:  # fmt: skip
     """A verdict that is not a comparison: not measured, fallen back, throttled, contended (against the
     series' quietest earlier night: `quiet`), bimodal (unless both groups moved past the threshold the
-    same way against every baseline night: then the series is judged)."""
+    same way against every baseline night: then the series is judged; not looked at here unless `modes`:
+    a job in rounds is looked at once each repetition is divided by its round's device shift, `_modes`)."""
     if not after.result.measured:
         return "not comparable", _not_measured(after)
     if not before.result.measured:
@@ -203,8 +204,13 @@ def _flag(before: StoredResult, after: StoredResult, levels_after: list[float], 
     if tonight is not None and tonight - quiet >= CONTENTION:
         return "environment", (f"other processes used {tonight:.0%} of the CPUs during tonight's timed windows"
                                f" (its quietest earlier night: {quiet:.0%}): contention, not the model")  # fmt: skip
+    return _modes(levels_after, base_nights, threshold) if modes else None
+
+
+def _modes(levels_after: list[float], base_nights: list[float], threshold: float,
+           words: str = "repetition levels") -> tuple[str, str] | None:  # fmt: skip
     if rg.bimodal(levels_after) and not _both_modes_moved(levels_after, base_nights, threshold):
-        return "bimodal", "repetition levels fall in two groups: " + ", ".join(f"{m:.4g}" for m in sorted(levels_after))
+        return "bimodal", f"{words} fall in two groups: " + ", ".join(f"{m:.4g}" for m in sorted(levels_after))
     return None
 
 
@@ -289,6 +295,7 @@ class _Pending:
     changes: list[str]
     shift: float = math.nan  # the device's shift tonight that was divided out (a ratio); NaN: none was
     device_moved: bool = False  # the shift is beyond what the device's moves did over the history
+    quantile: float = rg.NIGHT_QUANTILE  # a night's level: this quantile of its (shifted) repetition levels
 
     @property
     def before(self) -> list[float]:
@@ -336,7 +343,8 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         differs = definition_differs(last.job, now.job)
         flag = ("not comparable", "series defined differently: " + "; ".join(differs)) if differs else None
         base_nights = [m for _, s in earlier if (m := lv.night(s))]
-        flag = flag or _flag(last, now, levels_after, base_nights, policy.threshold_for(key), quiet)
+        flag = flag or _flag(last, now, levels_after, base_nights, policy.threshold_for(key), quiet,
+                             modes=not _in_rounds(now, lv))  # fmt: skip
         if flag is not None:
             levels_before = [m for _, s in earlier for m in lv.of(s)]
             done.append(Comparison(key, tuple(levels_before), tuple(levels_after), *flag, changes=tuple(changes),
@@ -348,21 +356,49 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         candidates.append(_Candidate(key, last, now, earlier, same_build, changes))
     raw = _judged([_pending(c, policy, lv) for c in candidates], policy)
     shifts = _shifts(candidates, lv)
-    shifted = _judged([_pending(c, policy, lv, shifts.get(c.key)) for c in candidates], policy)
-    done += [_merged(r, s) for r, s in zip(raw, shifted)]
+    pending = [_pending(c, policy, lv, shifts.get(c.key)) for c in candidates]
+    shifted = _judged(pending, policy)
+    for c, p, r, s in zip(candidates, pending, raw, shifted):
+        # a job in rounds: two groups of its repetitions that its device's other series show in the same
+        # rounds are the device's (a burst over a few rounds), divided out with them; its own are bimodal
+        paired = p.quantile == rg.PAIRED_QUANTILE
+        levels, words = (p.after, "repetition levels, each divided by its round's device shift") if paired else (
+            lv.of(c.now), "repetition levels")  # fmt: skip
+        base_levels = p.base_nights if paired else [m for _, b in c.baseline if (m := lv.night(b))]
+        flag = _modes(levels, base_levels, policy.threshold_for(c.key), words) if _in_rounds(c.now, lv) else None
+        if flag is None:
+            done.append(_merged(r, s))
+            continue
+        done.append(Comparison(c.key, tuple(m for _, b in c.baseline for m in lv.of(b)), tuple(lv.of(c.now)),
+                               *flag, changes=tuple(c.changes), after_job_id=c.now.job.job_id,
+                               before_job_id=c.last.job.job_id))  # fmt: skip
     return sorted(_environment(done), key=lambda c: (rg.VERDICTS.index(c.verdict), c.label))
 
 
 MIN_CONTROLS = 2  # other series with nothing changed a device's shift is measured from, on every night used
 
 
+Rounds = tuple[float, ...]  # a night's device shift (log) in each round, by repetition index
+
+
 @dataclass(frozen=True)
 class _Shift:
-    """A series' device shift (log) on each night: baseline and history nights by index, and tonight."""
+    """A series' device shift (log) on each night: baseline and history nights by index, and tonight;
+    and in each round of those nights, where the series and its controls ran in rounds (`paired`)."""
 
     baseline: dict[int, float]
     history: dict[int, float]
     tonight: float
+    rounds_baseline: dict[int, Rounds] = field(default_factory=dict)
+    rounds_history: dict[int, Rounds] = field(default_factory=dict)
+    rounds_tonight: Rounds | None = None
+
+    @property
+    def paired(self) -> bool:
+        """Every night the series is judged on has its device's shift in each of its rounds: each
+        repetition is divided by its own round's (`_pending`)."""
+        return (self.rounds_tonight is not None and self.baseline.keys() <= self.rounds_baseline.keys()
+                and self.history.keys() <= self.rounds_history.keys())  # fmt: skip
 
     @property
     def unusual(self) -> bool:
@@ -387,6 +423,7 @@ def _shifts(candidates: list[_Candidate], lv: _Levels) -> dict[SeriesKey, _Shift
     out = {}
     for group_controls in groups.values():
         moves = [_moves(c, lv) for c in group_controls]
+        round_moves = [_round_moves(c, lv) for c in group_controls]
         for c in candidates:
             if _group(c.key) != _group(group_controls[0].key):
                 continue
@@ -398,8 +435,50 @@ def _shifts(candidates: list[_Candidate], lv: _Levels) -> dict[SeriesKey, _Shift
             if not baseline:  # the controls are new since the baseline: nothing to measure tonight's move against
                 continue
             history = {j: v for j, _ in c.history if (v := _median_of(m[1].get(j) for m in others)) is not None}
-            out[c.key] = _Shift(baseline, history, tonight)
+            rounds = [m for g, m in zip(group_controls, round_moves) if g.key != c.key]
+
+            def paired(s: StoredResult, moved: list[np.ndarray | None]) -> Rounds | None:
+                return _round_shift(len(lv.of(s)), moved) if _in_rounds(s, lv) else None
+
+            r_base = {i: rs for i, s in c.baseline if (rs := paired(s, [m[0].get(i) for m in rounds])) is not None}
+            r_hist = {j: rs for j, s in c.history if (rs := paired(s, [m[1].get(j) for m in rounds])) is not None}
+            out[c.key] = _Shift(baseline, history, tonight, r_base, r_hist, paired(c.now, [m[2] for m in rounds]))
     return out
+
+
+def _in_rounds(s: StoredResult, lv: _Levels) -> bool:
+    """The job's repetitions ran in rounds with the device's other jobs (rounds.py): repetition r of
+    every such job of the night in round r, minutes apart at most."""
+    return s.job.run.order == "interleaved" and s.job.run.repetitions > 1 and len(lv.of(s)) == s.job.run.repetitions
+
+
+def _round_moves(c: _Candidate, lv: _Levels) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], np.ndarray | None]:
+    """A control's log repetition levels less their mean median over the baseline nights of its build,
+    by round: on each baseline night, each history night, and tonight that it ran in rounds."""
+    centers = [float(np.median(np.log(lv.of(s)))) for _, s in c.baseline
+               if _in_rounds(s, lv) and not _build_changed(s, c.now)]  # fmt: skip
+    if not centers:
+        return {}, {}, None
+    center = float(np.mean(centers))
+
+    def moved(s: StoredResult) -> np.ndarray | None:
+        return np.log(lv.of(s)) - center if _in_rounds(s, lv) else None
+
+    base = {i: m for i, s in c.baseline if (m := moved(s)) is not None}
+    hist = {j: m for j, s in c.history if (m := moved(s)) is not None}
+    return base, hist, moved(c.now)
+
+
+def _round_shift(repetitions: int, moved: list[np.ndarray | None]) -> Rounds | None:
+    """The device's shift in each of a night's first `repetitions` rounds: the median of the controls'
+    moves in that round; None unless MIN_CONTROLS or more ran every one of those rounds."""
+    out = []
+    for r in range(repetitions):
+        v = _median_of(float(m[r]) for m in moved if m is not None and len(m) > r)
+        if v is None:
+            return None
+        out.append(v)
+    return tuple(out)
 
 
 def _moves(c: _Candidate, lv: _Levels) -> tuple[dict[int, float], dict[int, float], float | None]:
@@ -421,25 +500,33 @@ def _median_of(values: Iterable[float | None]) -> float | None:
 
 def _pending(c: _Candidate, policy: Policy, lv: _Levels, shift: _Shift | None = None) -> _Pending:
     """The series' numbers, each night's repetition levels divided by that night's device shift
-    (none given: as measured). A night with no shift known is left out."""
+    (none given: as measured), each by its own round's where the shift is `paired` (and a night's level
+    is then the PAIRED_QUANTILE of them). A night with no shift known is left out."""
+    paired = shift is not None and shift.paired
+    quantile = rg.PAIRED_QUANTILE if paired else rg.NIGHT_QUANTILE
 
-    def scale(night: int, s: StoredResult, by: dict[int, float] | None) -> list[float]:
-        if by is not None and night not in by:
+    def scaled(levels: list[float], night: float | None, rounds: Rounds | None) -> list[float]:
+        if paired:
+            assert rounds is not None
+            return [m * math.exp(-r) for m, r in zip(levels, rounds)]
+        return [m * math.exp(-night) for m in levels] if night is not None else list(levels)
+
+    def scale(i: int, s: StoredResult, by: dict[int, float] | None, rounds: dict[int, Rounds]) -> list[float]:
+        if by is not None and i not in by:
             return []
-        factor = math.exp(-by[night]) if by is not None else 1.0
-        return [m * factor for m in lv.of(s)]
+        return scaled(lv.of(s), by[i] if by is not None else None, rounds.get(i))
 
     def night_level(levels: list[float]) -> list[float]:
-        return [rg.night_level(levels)] if levels else []
+        return [rg.night_level(levels, quantile)] if levels else []
 
     base_by, hist_by = (shift.baseline, shift.history) if shift else (None, None)
-    baseline = [scale(i, s, base_by) for i, s in c.baseline]
-    known = [m for j, s in c.history for m in night_level(scale(j, s, hist_by))]
-    factor = math.exp(-shift.tonight) if shift else 1.0
-    after = [m * factor for m in lv.of(c.now)]
+    baseline = [scale(i, s, base_by, shift.rounds_baseline if shift else {}) for i, s in c.baseline]
+    known = [m for j, s in c.history for m in night_level(scale(j, s, hist_by, shift.rounds_history if shift else {}))]
+    after = scaled(lv.of(c.now), shift.tonight if shift else None, shift.rounds_tonight if shift else None)
     return _Pending(c.key, c.last, c.now, [b for b in baseline if b], after,
                     [m for b in baseline for m in night_level(b)], rg.night_noise(known, policy.noise_floor),
-                    c.changes, math.exp(shift.tonight) if shift else math.nan, shift is not None and shift.unusual)  # fmt: skip
+                    c.changes, math.exp(shift.tonight) if shift else math.nan, shift is not None and shift.unusual,
+                    quantile)  # fmt: skip
 
 
 def _merged(raw: Comparison, shifted: Comparison) -> Comparison:
@@ -470,7 +557,7 @@ def _shown(c: Comparison) -> str:
 
 
 def _judged(pending: list[_Pending], policy: Policy) -> list[Comparison]:
-    tests = [rg.test(p.before_nights, p.after, p.base_nights, p.noise, policy.alpha) for p in pending]
+    tests = [rg.test(p.before_nights, p.after, p.base_nights, p.noise, policy.alpha, p.quantile) for p in pending]
     q_slower = rg.bh_adjust([t.p_slower for t in tests])
     q_faster = rg.bh_adjust([t.p_faster for t in tests])
     out = []
@@ -485,7 +572,7 @@ def _judged(pending: list[_Pending], policy: Policy) -> list[Comparison]:
             why += (f" (night-to-night noise assumed {p.noise.used:.0%} until {rg.MIN_NIGHTS} earlier nights of this"
                     " series are known)")  # fmt: skip
         mde = rg.minimum_detectable(p.noise, [*p.before_nights, p.after], len(p.after), len(p.base_nights),
-                                    policy.target, threshold, policy.alpha)  # fmt: skip
+                                    policy.target, threshold, policy.alpha, quantile=p.quantile)  # fmt: skip
         out.append(Comparison(p.key, tuple(p.before), tuple(p.after), verdict, why, t.ratio.estimate, t.ratio.low,
                               t.ratio.high, t.p_slower, qs, p.noise.used, p.noise.nights, mde.ratio,
                               mde.repetitions_for_target, mde.note, tuple(p.changes), p.now.job.job_id,
