@@ -45,9 +45,10 @@ REPETITION_QUANTILE = 0.1
 # A night's level from repetition levels each divided by its round's device shift (compare: the device's
 # other series measured in the same round, minutes apart): their median. What slows a whole round (a
 # neighbour's burst, the host's memory system for a while) is divided out with the round, so the fast
-# end no longer has to dodge it, and the median of paired levels wanders less than their fastest: on
-# two kept calibrations (26 and 16 nights) the night test found 75% and 68% of injected 5% slowdowns
-# paired this way against 54% and 52% on the fastest repetition (docs/nightly.md).
+# end no longer has to dodge it, and the median of paired levels wanders less than their fastest. What
+# slows most of one job's repetitions moves the median, so compare's verdict on it stands only where the
+# night's shift alone corroborates it; so judged, three kept calibrations found 208 of 530 injected 5%
+# slowdowns against 164 on the fastest repetition, with 3 false alarms either way (docs/nightly.md).
 PAIRED_QUANTILE = 0.5
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from embench import compare as compare_module
 from embench import regression as rg
 from embench.compare import compare, definition_differs, repetition_levels, repetition_medians, what_changed
 from embench.history import Point, change_points
@@ -536,8 +537,9 @@ def test_a_device_that_wanders_within_the_night_is_divided_out_round_by_round(or
     """A device whose speed wanders by 5% from round to round within a night (and sometimes slows two
     whole rounds by ×1.3–×1.8), each repetition 1.5% of its own: in rounds, each repetition divided by its
     round's move (its device's other series, measured minutes apart) finds a 5% slowdown of one model in
-    ≥ 95% of nights, none called slower unchanged; the same numbers judged as back-to-back jobs (no
-    rounds to pair: the night's move only) find it far less often. Two rounds a burst slowed are the
+    ≥ 75% of nights (where the night's move alone corroborates it: CORROBORATION), none called slower
+    unchanged; the same numbers judged as back-to-back jobs (no rounds to pair: the night's move only)
+    find it in under half. Two rounds a burst slowed are the
     device's, not two modes of the series: not `bimodal` in rounds."""
     rng = np.random.default_rng(5)
     models = ("a", "b", "c", "d", "e")
@@ -559,7 +561,7 @@ def test_a_device_that_wanders_within_the_night_is_divided_out_round_by_round(or
         bimodal += slow["a"].verdict == "bimodal"
     assert false == 0
     if order == "interleaved":
-        assert found / trials >= 0.95 and bimodal == 0, (found, bimodal)
+        assert found / trials >= 0.75 and bimodal == 0, (found, bimodal)
     else:
         assert found / trials <= 0.5, found
 
@@ -579,3 +581,55 @@ def test_a_series_own_two_modes_stay_bimodal_in_rounds() -> None:
     verdicts = {c.key[1]: c for c in compare(history, night(split=True), history=history)}
     assert verdicts["a"].verdict == "bimodal" and "divided by its round's device shift" in verdicts["a"].why
     assert all(verdicts[m].verdict in ("same", "inconclusive") for m in "bcd"), verdicts
+
+
+def test_a_control_whose_model_changed_measures_the_rounds_of_its_own_build_only() -> None:
+    """One of a series' two controls got a new model file ten nights ago (×1.3 since): on the nights
+    before, its rounds say nothing of the device (its build's level is not theirs), so those nights have
+    too few controls and are left out; an unchanged series is not called slower and one ×1.05 is found."""
+    rng = np.random.default_rng(8)
+
+    def night(changed: bool, slow: float = 1.0) -> list[StoredResult]:
+        rounds = np.exp(rng.normal(0, 0.05, 10))
+        out = []
+        for m in "abe":
+            factor = slow if m == "a" else 1.3 if m == "e" and changed else 1.0
+            sha = "new" if m == "e" and changed else "aa"
+            out.append(_stored(list(rounds * factor * np.exp(rng.normal(0, 0.01, 10))), model=m, job_id=m,
+                               model_sha=sha))  # fmt: skip
+        return out
+
+    false = found = 0
+    for _ in range(20):
+        history = [night(changed=i >= 4) for i in range(14)]
+        # e itself is called slower: its baseline holds its old build's nights (what changed is said against the last)
+        false += sum(c.verdict == "slower" for c in compare(history, night(True), history=history) if c.key[1] != "e")
+        found += {c.key[1]: c for c in compare(history, night(True, 1.05), history=history)}["a"].verdict == "slower"
+    assert false == 0 and found >= 19, (false, found)
+
+
+@pytest.mark.parametrize("corroboration", [compare_module.CORROBORATION, 1.0])
+def test_interference_on_half_of_one_job_s_repetitions_is_no_regression(
+    corroboration: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tonight something slows 7 of one job's 10 repetitions by ×1.08–×1.15 (not its device's other jobs in
+    those rounds): the median of its paired levels moves, its fastest repetition does not. The verdict
+    on paired levels stands only where the night's move alone shows it too: without that (p ≤ 1), it
+    is a false alarm."""
+    monkeypatch.setattr(compare_module, "CORROBORATION", corroboration)
+    rng = np.random.default_rng(9)
+
+    def night(hit: bool = False) -> list[StoredResult]:
+        rounds = np.exp(rng.normal(0, 0.01, 10))
+        own = np.ones(10)
+        if hit:
+            own[rng.choice(10, size=7, replace=False)] = rng.uniform(1.08, 1.15, 7)
+        return [_stored(list(rounds * (own if m == "a" else 1.0) * np.exp(rng.normal(0, 0.005, 10))), model=m,
+                        job_id=m) for m in "abcd"]  # fmt: skip
+
+    history = [night() for _ in range(10)]
+    [a] = [c for c in compare(history, night(hit=True), history=history) if c.key[1] == "a"]
+    if corroboration < 1:
+        assert a.verdict == "inconclusive" and "not shown both ways" in a.why, a.why
+    else:
+        assert a.verdict == "slower", a.why
