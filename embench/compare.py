@@ -539,10 +539,15 @@ def _corroborated(judged: list[Comparison], by_night: list[_Pending | None], pol
     divided out instead, its fastest repetition its level) stands only where the night's move alone
     points the same way at p ≤ CORROBORATION: the median of paired levels wanders less than the fastest
     repetition on most nights, but interference that slows half of one job's repetitions moves it and
-    not the fastest (measured: 8 false alarms in 500 A/A series-nights without this, 1 with it; docs/nightly.md)."""
+    not the fastest (three kept calibrations: 8 false alarms in 530 A/A series-nights without this, 3 with it,
+    as many as before rounds were paired; docs/nightly.md)."""
     out = []
-    for c, night in zip(judged, by_night):
-        if night is None or c.verdict not in ("slower", "faster"):
+    for one, night in zip(judged, by_night):
+        if night is None:
+            out.append(one)
+            continue
+        c = _detectable_both_ways(one, night, policy)
+        if c.verdict not in ("slower", "faster"):
             out.append(c)
             continue
         t = rg.test(night.before_nights, night.after, night.base_nights, night.noise, policy.alpha)
@@ -554,6 +559,20 @@ def _corroborated(judged: list[Comparison], by_night: list[_Pending | None], pol
                f" p={p:.2g} > {CORROBORATION:g}: not shown both ways")  # fmt: skip
         out.append(dataclasses.replace(c, verdict="inconclusive", why=why))
     return out
+
+
+def _detectable_both_ways(c: Comparison, night: _Pending, policy: Policy) -> Comparison:
+    """A verdict on paired levels needs the night's move alone to show it too (at CORROBORATION): what
+    it can detect is the larger of the two frames' detectable slowdowns, and the repetitions for the
+    target the more of the two (none where either names none)."""
+    mde = rg.minimum_detectable(night.noise, [*night.before_nights, night.after], len(night.after),
+                                len(night.base_nights), policy.target, policy.threshold_for(c.key),
+                                CORROBORATION)  # fmt: skip
+    reps = (None if mde.repetitions_for_target is None or c.repetitions_for_target is None
+            else max(mde.repetitions_for_target, c.repetitions_for_target))  # fmt: skip
+    note = (c.detectable_note or mde.note) if mde.ratio <= c.detectable else (mde.note or c.detectable_note)
+    return dataclasses.replace(c, detectable=max(c.detectable, mde.ratio), repetitions_for_target=reps,
+                               detectable_note=note)  # fmt: skip
 
 
 def _merged(raw: Comparison, shifted: Comparison) -> Comparison:

@@ -13,7 +13,7 @@ from scipy import stats
 
 from embench import compare as compare_module
 from embench import regression as rg
-from embench.compare import compare, definition_differs, repetition_levels, repetition_medians, what_changed
+from embench.compare import Comparison, compare, definition_differs, repetition_levels, repetition_medians, what_changed
 from embench.history import Point, change_points
 from embench.store import StoredResult
 from embench_agent.protocol import (
@@ -559,6 +559,9 @@ def test_a_device_that_wanders_within_the_night_is_divided_out_round_by_round(or
         slow = {c.key[1]: c for c in compare(history, night(1.05), history=history)}
         found += slow["a"].verdict == "slower"
         bimodal += slow["a"].verdict == "bimodal"
+        if order == "interleaved":  # what it can detect: never less than on the paired levels alone
+            paired_only = rg.minimum_detectable(rg.NightNoise(slow["a"].night_sd, slow["a"].noise_nights), [], 10, 10)
+            assert slow["a"].detectable >= paired_only.ratio
     assert false == 0
     if order == "interleaved":
         assert found / trials >= 0.75 and bimodal == 0, (found, bimodal)
@@ -633,3 +636,19 @@ def test_interference_on_half_of_one_job_s_repetitions_is_no_regression(
         assert a.verdict == "inconclusive" and "not shown both ways" in a.why, a.why
     else:
         assert a.verdict == "slower", a.why
+
+
+def test_a_row_can_detect_what_both_frames_can() -> None:
+    """A verdict on paired levels needs the night's move alone to show it too: where that frame's nights
+    wander more, the row's detectable is that frame's and it names no R its noise cannot reach."""
+    rng = np.random.default_rng(2)
+    paired = Comparison(("pi5", "a", "fp32", "litert", "xnnpack", 1), (), (), "same", "", detectable=1.04,
+                        repetitions_for_target=10)  # fmt: skip
+    stored = _stored([1.0] * 10)
+    nights = [list(math.exp(rng.normal(0, 0.05)) * np.exp(rng.normal(0, 0.005, 10))) for _ in range(10)]
+    noisy = compare_module._Pending(paired.key, stored, stored, nights, nights[-1], [min(n) for n in nights],
+                                    rg.night_noise([min(n) for n in nights]), [])  # fmt: skip
+    both = compare_module._detectable_both_ways(paired, noisy, compare_module.Policy())
+    assert both.detectable > 1.15 and both.repetitions_for_target is None and "more repetitions" in both.detectable_note
+    quiet = dataclasses.replace(noisy, noise=rg.NightNoise(0.002, 10))
+    assert compare_module._detectable_both_ways(paired, quiet, compare_module.Policy()) == paired
