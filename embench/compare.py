@@ -298,6 +298,11 @@ class _Pending:
     quantile: float = rg.NIGHT_QUANTILE  # a night's level: this quantile of its (shifted) repetition levels
 
     @property
+    def paired(self) -> bool:
+        """Each repetition was divided by its own round's device shift (`_pending`)."""
+        return self.quantile == rg.PAIRED_QUANTILE
+
+    @property
     def before(self) -> list[float]:
         """The baseline nights' repetition levels, pooled."""
         return [m for night in self.before_nights for m in night]
@@ -346,35 +351,35 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         flag = flag or _flag(last, now, levels_after, base_nights, policy.threshold_for(key), quiet,
                              modes=not _in_rounds(now, lv))  # fmt: skip
         if flag is not None:
-            levels_before = [m for _, s in earlier for m in lv.of(s)]
-            done.append(Comparison(key, tuple(levels_before), tuple(levels_after), *flag, changes=tuple(changes),
-                                   after_job_id=now.job.job_id, before_job_id=last.job.job_id,
-                                   job_failed=failed))  # fmt: skip
+            done.append(_flagged(key, earlier, last, now, changes, flag, lv))
             continue
         # the noise of this build: nights that ran another model file or runtime version measured something else
         same_build = [(j, s) for j, s in known if not _build_changed(s, last) and not _contended(s, quiet)]
         candidates.append(_Candidate(key, last, now, earlier, same_build, changes))
-    raw = _judged([_pending(c, policy, lv) for c in candidates], policy)
+    as_measured = [_pending(c, policy, lv) for c in candidates]
+    raw = _judged(as_measured, policy)
     shifts = _shifts(candidates, lv)
     pending = [_pending(c, policy, lv, shifts.get(c.key)) for c in candidates]
-    by_night = [_pending(c, policy, lv, shifts.get(c.key), pair=False) if p.quantile == rg.PAIRED_QUANTILE else None
+    by_night = [_pending(c, policy, lv, shifts.get(c.key), pair=False) if p.paired else None
                 for c, p in zip(candidates, pending)]  # fmt: skip
     shifted = _corroborated(_judged(pending, policy), by_night, policy)
-    for c, p, r, s in zip(candidates, pending, raw, shifted):
+    for c, measured, p, r, s in zip(candidates, as_measured, pending, raw, shifted):
         # a job in rounds: two groups of its repetitions that its device's other series show in the same
         # rounds are the device's (a burst over a few rounds), divided out with them; its own are bimodal
-        paired = p.quantile == rg.PAIRED_QUANTILE
-        levels, words = (p.after, "repetition levels, each divided by its round's device shift") if paired else (
-            lv.of(c.now), "repetition levels")  # fmt: skip
-        base_levels = p.base_nights if paired else [m for _, b in c.baseline if (m := lv.night(b))]
-        flag = _modes(levels, base_levels, policy.threshold_for(c.key), words) if _in_rounds(c.now, lv) else None
-        if flag is None:
-            done.append(_merged(r, s))
-            continue
-        done.append(Comparison(c.key, tuple(m for _, b in c.baseline for m in lv.of(b)), tuple(lv.of(c.now)),
-                               *flag, changes=tuple(c.changes), after_job_id=c.now.job.job_id,
-                               before_job_id=c.last.job.job_id))  # fmt: skip
+        words = "repetition levels, each divided by its round's device shift" if p.paired else "repetition levels"
+        looked = p if p.paired else measured
+        flag = _modes(looked.after, looked.base_nights, policy.threshold_for(c.key), words) if _in_rounds(
+            c.now, lv) else None  # fmt: skip
+        done.append(_merged(r, s) if flag is None else _flagged(c.key, c.baseline, c.last, c.now, c.changes, flag, lv))
     return sorted(_environment(done), key=lambda c: (rg.VERDICTS.index(c.verdict), c.label))
+
+
+def _flagged(key: SeriesKey, earlier: list[tuple[int, StoredResult]], last: StoredResult, now: StoredResult,
+             changes: list[str], flag: tuple[str, str], lv: _Levels) -> Comparison:  # fmt: skip
+    """A series with a verdict that is not a comparison (`flag`: verdict, why), its levels as measured."""
+    return Comparison(key, tuple(m for _, s in earlier for m in lv.of(s)), tuple(lv.of(now)), *flag,
+                      changes=tuple(changes), after_job_id=now.job.job_id, before_job_id=last.job.job_id,
+                      job_failed=not now.result.succeeded)  # fmt: skip
 
 
 MIN_CONTROLS = 2  # other series with nothing changed a device's shift is measured from, on every night used
@@ -438,13 +443,11 @@ def _shifts(candidates: list[_Candidate], lv: _Levels) -> dict[SeriesKey, _Shift
                 continue
             history = {j: v for j, _ in c.history if (v := _median_of(m[1].get(j) for m in others)) is not None}
             rounds = [m for g, m in zip(group_controls, round_moves) if g.key != c.key]
-
-            def paired(s: StoredResult, moved: list[np.ndarray | None]) -> Rounds | None:
-                return _round_shift(len(lv.of(s)), moved) if _in_rounds(s, lv) else None
-
-            r_base = {i: rs for i, s in c.baseline if (rs := paired(s, [m[0].get(i) for m in rounds])) is not None}
-            r_hist = {j: rs for j, s in c.history if (rs := paired(s, [m[1].get(j) for m in rounds])) is not None}
-            out[c.key] = _Shift(baseline, history, tonight, r_base, r_hist, paired(c.now, [m[2] for m in rounds]))
+            r_base = {i: rs for i, s in c.baseline if (rs := _round_shift(s, [m[0].get(i) for m in rounds], lv))}
+            r_hist = {j: rs for j, s in c.history if (rs := _round_shift(s, [m[1].get(j) for m in rounds], lv))}
+            out[c.key] = _Shift(
+                baseline, history, tonight, r_base, r_hist, _round_shift(c.now, [m[2] for m in rounds], lv)
+            )
     return out
 
 
@@ -471,11 +474,14 @@ def _round_moves(c: _Candidate, lv: _Levels) -> tuple[dict[int, np.ndarray], dic
     return base, hist, moved(c.now)
 
 
-def _round_shift(repetitions: int, moved: list[np.ndarray | None]) -> Rounds | None:
-    """The device's shift in each of a night's first `repetitions` rounds: the median of the controls'
-    moves in that round; None unless MIN_CONTROLS or more ran every one of those rounds."""
+def _round_shift(s: StoredResult, moved: list[np.ndarray | None], lv: _Levels) -> Rounds | None:
+    """The device's shift in each round a series' job `s` ran in that night: the median of the controls'
+    `moved` in that round; None where the job did not run in rounds or fewer than MIN_CONTROLS controls ran
+    one of its rounds."""
+    if not _in_rounds(s, lv):
+        return None
     out = []
-    for r in range(repetitions):
+    for r in range(len(lv.of(s))):
         v = _median_of(float(m[r]) for m in moved if m is not None and len(m) > r)
         if v is None:
             return None
