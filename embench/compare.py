@@ -274,6 +274,7 @@ class _Candidate:
     baseline: list[tuple[int, StoredResult]]  # (baseline night, its job there)
     history: list[tuple[int, StoredResult]]  # (history night, its job there): the nights of this build only
     changes: list[str]
+    older_builds: int = 0  # baseline nights left out: they ran an earlier model file or runtime version
 
     @property
     def control(self) -> bool:
@@ -344,6 +345,11 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
                                    job_failed=failed))  # fmt: skip
             continue
         last = earlier[-1][1]
+        # one build's nights: tonight's own since its model or runtime changed, or (changed tonight) the
+        # last build's. Judged against nights of both, a change would be called again nights after it was
+        # called, with nothing changed since (its noise is of this build only already)
+        of_build = [(i, s) for i, s in earlier if not _build_changed(s, last)]
+        older_builds, earlier = len(earlier) - len(of_build), of_build
         changes = what_changed(last, now)
         differs = definition_differs(last.job, now.job)
         flag = ("not comparable", "series defined differently: " + "; ".join(differs)) if differs else None
@@ -355,7 +361,7 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
             continue
         # the noise of this build: nights that ran another model file or runtime version measured something else
         same_build = [(j, s) for j, s in known if not _build_changed(s, last) and not _contended(s, quiet)]
-        candidates.append(_Candidate(key, last, now, earlier, same_build, changes))
+        candidates.append(_Candidate(key, last, now, earlier, same_build, changes, older_builds))
     as_measured = [_pending(c, policy, lv) for c in candidates]
     raw = _judged(as_measured, policy)
     shifts = _shifts(candidates, lv)
@@ -370,8 +376,18 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         looked = p if p.paired else measured
         flag = _modes(looked.after, looked.base_nights, policy.threshold_for(c.key), words) if _in_rounds(
             c.now, lv) else None  # fmt: skip
-        done.append(_merged(r, s) if flag is None else _flagged(c.key, c.baseline, c.last, c.now, c.changes, flag, lv))
+        one = _merged(r, s) if flag is None else _flagged(c.key, c.baseline, c.last, c.now, c.changes, flag, lv)
+        done.append(_since_build(one, c))
     return sorted(_environment(done), key=lambda c: (rg.VERDICTS.index(c.verdict), c.label))
+
+
+def _since_build(c: Comparison, cand: _Candidate) -> Comparison:
+    """Its why says when its baseline is only the nights since its build changed."""
+    if not cand.older_builds:
+        return c
+    n = len(cand.baseline)
+    return dataclasses.replace(c, why=f"{c.why} (against its {n} night{'s' * (n != 1)} since its model file or runtime"
+                                      f" version changed; {cand.older_builds} earlier night(s) ran the old one)")  # fmt: skip
 
 
 def _flagged(key: SeriesKey, earlier: list[tuple[int, StoredResult]], last: StoredResult, now: StoredResult,

@@ -417,6 +417,27 @@ def test_the_order_of_a_single_repetition_is_no_change_of_definition() -> None:
     assert rounds_to_one == []  # ten back to back → one: the number of repetitions, not the order
 
 
+def test_a_changed_model_is_called_once_then_judged_against_its_own_nights() -> None:
+    """A model file 10% slower from night 12 on: called slower that night with the change named, and on
+    the nights after judged against the new file's nights only (judged against a baseline of both files,
+    the step was called again nights later with nothing changed, and shown as ×1.05–×1.10 for a week)."""
+    rng = np.random.default_rng(5)
+    later: list[Comparison] = []
+    for _ in range(4):
+        runs = []
+        for n in range(22):
+            level = (1.10 if n >= 12 else 1.0) * math.exp(rng.normal(0, 0.008))
+            reps = list(level * np.exp(rng.normal(0, 0.004, 10)))
+            runs.append([_stored(reps, model_sha="bb" if n >= 12 else "aa", job_id=f"n{n}")])
+        judged = [compare(runs[max(0, n - 10) : n], runs[n], history=runs[:n], own_nights=10)[0] for n in range(12, 22)]
+        assert judged[0].verdict == "slower" and judged[0].changes == ("model checksum aa → bb",)
+        later += judged[1:]
+    assert [c.verdict for c in later if c.verdict in ("slower", "faster")] == []
+    assert all(abs(c.ratio - 1) < 0.03 for c in later), [round(c.ratio, 3) for c in later]
+    assert "against its 4 nights since its model file or runtime version changed; 6 earlier" in later[3].why
+    assert "against its 9 nights since its model file or runtime version changed; 1 earlier" in later[-1].why
+
+
 def test_compare_verdicts_and_flags() -> None:
     rng = np.random.default_rng(7)
     base = [_stored(list(np.exp(rng.normal(0, 0.01, 10))))]
