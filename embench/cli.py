@@ -696,13 +696,29 @@ def _zoo_verbs(verb: Callable[[str, Callable[[argparse.Namespace], int], str], a
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
-def _parser() -> argparse.ArgumentParser:
+class _Verb(argparse.ArgumentParser):
+    """A verb's parser that keeps its options by name (argparse keeps them privately): what
+    `_inventory_as_option` reads."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.options: dict[str, argparse.Action] = {}  # before argparse adds -h through add_argument
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.options.update(dict.fromkeys(action.option_strings, action))
+        return action
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, _Verb]]:
+    """The parser, and each verb's own by name."""
     p = argparse.ArgumentParser(prog="embench", description="How a model really runs on each device of a lab.")
     p.add_argument("--version", action="version", version=f"embench {__version__}")
-    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Verb)
+    verbs: dict[str, _Verb] = {}
 
     def verb(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_)
+        sp = verbs[name] = sub.add_parser(name, help=help_, description=help_)
         sp.set_defaults(func=func)
         return sp
 
@@ -768,22 +784,21 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="one JSON object per device")
 
     _zoo_verbs(verb)
-    return p
+    return p, verbs
 
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def _inventory_as_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+def _inventory_as_option(verbs: dict[str, _Verb], argv: Sequence[str]) -> list[str]:
     """`embench report inventory.yaml`, typed as `embench sweep inventory.yaml` is: a verb that takes the
     inventory by --inventory (report, show, compare, history, …) takes a YAML file given where a run,
     a series or nothing is expected as that --inventory. Only bare words ending in .yaml/.yml move;
     an option's value (`--out x.yaml`, `--inv lab.yaml` as argparse abbreviates) does not, and nothing
     moves when --inventory is given."""
     words = list(argv)
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    sub = subparsers.choices.get(words[0]) if words else None
-    options = {s: a for a in sub._actions for s in a.option_strings} if sub is not None else {}
+    sub = verbs.get(words[0]) if words else None
+    options = sub.options if sub is not None else {}
     if "--inventory" not in options:
         return words
 
@@ -814,8 +829,8 @@ def _inventory_as_option(parser: argparse.ArgumentParser, argv: Sequence[str]) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(_inventory_as_option(parser, sys.argv[1:] if argv is None else argv))
+    parser, verbs = _parser()
+    args = parser.parse_args(_inventory_as_option(verbs, sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args))
     except EmbenchError as exc:
