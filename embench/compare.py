@@ -316,10 +316,11 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
     recent). `history` (default: the baseline) is the earlier nights each series' night-to-night noise
     is measured over; with `own_nights`, each series is judged on the last `own_nights` baseline runs it measured
     on and its noise over the last rg.HISTORY_NIGHTS history runs it measured on (the nightly gives every
-    series' own last nights: a board away for a week keeps its series' baseline). Each series is judged
-    against its device's other series too: the night's shift
-    of the device at that thread count is divided out first (`_shifts`). Benjamini-Hochberg runs over
-    every series tested."""
+    series' own last nights: a board away for a week keeps its series' baseline). Of those, a series is
+    judged on the nights of its most recent baseline night's build (model file and runtime version):
+    tonight's own, or the one before where it changed tonight. Each series is judged against its
+    device's other series too: the night's shift of the device at that thread count is divided out
+    first (`_shifts`). Benjamini-Hochberg runs over every series tested."""
     policy = policy or Policy()
     lv = _Levels()
     nights = [_by_series(run) for run in baseline]
