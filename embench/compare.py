@@ -358,7 +358,7 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         flag = flag or _flag(last, now, levels_after, base_nights, policy.threshold_for(key), quiet,
                              modes=not _in_rounds(now, lv))  # fmt: skip
         if flag is not None:
-            done.append(_flagged(key, earlier, last, now, changes, flag, lv))
+            done.append(_since_build(_flagged(key, earlier, last, now, changes, flag, lv), len(earlier), older_builds))
             continue
         # the noise of this build: nights that ran another model file or runtime version measured something else
         same_build = [(j, s) for j, s in known if not _build_changed(s, last) and not _contended(s, quiet)]
@@ -378,17 +378,17 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         flag = _modes(looked.after, looked.base_nights, policy.threshold_for(c.key), words) if _in_rounds(
             c.now, lv) else None  # fmt: skip
         one = _merged(r, s) if flag is None else _flagged(c.key, c.baseline, c.last, c.now, c.changes, flag, lv)
-        done.append(_since_build(one, c))
+        done.append(_since_build(one, len(c.baseline), c.older_builds))
     return sorted(_environment(done), key=lambda c: (rg.VERDICTS.index(c.verdict), c.label))
 
 
-def _since_build(c: Comparison, cand: _Candidate) -> Comparison:
-    """Its why says when its baseline is only the nights since its build changed."""
-    if not cand.older_builds:
+def _since_build(c: Comparison, nights: int, older_builds: int) -> Comparison:
+    """Its why says when its baseline is only its `nights` nights since its build changed (`older_builds`
+    earlier nights left out); not where nothing was judged against the baseline (not comparable)."""
+    if not older_builds or c.verdict == "not comparable":
         return c
-    n = len(cand.baseline)
-    return dataclasses.replace(c, why=f"{c.why} (against its {n} night{'s' * (n != 1)} since its model file or runtime"
-                                      f" version changed; {cand.older_builds} earlier night(s) ran the old one)")  # fmt: skip
+    return dataclasses.replace(c, why=f"{c.why} (against its {nights} night{'s' * (nights != 1)} since its model file or"
+                                      f" runtime version changed; {older_builds} earlier night(s) ran the old one)")  # fmt: skip
 
 
 def _flagged(key: SeriesKey, earlier: list[tuple[int, StoredResult]], last: StoredResult, now: StoredResult,

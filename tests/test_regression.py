@@ -438,6 +438,22 @@ def test_a_changed_model_is_called_once_then_judged_against_its_own_nights() -> 
     assert "against its 9 nights since its model file or runtime version changed; 1 earlier" in later[-1].why
 
 
+def test_a_series_flagged_after_a_build_change_says_which_nights_it_was_held_against() -> None:
+    """Flagged before it is compared (fallen back, bimodal), a series whose model changed two nights ago
+    says too that its baseline is the new file's two nights; one that is not comparable does not (no
+    baseline judged it)."""
+    old = [[_stored([1.0] * 10, model_sha="aa", job_id=f"o{n}")] for n in range(3)]
+    new = [[_stored([1.1] * 10, model_sha="bb", job_id=f"n{n}")] for n in range(2)]
+    note = "(against its 2 nights since its model file or runtime version changed; 3 earlier night(s) ran the old one)"
+    [fell] = compare(old + new, [_stored([1.1] * 10, model_sha="bb", status="fallback")])
+    assert fell.verdict == "fallback" and fell.why.endswith(note), fell.why
+    assert len(fell.before) == 20  # the new file's nights' levels only
+    [two] = compare(old + new, [_stored([1.1] * 5 + [1.6] * 5, model_sha="bb")])
+    assert two.verdict == "bimodal" and two.why.endswith(note), two.why
+    [lost] = compare(old + new, [_stored([1.1] * 10, model_sha="bb", min_seconds=2.0)])
+    assert lost.verdict == "not comparable" and "since its model file" not in lost.why, lost.why
+
+
 def test_compare_verdicts_and_flags() -> None:
     rng = np.random.default_rng(7)
     base = [_stored(list(np.exp(rng.normal(0, 0.01, 10))))]
