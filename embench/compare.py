@@ -274,7 +274,7 @@ class _Candidate:
     baseline: list[tuple[int, StoredResult]]  # (baseline night, its job there)
     history: list[tuple[int, StoredResult]]  # (history night, its job there): the nights of this build only
     changes: list[str]
-    older_builds: int = 0  # baseline nights left out: they ran an earlier model file or runtime version
+    notes: tuple[str, ...] = ()  # what its why says of the baseline nights it is judged on (_baseline_notes)
 
     @property
     def control(self) -> bool:
@@ -350,7 +350,8 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         # last build's. Judged against nights of both, a change would be called again nights after it was
         # called, with nothing changed since (its noise is of this build only already)
         of_build = [(i, s) for i, s in earlier if not _build_changed(s, last)]
-        older_builds, earlier = len(earlier) - len(of_build), of_build
+        notes = _baseline_notes(of_build, len(earlier) - len(of_build), len(nights), now)
+        earlier = of_build
         changes = what_changed(last, now)
         differs = definition_differs(last.job, now.job)
         flag = ("not comparable", "series defined differently: " + "; ".join(differs)) if differs else None
@@ -358,11 +359,11 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         flag = flag or _flag(last, now, levels_after, base_nights, policy.threshold_for(key), quiet,
                              modes=not _in_rounds(now, lv))  # fmt: skip
         if flag is not None:
-            done.append(_since_build(_flagged(key, earlier, last, now, changes, flag, lv), len(earlier), older_builds))
+            done.append(_noted(_flagged(key, earlier, last, now, changes, flag, lv), notes))
             continue
         # the noise of this build: nights that ran another model file or runtime version measured something else
         same_build = [(j, s) for j, s in known if not _build_changed(s, last) and not _contended(s, quiet)]
-        candidates.append(_Candidate(key, last, now, earlier, same_build, changes, older_builds))
+        candidates.append(_Candidate(key, last, now, earlier, same_build, changes, notes))
     as_measured = [_pending(c, policy, lv) for c in candidates]
     raw = _judged(as_measured, policy)
     shifts = _shifts(candidates, lv)
@@ -378,17 +379,34 @@ def compare(baseline: Sequence[Sequence[StoredResult]], tonight: Sequence[Stored
         flag = _modes(looked.after, looked.base_nights, policy.threshold_for(c.key), words) if _in_rounds(
             c.now, lv) else None  # fmt: skip
         one = _merged(r, s) if flag is None else _flagged(c.key, c.baseline, c.last, c.now, c.changes, flag, lv)
-        done.append(_since_build(one, len(c.baseline), c.older_builds))
+        done.append(_noted(one, c.notes))
     return sorted(_environment(done), key=lambda c: (rg.VERDICTS.index(c.verdict), c.label))
 
 
-def _since_build(c: Comparison, nights: int, older_builds: int) -> Comparison:
-    """Its why says when its baseline is only its `nights` nights since its build changed (`older_builds`
-    earlier nights left out); not where nothing was judged against the baseline (not comparable)."""
-    if not older_builds or c.verdict == "not comparable":
+def _baseline_notes(earlier: list[tuple[int, StoredResult]], older_builds: int, nights: int,
+                    now: StoredResult) -> tuple[str, ...]:  # fmt: skip
+    """What a reader of a series' verdict should know of the baseline nights it was judged on (`earlier`,
+    by index among the `nights` baseline nights): only those since its build changed (`older_builds`
+    earlier nights left out); ending before the last baseline night (its board away, its job failed)."""
+    notes = []
+    if older_builds:
+        n = len(earlier)
+        notes.append(f"against its {n} night{'s' * (n != 1)} since its model file or runtime version changed;"
+                     f" {older_builds} earlier night(s) ran the old one")  # fmt: skip
+    gap = nights - 1 - earlier[-1][0]
+    if gap > 0:
+        note = f"its baseline ends {gap} night(s) before the last baseline night"
+        then, tonight = earlier[-1][1].result.started_unix, now.result.started_unix
+        days = (tonight - then) / 86400 if then is not None and tonight is not None else 0.0
+        notes.append(note + (f": its latest ran {days:.0f} day(s) before tonight" if days >= 1 else ""))
+    return tuple(notes)
+
+
+def _noted(c: Comparison, notes: tuple[str, ...]) -> Comparison:
+    """Its why with the baseline's `notes`; not where nothing was judged against the baseline (not comparable)."""
+    if not notes or c.verdict == "not comparable":
         return c
-    return dataclasses.replace(c, why=f"{c.why} (against its {nights} night{'s' * (nights != 1)} since its model file or"
-                                      f" runtime version changed; {older_builds} earlier night(s) ran the old one)")  # fmt: skip
+    return dataclasses.replace(c, why=f"{c.why} ({'; '.join(notes)})")
 
 
 def _flagged(key: SeriesKey, earlier: list[tuple[int, StoredResult]], last: StoredResult, now: StoredResult,

@@ -254,6 +254,8 @@ def test_a_series_back_from_a_week_away_is_judged_on_its_own_last_nights(lab: Pa
     assert len(back["chain"]["before_ms"]) in (7, 14) and back["chain"]["baseline_job_id"] == chain_nights[-1]
     assert back["steady"]["baseline_job_id"] == steady_nights[-1] and len(back["steady"]["before_ms"]) in (7, 14)
     assert "the last 2 good night(s)" in said and "series that missed some of them: their own last 2" in said
+    assert "(its baseline ends 2 night(s) before the last baseline night)" in str(back["chain"]["why"]), back["chain"]
+    assert "baseline ends" not in str(back["steady"]["why"])
 
 
 def test_a_job_unsupported_tonight_is_said_as_such_and_is_not_a_failure(lab: Path, tmp_path: Path) -> None:

@@ -454,6 +454,35 @@ def test_a_series_flagged_after_a_build_change_says_which_nights_it_was_held_aga
     assert lost.verdict == "not comparable" and "since its model file" not in lost.why, lost.why
 
 
+def test_a_series_away_for_nights_says_how_old_its_baseline_is() -> None:
+    """A board away for repair is judged on its own last nights (nightly's own_nights): its why says its
+    baseline ends nights before the others' and how many days before tonight its latest ran; a series
+    measured on every night says nothing of it."""
+    day = 86400.0
+
+    def at(s: StoredResult, night: int) -> StoredResult:
+        return dataclasses.replace(s, result=dataclasses.replace(s.result, started_unix=1.8e9 + night * day))
+
+    rng = np.random.default_rng(3)
+
+    def reps() -> list[float]:
+        return list(np.exp(rng.normal(0, 0.004, 10)))
+
+    runs = [[at(_stored(reps(), model="b", job_id=f"b{n}"), n)]
+            + ([at(_stored(reps(), model="a", job_id=f"a{n}"), n)] if n < 4 else []) for n in range(6)]  # fmt: skip
+    tonight = [at(_stored(reps(), model=m, job_id=f"{m}6"), 16) for m in "ab"]
+    by = {c.key[1]: c for c in compare(runs, tonight, own_nights=10)}
+    assert by["a"].before_job_id == "a3" and by["a"].verdict != "not comparable", by["a"]
+    assert by["a"].why.endswith("(its baseline ends 2 night(s) before the last baseline night: its latest ran 13"
+                                " day(s) before tonight)"), by["a"].why  # fmt: skip
+    assert by["b"].before_job_id == "b5" and "baseline ends" not in by["b"].why, by["b"].why
+    same_day = [
+        [dataclasses.replace(s, result=dataclasses.replace(s.result, started_unix=None)) for s in r] for r in runs
+    ]
+    [a] = [c for c in compare(same_day, tonight, own_nights=10) if c.key[1] == "a"]
+    assert a.why.endswith("(its baseline ends 2 night(s) before the last baseline night)"), a.why  # no times known
+
+
 def test_compare_verdicts_and_flags() -> None:
     rng = np.random.default_rng(7)
     base = [_stored(list(np.exp(rng.normal(0, 0.01, 10))))]
