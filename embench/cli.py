@@ -21,7 +21,7 @@ from .agents.bundle import bundled_agent
 from .compare import Policy
 from .entry import exit_code
 from .errors import EXIT_JOBS_FAILED, EXIT_OK, EXIT_REGRESSED, EmbenchError, TransportError
-from .inventory import Device, Inventory, NightlyPolicy, load_inventory
+from .inventory import BASELINE_NIGHTS, Device, Inventory, NightlyPolicy, load_inventory
 from .plan import make_plan
 from .regression import ALPHA, THRESHOLD
 from .runtimes import RUNTIMES
@@ -194,7 +194,7 @@ def _number(parse: Callable[[str], float], ok: Callable[[float], bool], what: st
 _positive_ms = _number(float, lambda v: v > 0, "a latency in milliseconds above 0, e.g. 30")
 _ratio = _number(float, lambda v: v >= 1, "a ratio of 1 or more, e.g. 1.05")
 _probability = _number(float, lambda v: 0 < v < 1, "a probability between 0 and 1, e.g. 0.01")
-_count = _number(int, lambda v: v >= 1, "a number of nights of 1 or more, e.g. 3")
+_count = _number(int, lambda v: v >= 1, "a number of nights of 1 or more, e.g. 10")
 _seconds = _number(float, lambda v: v > 0, "a number of seconds above 0, e.g. 60")
 
 
@@ -275,8 +275,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise EmbenchError(f"no baseline is pinned in {store.where}; pin one with `embench baseline set RUN`")
     after = store.find_run(args.after)
     if after.run_id == before.run_id:
-        raise EmbenchError(f"{args.before} and {args.after} are the same run ({after.run_id}) in {store.where};"
-                           " compare two runs, e.g. `embench compare baseline RUN` or the run before it")  # fmt: skip
+        first = "the pinned baseline" if args.before == "baseline" else args.before
+        second = "the latest run" if args.after is None else args.after
+        others = [r.run_id for r in store.runs() if r.run_id != after.run_id]
+        fix = (f"compare it with another, e.g. `embench compare {shlex.quote(args.before)} {others[-1]}`"
+               if others else "there is no other run to compare it with: sweep again first")  # fmt: skip
+        raise EmbenchError(f"{first} and {second} are the same run ({after.run_id}) in {store.where}; {fix}")
     out = Path(args.out or DEFAULT_REPORTS / "compare")
     _writable(out, "the verdict files")
     folder = out / f"{before.run_id}_vs_{after.run_id}"
@@ -369,16 +373,23 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from .compare import series_label  # noqa: PLC0415
-    from .history import change_points, histories, nightly_runs  # noqa: PLC0415
+    from .history import change_points, histories, nightly_runs, series_labels  # noqa: PLC0415
     from .report.verdicts import history_png  # noqa: PLC0415
 
     store = _read_store(args)
     runs = nightly_runs(store, label=None if args.all_runs else "nightly")
     found = histories(store, args.series, runs)
     if not found:
-        which = "runs" if args.all_runs else "nightly runs (--all-runs for every run)"
-        raise EmbenchError(f"no series matches {args.series!r} in the finished {which} of {store.where}; series are"
-                           " named device/model/precision/runtime:delegate/tN, e.g. 'host/mobilenet_v2/*'")  # fmt: skip
+        which = "runs" if args.all_runs else "nightly runs"
+        if not runs:
+            raise EmbenchError(f"{store.where} has no finished {which}: run `embench nightly INVENTORY` first"
+                               + ("" if args.all_runs else ", or pass --all-runs to read every run"))  # fmt: skip
+        labels = series_labels(store, runs)
+        parts = labels[0].split("/") if labels else ["host", "mobilenet_v2", "t1"]
+        example = f"'{labels[0]}', or '{parts[1]}/*/{parts[-1]}'" if labels else "'mobilenet_v2/*/t1'"
+        raise EmbenchError(f"no series matches {args.series!r} in the finished {which} of {store.where}"
+                           + ("" if args.all_runs else " (--all-runs for every run)") + f"; {len(labels)} series are"
+                           f" there, named device/model/precision/runtime:delegate/tN, e.g. {example}")  # fmt: skip
     out = Path(args.out) if args.out else None
     if out is not None:
         _writable(out, "the figures")
@@ -661,7 +672,7 @@ def _nightly_verbs(verb: Callable[[str, Callable[[argparse.Namespace], int], str
                     " results/embench.sqlite)")  # fmt: skip
     sp.add_argument("--zoo", help="model zoo manifest (default: the inventory's zoo:, else models/zoo.yaml)")
     sp.add_argument("--nights", type=_count, help="judge against the last N good nights (default: the inventory's"
-                    " nightly.nights, else 3)")  # fmt: skip
+                    f" nightly.nights, else {BASELINE_NIGHTS})")  # fmt: skip
     sp.add_argument("--resume", nargs="?", const="", metavar="RUN", help="continue an interrupted nightly run")
     sp.add_argument("--no-build", action="store_true", help="do not build missing models")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress output (for cron)")

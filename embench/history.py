@@ -39,9 +39,25 @@ class Step:
 
 
 def matches(key: SeriesKey, pattern: str) -> bool:
-    """A glob on the series label (device/model/precision/runtime:delegate/tN); no wildcard: a substring."""
+    """A glob on the series label (device/model/precision/runtime:delegate/tN) or on any run of its whole
+    parts ('chain20/*/t1' matches host/chain20/fp32/onnxruntime:CPUExecutionProvider/t1, not …/t12);
+    no wildcard: a substring."""
     label = series_label(key)
-    return fnmatch.fnmatchcase(label, pattern) if any(c in pattern for c in "*?[") else pattern in label
+    if not any(c in pattern for c in "*?["):
+        return pattern in label
+    parts = label.split("/")
+    return any(
+        fnmatch.fnmatchcase("/".join(parts[i:j]), pattern)
+        for i in range(len(parts))
+        for j in range(i + 1, len(parts) + 1)
+    )
+
+
+def series_labels(store: Store, runs: Sequence[RunInfo]) -> list[str]:
+    """Every series measured in these runs, by label (for a message that names what there is)."""
+    return sorted(
+        {series_label(series_key(s.job)) for run in runs for s in store.results(run.run_id) if s.result.measured}
+    )
 
 
 def nightly_runs(store: Store, before: str | None = None, label: str | None = "nightly") -> list[RunInfo]:

@@ -161,7 +161,7 @@ class NightlyPolicy:
     alpha: float = bounded(0.01, above=0, max=0.5)
     fdr_q: float = bounded(0.05, above=0, max=1)
     noise_floor: float = bounded(0.005, min=0, max=1)  # the least night-to-night noise (log SD) a verdict assumes
-    target: float = bounded(1.05, min=1, max=100)  # each series says what repetitions would find this slowdown
+    target: float = bounded(1.05, above=1, max=100)  # each series says what repetitions would find this slowdown
     keep: int | None = bounded(None, min=1, max=100_000)  # nightly runs kept in the store (None: all)
 
 

@@ -20,7 +20,7 @@ from conftest import REPO, embench, fast_run, interrupt, start_embench, wait_for
 
 from embench.compare import Comparison
 from embench.errors import EmbenchError
-from embench.history import Point, Step
+from embench.history import Point, Step, matches
 from embench.nightly import judge, nightly_lock
 from embench.report import verdicts
 from embench.report.pages import file_slugs
@@ -89,6 +89,10 @@ def _compare_and_history(tmp_path: Path, first: str, second: str, third: str) ->
     assert plain.stdout.startswith(f"# embench compare {third}"), plain.stdout[:200]
     same = embench("compare", first, first, "--store", store, cwd=tmp_path)
     assert same.returncode == 1 and f"are the same run ({first})" in same.stderr, same.stderr
+    fix = re.search(r"`embench (compare [^`]+)`$", same.stderr.strip())  # the fix it prints works when pasted
+    assert fix, same.stderr
+    pasted = embench(*fix.group(1).split(), "--store", store, "--out", str(tmp_path / "cmp"), cwd=tmp_path)
+    assert pasted.returncode == 0 and pasted.stdout.startswith("# embench compare"), pasted.stderr
     for verb in (["history", "host/chain/*"], ["compare", first, third]):  # a typo'd --out: one line, no traceback
         for not_a_folder in (store, "/dev/null"):
             onto_file = embench(*verb, "--store", store, "--out", not_a_folder, cwd=tmp_path)
@@ -96,6 +100,33 @@ def _compare_and_history(tmp_path: Path, first: str, second: str, third: str) ->
             assert onto_file.stderr.strip().endswith("it is not a folder; pass --out a writable folder")
     none = embench("history", "nosuch", "--store", store, cwd=tmp_path)
     assert none.returncode == 1 and "no series matches 'nosuch'" in none.stderr
+    # the message names a series that is there, and the glob it suggests works when pasted
+    suggested = re.search(r"or '([^']+)'$", none.stderr.strip())
+    assert suggested and "host/chain/fp32/" in none.stderr, none.stderr
+    pasted = embench("history", suggested.group(1), "--store", store, cwd=tmp_path)
+    assert pasted.returncode == 0 and pasted.stdout.startswith("host/chain/fp32/"), pasted.stderr
+    Store(tmp_path / "empty.sqlite").close()
+    sweeps = embench("history", "chain", "--store", str(tmp_path / "empty.sqlite"), cwd=tmp_path)
+    assert sweeps.returncode == 1 and "has no finished nightly runs" in sweeps.stderr, sweeps.stderr
+
+
+def test_a_history_glob_matches_whole_parts_of_a_series_name() -> None:
+    """`history` globs match the whole name or any run of its whole parts; a bare word is a substring."""
+    t1 = ("host", "chain20", "fp32", "onnxruntime", "CPUExecutionProvider", 1)
+    t12 = ("host", "chain20", "fp32", "onnxruntime", "CPUExecutionProvider", 12)
+    cases = {
+        "chain20/*/t1": (True, False),
+        "host/chain20/*": (True, True),
+        "*/t1": (True, False),
+        "onnxruntime:*": (True, True),
+        "chain2?": (True, True),
+        "chain2": (True, True),  # no wildcard: a substring
+        "t1": (True, True),
+        "hain20/*": (False, False),  # a glob does not cut a part in two
+        "litert:*": (False, False),
+    }
+    for pattern, (want_t1, want_t12) in cases.items():
+        assert (matches(t1, pattern), matches(t12, pattern)) == (want_t1, want_t12), pattern
 
 
 def _no_series_can_find_5_percent(verdicts_json: Path, first_out: str, second_out: str) -> None:
