@@ -182,15 +182,19 @@ def analyse(nights: list[list[StoredResult]], baseline_nights: int) -> None:
     detection(injected, aa)
     print(f"  real slowdown chain 20→21 layers (true ×{statistics.median(ratios):.3f}) detected: {pct(*rate(real))}"
           f"; as environment: {rate(real, 'environment')[0]}")  # fmt: skip
-    print("  per series: night-to-night noise used, the slowdown it can detect, and the R its row says would detect"
-          " 5% (medians over nights; ∞: none named, as more repetitions cannot help or past 4× R):")  # fmt: skip
-    noise = defaultdict(list)
+    print("  per series: night-to-night noise used (on paired levels, and of the night's move alone), the slowdown"
+          " it can detect, and the R its row says would detect 5% (medians over nights; ∞: none named, as more"
+          " repetitions cannot help or past 4× R):")  # fmt: skip
+    noise, alone = defaultdict(list), defaultdict(list)
     for c in aa:
         if np.isfinite(c.night_sd):  # a flagged series-night (bimodal, throttled) has none
             noise[c.label].append(c.night_sd)
+        if np.isfinite(c.night_sd_alone):  # judged on paired levels: the night's move alone had to show it too
+            alone[c.label].append(c.night_sd_alone)
     for label, values in sorted(mde.items()):
         r = statistics.median(need[label])
-        print(f"    {label:58s} noise {100 * statistics.median(noise[label]):5.2f}%   detectable"
+        also = f" (alone {100 * statistics.median(alone[label]):5.2f}%)" if alone[label] else " " * 15
+        print(f"    {label:58s} noise {100 * statistics.median(noise[label]):5.2f}%{also}   detectable"
               f" {statistics.median(values) - 1:+.1%}   R for 5% {'∞' if math.isinf(r) else f'{r:.0f}'}")  # fmt: skip
 
 

@@ -140,6 +140,9 @@ class Comparison:
     shift: float = math.nan  # the device's shift tonight (its other series' move, a ratio) divided out; NaN: none
     device_moved: bool = False  # that shift is beyond what the device's moves did over the history
     job_failed: bool = False  # tonight's job failed, crashed, timed out or never ran (unsupported is not a failure)
+    # on paired levels, the noise of the night's move alone, which had to show it too (its detectable is the
+    # larger of the two frames'); NaN where the verdict was not on paired levels
+    night_sd_alone: float = math.nan
 
     @property
     def label(self) -> str:
@@ -613,7 +616,7 @@ def _detectable_both_ways(c: Comparison, night: _Pending, policy: Policy) -> Com
             else max(mde.repetitions_for_target, c.repetitions_for_target))  # fmt: skip
     note = (c.detectable_note or mde.note) if mde.ratio <= c.detectable else (mde.note or c.detectable_note)
     return dataclasses.replace(c, detectable=max(c.detectable, mde.ratio), repetitions_for_target=reps,
-                               detectable_note=note)  # fmt: skip
+                               detectable_note=note, night_sd_alone=night.noise.used)  # fmt: skip
 
 
 def _merged(raw: Comparison, shifted: Comparison) -> Comparison:

@@ -15,6 +15,7 @@ from embench import compare as compare_module
 from embench import regression as rg
 from embench.compare import Comparison, compare, definition_differs, repetition_levels, repetition_medians, what_changed
 from embench.history import Point, change_points
+from embench.report import verdicts
 from embench.store import StoredResult
 from embench_agent.protocol import (
     DelegateSpec,
@@ -628,6 +629,11 @@ def test_a_device_that_wanders_within_the_night_is_divided_out_round_by_round(or
         if order == "interleaved":  # what it can detect: never less than on the paired levels alone
             paired_only = rg.minimum_detectable(rg.NightNoise(slow["a"].night_sd, slow["a"].noise_nights), [], 10, 10)
             assert slow["a"].detectable >= paired_only.ratio
+            # and the night's move alone, which had to show it too, gives its noise beside the paired one
+            assert math.isfinite(slow["a"].night_sd_alone) and math.isfinite(slow["a"].night_sd)
+            assert f"{slow['a'].night_sd_alone:.1%} alone" in verdicts.markdown(verdicts.Night("x", "y", (slow["a"],)))
+        else:
+            assert math.isnan(slow["a"].night_sd_alone)  # not paired: one frame, one noise
     assert false == 0
     if order == "interleaved":
         assert found / trials >= 0.75 and bimodal == 0, (found, bimodal)
@@ -716,5 +722,7 @@ def test_a_row_can_detect_what_both_frames_can() -> None:
                                     rg.night_noise([min(n) for n in nights]), [])  # fmt: skip
     both = compare_module._detectable_both_ways(paired, noisy, compare_module.Policy())
     assert both.detectable > 1.15 and both.repetitions_for_target is None and "more repetitions" in both.detectable_note
+    assert both.night_sd_alone == pytest.approx(noisy.noise.used)  # the noise that explains it, beside the paired one
     quiet = dataclasses.replace(noisy, noise=rg.NightNoise(0.002, 10))
-    assert compare_module._detectable_both_ways(paired, quiet, compare_module.Policy()) == paired
+    quiet_both = compare_module._detectable_both_ways(paired, quiet, compare_module.Policy())
+    assert quiet_both == dataclasses.replace(paired, night_sd_alone=rg.NOISE_FLOOR)  # the floor: 0.2% is not assumed

@@ -82,7 +82,8 @@ def _mde(c: Comparison) -> str:
 def _noise(c: Comparison) -> str:
     if not math.isfinite(c.night_sd):
         return "—"
-    return f"{c.night_sd:.1%}" + ("" if c.noise_nights >= 3 else " (assumed)")
+    alone = f"; {c.night_sd_alone:.1%} alone" if math.isfinite(c.night_sd_alone) else ""
+    return f"{c.night_sd:.1%}{alone}" + ("" if c.noise_nights >= 3 else " (assumed)")
 
 
 # GitHub refuses a job summary over 1 MiB (the whole summary is lost, "upload aborted"). The summary
@@ -220,6 +221,7 @@ def as_json(night: Night) -> str:
                 "verdict": c.verdict, "why": c.why, "before_ms": list(c.before), "tonight_ms": list(c.after),
                 "ratio": clean(c.ratio), "ratio_ci": [clean(c.ratio_low), clean(c.ratio_high)],
                 "p_slower": clean(c.p_slower), "q_slower": clean(c.q_slower), "night_noise": clean(c.night_sd),
+                "night_noise_alone": clean(c.night_sd_alone),
                 "noise_nights": c.noise_nights, "device_shift": clean(c.shift), "detectable_note": c.detectable_note,
                 "detectable_ratio": clean(c.detectable) if not math.isinf(c.detectable) else None,
                 "repetitions_for_target": c.repetitions_for_target, "changes": list(c.changes),
