@@ -594,7 +594,7 @@ def _corroborated(judged: list[Comparison], by_night: list[_Pending | None], pol
         if c.verdict not in ("slower", "faster"):
             out.append(c)
             continue
-        t = rg.test(night.before_nights, night.after, night.base_nights, night.noise, policy.alpha)
+        t = rg.test(night.before_nights, night.after, night.base_nights, night.noise, policy.alpha, night.quantile)
         p = t.p_slower if c.verdict == "slower" else t.p_faster
         if p <= CORROBORATION:
             out.append(c)
@@ -611,7 +611,7 @@ def _detectable_both_ways(c: Comparison, night: _Pending, policy: Policy) -> Com
     target the more of the two (none where either names none)."""
     mde = rg.minimum_detectable(night.noise, [*night.before_nights, night.after], len(night.after),
                                 len(night.base_nights), policy.target, policy.threshold_for(c.key),
-                                CORROBORATION)  # fmt: skip
+                                CORROBORATION, quantile=night.quantile)  # fmt: skip
     reps = (None if mde.repetitions_for_target is None or c.repetitions_for_target is None
             else max(mde.repetitions_for_target, c.repetitions_for_target))  # fmt: skip
     note = (c.detectable_note or mde.note) if mde.ratio <= c.detectable else (mde.note or c.detectable_note)
