@@ -278,8 +278,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         first = "the pinned baseline" if args.before == "baseline" else args.before
         second = "the latest run" if args.after is None else args.after
         others = [r.run_id for r in store.runs() if r.run_id != after.run_id]
-        fix = (f"compare it with another, e.g. `embench compare {shlex.quote(args.before)} {others[-1]}`"
-               if others else "there is no other run to compare it with: sweep again first")  # fmt: skip
+        words = shlex.join(["embench", "compare", args.before, others[-1], *_store_words(store)]) if others else ""
+        fix = f"compare it with another, e.g. `{words}`" if others else "no other run is there: sweep again first"
         raise EmbenchError(f"{first} and {second} are the same run ({after.run_id}) in {store.where}; {fix}")
     out = Path(args.out or DEFAULT_REPORTS / "compare")
     _writable(out, "the verdict files")

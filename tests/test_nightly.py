@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import signal
 import subprocess
 import xml.etree.ElementTree as ET
@@ -89,9 +90,9 @@ def _compare_and_history(tmp_path: Path, first: str, second: str, third: str) ->
     assert plain.stdout.startswith(f"# embench compare {third}"), plain.stdout[:200]
     same = embench("compare", first, first, "--store", store, cwd=tmp_path)
     assert same.returncode == 1 and f"are the same run ({first})" in same.stderr, same.stderr
-    fix = re.search(r"`embench (compare [^`]+)`$", same.stderr.strip())  # the fix it prints works when pasted
+    fix = re.search(r"`(embench compare [^`]+)`$", same.stderr.strip())  # the fix it prints works when pasted
     assert fix, same.stderr
-    pasted = embench(*fix.group(1).split(), "--store", store, "--out", str(tmp_path / "cmp"), cwd=tmp_path)
+    pasted = embench(*shlex.split(fix.group(1))[1:], "--out", str(tmp_path / "cmp"), cwd=tmp_path / "figs")
     assert pasted.returncode == 0 and pasted.stdout.startswith("# embench compare"), pasted.stderr
     for verb in (["history", "host/chain/*"], ["compare", first, third]):  # a typo'd --out: one line, no traceback
         for not_a_folder in (store, "/dev/null"):
