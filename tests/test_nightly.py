@@ -88,6 +88,9 @@ def _compare_and_history(tmp_path: Path, first: str, second: str, third: str) ->
     assert len(list((tmp_path / "figs").glob("*.png"))) == 1
     plain = embench("compare", first, third, "--store", store, "--out", str(tmp_path / "cmp"), cwd=tmp_path)
     assert plain.stdout.startswith(f"# embench compare {third}"), plain.stdout[:200]
+    assert "which ran after it" not in plain.stdout
+    backwards = embench("compare", third, first, "--store", store, "--out", str(tmp_path / "cmp"), cwd=tmp_path)
+    assert f"Judged against {third}, which ran after it: `slower` means {first} was slower" in backwards.stdout
     same = embench("compare", first, first, "--store", store, cwd=tmp_path)
     assert same.returncode == 1 and f"are the same run ({first})" in same.stderr, same.stderr
     fix = re.search(r"`(embench compare [^`]+)`$", same.stderr.strip())  # the fix it prints works when pasted

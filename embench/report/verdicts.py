@@ -82,8 +82,9 @@ def _mde(c: Comparison) -> str:
 def _noise(c: Comparison) -> str:
     if not math.isfinite(c.night_sd):
         return "—"
-    alone = f"; {c.night_sd_alone:.1%} alone" if math.isfinite(c.night_sd_alone) else ""
-    return f"{c.night_sd:.1%}{alone}" + ("" if c.noise_nights >= 3 else " (assumed)")
+    if c.noise_nights < 3:  # both frames assume the same until three earlier nights are known
+        return f"{c.night_sd:.1%} (assumed)"
+    return f"{c.night_sd:.1%}" + (f"; {c.night_sd_alone:.1%} alone" if math.isfinite(c.night_sd_alone) else "")
 
 
 # GitHub refuses a job summary over 1 MiB (the whole summary is lost, "upload aborted"). The summary
