@@ -75,32 +75,6 @@ def test_numbers_are_checked_when_the_inventory_is_read(
 
 
 @pytest.mark.parametrize(
-    ("nightly", "said"),
-    [
-        ("{nights: .nan}", "nightly.nights: expected an integer, got nan"),
-        ("{nights: 0}", "nights must be ≥ 1, not 0"),
-        ("{nights: true}", "nightly.nights: expected an integer, got True"),
-        ("{threshold: 0.9}", "threshold must be ≥ 1, not 0.9"),
-        ("{threshold: .inf}", "not a finite number"),
-        ("{thresholds: {host: 1e400}}", "nightly.thresholds.host: expected a number"),
-        ("{thresholds: {host: 0.5}}", "nightly.thresholds.host: 0.5 is not a ratio of 1 or more"),
-        ("{alpha: 0}", "alpha must be > 0, not 0.0"),
-        ("{alpha: 0.9}", "alpha must be ≤ 0.5"),
-        ("{fdr_q: -0.1}", "fdr_q must be > 0"),
-        ("{noise_floor: -1}", "noise_floor must be ≥ 0"),
-        ("{target: 1}", "target must be > 1, not 1.0"),  # a 0% slowdown: no R could ever find it
-        ("{keep: 0}", "keep must be ≥ 1, not 0"),
-    ],
-)
-def test_nightly_numbers_are_checked_when_the_inventory_is_read(
-    tmp_path: Path, zoo_path: Path, nightly: str, said: str
-) -> None:
-    line = check_inventory(tmp_path, zoo_path, BASE + f"nightly: {nightly}\n")
-    fixed = any(fix in line for fix in ("set it in", "write", "e.g."))
-    assert said in line and "inventory.yaml:" in line and fixed, line
-
-
-@pytest.mark.parametrize(
     ("device", "said"),
     [
         ("{name: b, transport: ssh, ssh: {host: pi, port: 70000}}", "devices[0].ssh.port: port must be ≤ 65535"),

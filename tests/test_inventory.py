@@ -66,6 +66,32 @@ def test_unknown_delegate(tmp_path: Path) -> None:
     assert "did you mean 'xnnpack'?" in msg
 
 
+@pytest.mark.parametrize(
+    ("nightly", "said"),
+    [
+        ("{nights: .nan}", "nightly.nights: expected an integer, got nan"),
+        ("{nights: 0}", "nights must be ≥ 1, not 0"),
+        ("{nights: true}", "nightly.nights: expected an integer, got True"),
+        ("{threshold: 0.9}", "threshold must be ≥ 1, not 0.9"),
+        ("{threshold: .inf}", "not a finite number"),
+        ("{thresholds: {host: 1e400}}", "nightly.thresholds.host: expected a number"),
+        ("{thresholds: {host: 0.5}}", "nightly.thresholds.host: 0.5 is not a ratio of 1 or more"),
+        ("{alpha: 0}", "alpha must be > 0, not 0.0"),
+        ("{alpha: 0.9}", "alpha must be ≤ 0.5"),
+        ("{fdr_q: -0.1}", "fdr_q must be > 0"),
+        ("{noise_floor: -1}", "noise_floor must be ≥ 0"),
+        ("{target: 1}", "target must be > 1, not 1.0"),  # a 0% slowdown: no R could ever find it
+        ("{keep: 0}", "keep must be ≥ 1, not 0"),
+    ],
+)
+def test_nightly_numbers_are_checked_when_the_inventory_is_read(tmp_path: Path, nightly: str, said: str) -> None:
+    """Every nightly.* number, as test_hardening checks sweep.* ones through the CLI: one line with
+    file:line, key and fix (in-process: the same SchemaError the CLI prints)."""
+    line = _error(tmp_path, BASE + f"nightly: {nightly}\n")
+    fixed = any(fix in line for fix in ("set it in", "write", "e.g."))
+    assert said in line and "inventory.yaml:" in line and fixed and "\n" not in line, line
+
+
 def test_nightly_settings_that_would_silently_not_apply_are_errors(tmp_path: Path) -> None:
     """A misspelt threshold key would never match a series, so its threshold would never apply; a `keep`
     no larger than `nights` would prune the baseline nights every night asks for."""
