@@ -278,8 +278,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         first = "the pinned baseline" if args.before == "baseline" else args.before
         second = "the latest run" if args.after is None else args.after
         others = [r.run_id for r in store.runs() if r.run_id != after.run_id]
-        words = shlex.join(["embench", "compare", args.before, others[-1], *_store_words(store)]) if others else ""
-        fix = f"compare it with another, e.g. `{words}`" if others else "no other run is there: sweep again first"
+        fix = "no other run is there: sweep again first"
+        if others:
+            words = shlex.join(["embench", "compare", args.before, others[-1], *_store_words(store)])
+            fix = f"compare it with another, e.g. `{words}`"
         raise EmbenchError(f"{first} and {second} are the same run ({after.run_id}) in {store.where}; {fix}")
     out = Path(args.out or DEFAULT_REPORTS / "compare")
     _writable(out, "the verdict files")
@@ -373,20 +375,23 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from .compare import series_label  # noqa: PLC0415
-    from .history import change_points, histories, nightly_runs, series_labels  # noqa: PLC0415
+    from .history import change_points, histories, matches, nightly_runs  # noqa: PLC0415
     from .report.verdicts import history_png  # noqa: PLC0415
 
     store = _read_store(args)
     runs = nightly_runs(store, label=None if args.all_runs else "nightly")
-    found = histories(store, args.series, runs)
+    every = histories(store, "*", runs)  # read once: what matches, and what there is for the message
+    found = {key: points for key, points in every.items() if matches(key, args.series)}
     if not found:
         which = "runs" if args.all_runs else "nightly runs"
         if not runs:
             raise EmbenchError(f"{store.where} has no finished {which}: run `embench nightly INVENTORY` first"
                                + ("" if args.all_runs else ", or pass --all-runs to read every run"))  # fmt: skip
-        labels = series_labels(store, runs)
-        parts = labels[0].split("/") if labels else ["host", "mobilenet_v2", "t1"]
-        example = f"'{labels[0]}', or '{parts[1]}/*/{parts[-1]}'" if labels else "'mobilenet_v2/*/t1'"
+        labels = [series_label(key) for key in every]
+        example = "'mobilenet_v2/*/t1'"
+        if labels:
+            _, model, *_, threads = labels[0].split("/")
+            example = f"'{labels[0]}', or '{model}/*/{threads}'"
         raise EmbenchError(f"no series matches {args.series!r} in the finished {which} of {store.where}"
                            + ("" if args.all_runs else " (--all-runs for every run)") + f"; {len(labels)} series are"
                            f" there, named device/model/precision/runtime:delegate/tN, e.g. {example}")  # fmt: skip

@@ -53,13 +53,6 @@ def matches(key: SeriesKey, pattern: str) -> bool:
     )
 
 
-def series_labels(store: Store, runs: Sequence[RunInfo]) -> list[str]:
-    """Every series measured in these runs, by label (for a message that names what there is)."""
-    return sorted(
-        {series_label(series_key(s.job)) for run in runs for s in store.results(run.run_id) if s.result.measured}
-    )
-
-
 def nightly_runs(store: Store, before: str | None = None, label: str | None = "nightly") -> list[RunInfo]:
     """The finished runs with this label (None: every run), oldest first, up to (not with) `before`."""
     out = []

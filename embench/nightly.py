@@ -145,7 +145,8 @@ def judge(store: Store, tonight: str, folder: Path, nights: int = DEFAULT_NIGHTS
         noise_runs = baseline if own_nights else good_nights(store, tonight)[-HISTORY_NIGHTS:]
     else:
         words = ", ".join(r.run_id for r in baseline)
-        if any(r.started_unix > store.find_run(tonight).started_unix for r in baseline):  # `compare NEW OLD`
+        started = store.find_run(tonight).started_unix
+        if any(r.started_unix > started for r in baseline):  # `compare NEW OLD`
             words += f", which ran after it: `slower` means {tonight} was slower than that later run"
         noise_runs = baseline
     loaded = {r.run_id: store.results(r.run_id) for r in [*baseline, *noise_runs]}

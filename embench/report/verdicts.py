@@ -21,7 +21,7 @@ from typing import Literal
 
 from ..compare import Comparison
 from ..history import Point, Step
-from ..regression import over
+from ..regression import MIN_NIGHTS, over
 from ..text import md_cell, one_line, save, xml_text
 
 
@@ -82,7 +82,7 @@ def _mde(c: Comparison) -> str:
 def _noise(c: Comparison) -> str:
     if not math.isfinite(c.night_sd):
         return "—"
-    if c.noise_nights < 3:  # both frames assume the same until three earlier nights are known
+    if c.noise_nights < MIN_NIGHTS:  # both frames assume the same until its own nights are known
         return f"{c.night_sd:.1%} (assumed)"
     return f"{c.night_sd:.1%}" + (f"; {c.night_sd_alone:.1%} alone" if math.isfinite(c.night_sd_alone) else "")
 
