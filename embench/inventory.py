@@ -15,8 +15,7 @@ from embench_agent.telemetry import HOST_SOURCES, source_names
 
 from .runtimes import RUNTIMES, runtime
 from .transports import TRANSPORTS
-from .transports.adb import AdbConfig
-from .transports.ssh import SshConfig
+from .transports.configs import AdbConfig, SshConfig
 from .yamlschema import INTERNAL, Located, bounded, build, compose
 
 Precision = Literal["fp32", "fp16", "int8", "int16x8", "int8_dynamic"]  # zoo.PRECISIONS
@@ -267,7 +266,7 @@ def _check_device(dev: Device, i: int, where: Located) -> None:
     if not dev.name.strip():
         raise where.error(f"{at}.name", "empty device name", "give the device a name")
     _one_of(dev.transport, list(TRANSPORTS), f"{at}.transport", where, "transport")
-    config_key = TRANSPORTS[dev.transport].CONFIG_KEY
+    config_key = TRANSPORTS[dev.transport].config_key
     if config_key and getattr(dev, config_key) is None:
         raise where.error(
             f"{at}.transport", f"transport {dev.transport!r} needs an {config_key}: section",

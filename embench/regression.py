@@ -4,7 +4,10 @@ Numbers only: no I/O, no rendering (docs/nightly.md explains each rule).
 
 A repetition is a fresh model load in a fresh process, so its level (`repetition_level`: the fast end
 of its invokes) is one independent sample of what a night measures; the invokes inside one process are
-not (they share its memory layout, delegate set-up and thread placement)."""
+not (they share its memory layout, delegate set-up and thread placement).
+
+scipy.stats is imported where a statistic is computed, not with this module: it is 0.6 s, and every
+CLI start-up would pay it (`embench --help`, a verb that only reads the store)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 ALPHA = 0.01  # each series' one-sided rank test
 FDR_Q = 0.05  # Benjamini-Hochberg across every series of the night
@@ -64,6 +66,8 @@ VERDICTS = ("slower", "environment", "faster", "same", "inconclusive", "bimodal"
 def rank_p(before: Sequence[float], after: Sequence[float], alternative: str) -> float:
     """One-sided Mann-Whitney U p-value that `after` is greater ("greater": slower) or less than
     `before`; exact where scipy can be, NaN with fewer than two on a side."""
+    from scipy import stats  # noqa: PLC0415 - see the module's docstring
+
     if len(before) < 2 or len(after) < 2:
         return math.nan
     return float(stats.mannwhitneyu(after, before, alternative=alternative).pvalue)
@@ -76,6 +80,8 @@ def min_p(n_before: int, n_after: int) -> float:
 
 def bh_adjust(p_values: Sequence[float]) -> list[float]:
     """Benjamini-Hochberg adjusted p-values (q-values), NaN kept as NaN and left out of the count."""
+    from scipy import stats  # noqa: PLC0415 - see the module's docstring
+
     p = np.asarray(p_values, dtype=np.float64)
     out = np.full(p.shape, math.nan)
     ok = ~np.isnan(p)
@@ -156,6 +162,8 @@ class NightRatio:
 def night_ratio(baseline_night_levels: Sequence[float], tonight: Sequence[float], noise: NightNoise,
                 confidence: float = CONFIDENCE, quantile: float = NIGHT_QUANTILE) -> NightRatio:  # fmt: skip
     """`tonight`: its repetition levels (its level, their `quantile`, is taken here)."""
+    from scipy import stats  # noqa: PLC0415 - see the module's docstring
+
     base = float(np.mean(np.log(baseline_night_levels)))
     d = float(np.log(night_level(tonight, quantile))) - base
     se = noise.used * math.sqrt(1 + 1 / len(baseline_night_levels))
@@ -176,6 +184,8 @@ class Detectable:
 
 def _smallest(se: float, df: int, threshold: float, alpha: float, power: float) -> float:
     """The true ratio called slower with `power`: its night test reaches alpha, and its estimate the threshold."""
+    from scipy import stats  # noqa: PLC0415 - see the module's docstring
+
     z_power = float(stats.t.ppf(power, df))
     significant = math.exp((float(stats.t.ppf(1 - alpha, df)) + z_power) * se)
     large = threshold * math.exp(z_power * se)
@@ -186,6 +196,8 @@ def _order_stat_var(log_levels: np.ndarray, m: int, quantile: float = 0.0) -> fl
     """Variance of the k-th smallest of m draws (with replacement) from these values, k = 1 + ⌊quantile
     (m − 1)⌋ (the smallest for quantile 0, the lower middle for 0.5), exactly: the k-th smallest drawn
     is at or below the i-th smallest of n when k or more of the m draws are, a binomial tail."""
+    from scipy import stats  # noqa: PLC0415 - see the module's docstring
+
     x = np.sort(log_levels)
     n = len(x)
     k = 1 + math.floor(quantile * (m - 1))
@@ -307,6 +319,8 @@ def test(before_nights: Sequence[Sequence[float]], after: Sequence[float], basel
          noise: NightNoise, alpha: float = ALPHA, quantile: float = NIGHT_QUANTILE) -> Test:  # fmt: skip
     """`before_nights`: each baseline night's repetition levels; `after`: tonight's (its level their
     `quantile`); the rank test on what `rank_sets` picks of them."""
+    from scipy import stats  # noqa: PLC0415 - see the module's docstring
+
     ratio = night_ratio(baseline_night_levels, after, noise, quantile=quantile)
     before, after_ranked = rank_sets(before_nights, after, alpha)
     t = math.log(ratio.estimate) / ratio.se

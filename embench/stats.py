@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats as sps
 
 from embench_agent.protocol import Aggregate
 
@@ -58,6 +57,8 @@ def median_ci(sorted_values: np.ndarray, confidence: float = 0.95) -> tuple[floa
 @functools.lru_cache(maxsize=4096)
 def _order_statistic(n: int, confidence: float) -> int:
     """The largest k with P(Bin(n, 1/2) ≤ k-1) ≤ (1 - confidence)/2 (a lab's jobs share a few n)."""
+    from scipy import stats as sps  # noqa: PLC0415 - on first use: 0.6 s of every CLI start-up otherwise
+
     alpha = 1.0 - confidence
     k = int(sps.binom.ppf(alpha / 2, n, 0.5))
     if sps.binom.cdf(k, n, 0.5) <= alpha / 2:
@@ -115,6 +116,8 @@ def slowdown_within(samples_ns: Sequence[int] | np.ndarray, share: float = 0.1) 
     d = drift(samples_ns, share)
     if math.isnan(d) or d <= DRIFT_WARN:
         return None
+    from scipy import stats as sps  # noqa: PLC0415 - on first use (above): most windows never get here
+
     k = int(len(samples_ns) * share)
     x = np.asarray(samples_ns, dtype=np.float64)
     p = float(sps.mannwhitneyu(x[-k:], x[:k], alternative="greater").pvalue)

@@ -5,8 +5,10 @@ report --run, sweep --resume RUN, --zoo / $EMBENCH_ZOO, models build --force, de
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +35,26 @@ def _rows(store: Path, run_id: str) -> list[tuple[str, int, str]]:
 def test_version() -> None:
     out = embench("--version", cwd=Path.cwd())
     assert (out.returncode, out.stdout.strip()) == (0, f"embench {__version__}")
+
+
+def test_a_cli_start_up_imports_no_statistics_transport_or_converter_library() -> None:
+    """`embench --help`, a sweep's start and every one-line error pay only what they use: scipy.stats
+    (0.6 s) is imported where a statistic is computed, paramiko and adb-shell when a device of that
+    transport is opened, TensorFlow when a model is built."""
+    heavy = ("scipy", "paramiko", "adb_shell", "tensorflow", "matplotlib", "dask")
+    code = f"import sys, embench.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_every_transport_is_registered_under_its_own_name() -> None:
+    from embench.inventory import Device  # noqa: PLC0415
+    from embench.transports import TRANSPORTS  # noqa: PLC0415
+
+    for name, registered in TRANSPORTS.items():
+        cls = registered.load()
+        assert cls.NAME == name
+        assert registered.config_key is None or registered.config_key in Device.__dataclass_fields__
 
 
 @pytest.mark.slow
@@ -380,9 +402,6 @@ def test_the_resume_hint_names_the_store_it_used(tmp_path: Path) -> None:
 
 def _on_a_terminal(argv: list[str], cwd: Path) -> tuple[int, str]:
     """Run a command with a pseudo-terminal as its stdout and stderr; (exit code, what it drew)."""
-    import os  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-
     master, slave = os.openpty()
     proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
                             env={**os.environ, "COLUMNS": "100", "TERM": "xterm"})  # fmt: skip

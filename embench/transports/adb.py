@@ -13,9 +13,8 @@ import struct
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from adb_shell import adb_device, adb_message, constants, exceptions
@@ -26,25 +25,11 @@ from adb_shell.auth.sign_cryptography import CryptographySigner
 from adb_shell.transport.tcp_transport import TcpTransport
 
 from ..errors import DeviceUnreachable, TransportError
-from ..yamlschema import bounded
 from .base import CommandResult, Transport, from_shell_status, take_pgid
+from .configs import AdbConfig
 
 if TYPE_CHECKING:
     from ..inventory import Device
-
-
-@dataclass(frozen=True)
-class AdbConfig:
-    """Where a phone is reached over ADB (a device's `adb:` section)."""
-
-    serial: str
-    key_file: str | None = None
-    agent: Literal["benchmark_model", "python"] = "benchmark_model"
-    benchmark_model: str | None = None
-    cpu_mask: str | None = None
-    battery_unplug: bool = False
-    connect_timeout: float = bounded(10.0, above=0, max=3600)
-    auth_timeout: float = bounded(30.0, above=0, max=3600)
 
 
 DEFAULT_WORKDIR = "/data/local/tmp/embench"
@@ -134,7 +119,6 @@ def _split_v2(raw: bytearray, out: bytearray, err: bytearray, code: int | None) 
 
 class AdbTransport(Transport):
     NAME = "adb"
-    CONFIG_KEY = "adb"
 
     def __init__(self, device: Device) -> None:
         super().__init__(device)

@@ -63,7 +63,6 @@ class Transport(ABC):
     """One device's channel. Commands are argv lists; a transport quotes them for its shell."""
 
     NAME: str = ""
-    CONFIG_KEY: str | None = None  # the Device field holding this transport's config (its Config class)
     DEFAULT_PYTHON = "python3"  # what runs the Python agent when the device names no `python:`
 
     def __init__(self, device: Device) -> None:

@@ -13,15 +13,14 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import paramiko
 
 from ..errors import DeviceUnreachable, TransportError
-from ..yamlschema import bounded
 from .base import CommandResult, Transport, from_shell_status, take_pgid
+from .configs import SshConfig
 
 # paramiko logs a multi-line traceback for a port that never speaks SSH, through logging's last-resort
 # handler onto the user's terminal; embench says each failure in its own one line instead.
@@ -31,29 +30,6 @@ if TYPE_CHECKING:
     from ..inventory import Device
 
 
-@dataclass(frozen=True)
-class SshConfig:
-    """Where a board is reached over SSH (a device's `ssh:` section)."""
-
-    host: str
-    port: int = bounded(22, min=1, max=65535)
-    user: str | None = None
-    key_file: str | None = None
-    known_hosts: str | None = None
-    accept_unknown_host_key: bool = False
-    connect_timeout: float = bounded(10.0, above=0, max=3600)
-    keepalive_seconds: int = bounded(15, min=0, max=86400)
-    # A board that answers nothing for this long while a command's input, a file or its exit status
-    # is on the way (sshd stopped, a hung kernel) is given up like a lost one.
-    io_timeout: float = bounded(30.0, above=0, max=3600)
-    # TFLite's benchmark_model instead of the Python agent (a board with no Python runtime, or to
-    # compare): the board's own build of it, on this machine (pushed like a model), and an optional
-    # taskset CPU mask (docs/devices/raspberry-pi.md).
-    agent: Literal["python", "benchmark_model"] = "python"
-    benchmark_model: str | None = None
-    cpu_mask: str | None = None
-
-
 # Runs argv in a session of its own (so a timeout kills the whole group), prints the group id
 # first, and turns "killed by signal N" into exit status 128+N (paramiko drops exit-signal).
 _WRAPPER = 'echo "embench-pgid $$"; "$@"; exit $?'
@@ -61,7 +37,6 @@ _WRAPPER = 'echo "embench-pgid $$"; "$@"; exit $?'
 
 class SshTransport(Transport):
     NAME = "ssh"
-    CONFIG_KEY = "ssh"
 
     def __init__(self, device: Device) -> None:
         super().__init__(device)
